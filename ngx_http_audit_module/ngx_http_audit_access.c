@@ -1,0 +1,625 @@
+
+/*
+ * ngx_http_audit_module: the access phase and its answers.
+ *
+ * The handler only decides and returns what nginx's access phase expects
+ * (NGX_OK, NGX_DECLINED, 401, 403), exactly like auth_basic: so
+ * "satisfy any", "auth_delay" and "error_page 401 = @login" keep their
+ * meaning.  When no error_page takes over, the header and body filters
+ * below replace nginx's HTML error page with what users expect: a 302 to
+ * the login page for a browser navigation, a small JSON body naming the
+ * reason for everything else.
+ */
+
+
+#include "ngx_http_audit_module.h"
+
+
+static ngx_int_t ngx_http_audit_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_audit_access_deny(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
+    ngx_uint_t status);
+static ngx_uint_t ngx_http_audit_access_is_navigation(ngx_http_request_t *r);
+static ngx_int_t ngx_http_audit_access_login_location(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+static ngx_int_t ngx_http_audit_access_identity(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+static ngx_uint_t ngx_http_audit_access_is_identity(ngx_table_elt_t *h,
+    ngx_http_audit_headers_t *names);
+static ngx_int_t ngx_http_audit_access_strip(ngx_http_request_t *r,
+    ngx_http_audit_headers_t *names);
+static ngx_int_t ngx_http_audit_access_push(ngx_http_request_t *r,
+    ngx_list_t *headers, ngx_str_t *name, ngx_str_t *value);
+static ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r,
+    ngx_str_t *id);
+static ngx_int_t ngx_http_audit_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_audit_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_http_audit_deny_body(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, ngx_str_t *body);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+static ngx_int_t  ngx_http_audit_request_id_index = NGX_ERROR;
+
+
+ngx_int_t
+ngx_http_audit_access_init(ngx_conf_t *cf)
+{
+    ngx_str_t                   name = ngx_string("request_id");
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_audit_access_handler;
+
+    ngx_http_audit_request_id_index = ngx_http_get_variable_index(cf, &name);
+    if (ngx_http_audit_request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_audit_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_audit_body_filter;
+
+    return NGX_OK;
+}
+
+
+ngx_http_audit_ctx_t *
+ngx_http_audit_get_ctx(ngx_http_request_t *r)
+{
+    return ngx_http_get_module_ctx(r, ngx_http_audit_module);
+}
+
+
+static ngx_int_t
+ngx_http_audit_access_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_audit_ctx_t       *ctx;
+    ngx_http_audit_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
+
+    /*
+     * No key set in scope: the module has nothing to check here.  Inside
+     * an error page the request was already decided (and denied) once.
+     */
+
+    if (alcf->keys == NULL || r->error_page) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_audit_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_audit_module);
+
+    rc = ngx_http_audit_session_verify(r, alcf, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_audit_access_identity(r, alcf, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+
+        if (alcf->public) {
+            ctx->decision = NGX_HTTP_AUDIT_PERMITTED;
+            return NGX_DECLINED;
+        }
+
+        ctx->decision = NGX_HTTP_AUDIT_UNAUTHENTICATED;
+
+        return ngx_http_audit_access_deny(r, alcf, ctx,
+                                          NGX_HTTP_UNAUTHORIZED);
+    }
+
+    if (ngx_http_audit_policy_check(r, alcf, ctx) != NGX_OK
+        && !alcf->public)
+    {
+        ctx->decision = NGX_HTTP_AUDIT_DENIED;
+        ngx_str_set(&ctx->reason, "role");
+
+        return ngx_http_audit_access_deny(r, alcf, ctx, NGX_HTTP_FORBIDDEN);
+    }
+
+    ctx->decision = NGX_HTTP_AUDIT_PERMITTED;
+
+    /* a public page grants nothing: other access modules still decide */
+
+    return alcf->public ? NGX_DECLINED : NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_audit_access_deny(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    ngx_table_elt_t  *h;
+
+    ctx->status = status;
+
+    if (status == NGX_HTTP_UNAUTHORIZED
+        && alcf->login_url.len
+        && ngx_http_audit_access_is_navigation(r))
+    {
+        ctx->redirect = 1;
+        return ngx_http_audit_access_login_location(r, alcf, ctx) == NGX_OK
+               ? (ngx_int_t) status : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (status != NGX_HTTP_UNAUTHORIZED) {
+        return status;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "WWW-Authenticate");
+    ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
+
+    r->headers_out.www_authenticate = h;
+
+    return status;
+}
+
+
+/* a browser loading a page: GET or HEAD that accepts text/html */
+
+static ngx_uint_t
+ngx_http_audit_access_is_navigation(ngx_http_request_t *r)
+{
+    ngx_str_t  *accept;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return 0;
+    }
+
+#if (NGX_HTTP_HEADERS)
+    if (r->headers_in.accept == NULL) {
+        return 0;
+    }
+
+    accept = &r->headers_in.accept->value;
+
+    return ngx_strlcasestrn(accept->data, accept->data + accept->len,
+                            (u_char *) "text/html", 9 - 1)
+           != NULL;
+#else
+    (void) accept;
+    return 0;
+#endif
+}
+
+
+/*
+ * LOGIN_URL?next=<the original URI, escaped>.  A URI that starts with
+ * "//" would make "next" an absolute URL to another host in a careless
+ * login page: it is sent as "/" instead.
+ */
+
+static ngx_int_t
+ngx_http_audit_access_login_location(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   next;
+    uintptr_t   escape;
+
+    next = r->unparsed_uri;
+
+    if (next.len == 0 || next.data[0] != '/'
+        || (next.len > 1 && (next.data[1] == '/' || next.data[1] == '\\')))
+    {
+        ngx_str_set(&next, "/");
+    }
+
+    escape = 2 * ngx_escape_uri(NULL, next.data, next.len, NGX_ESCAPE_ARGS);
+
+    len = alcf->login_url.len + sizeof("?next=") - 1 + next.len + escape;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->location.data = p;
+
+    p = ngx_cpymem(p, alcf->login_url.data, alcf->login_url.len);
+    p = ngx_cpymem(p, ngx_strlchr(alcf->login_url.data,
+                                  alcf->login_url.data + alcf->login_url.len,
+                                  '?')
+                      ? "&next=" : "?next=",
+                   sizeof("?next=") - 1);
+
+    if (escape) {
+        p = (u_char *) ngx_escape_uri(p, next.data, next.len,
+                                      NGX_ESCAPE_ARGS);
+
+    } else {
+        p = ngx_cpymem(p, next.data, next.len);
+    }
+
+    ctx->location.len = p - ctx->location.data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Identity reaches the upstream as request headers.  Whatever copy of
+ * them the client sent is removed first, on public pages too, so the
+ * portal can trust them.
+ */
+
+static ngx_int_t
+ngx_http_audit_access_identity(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    ngx_str_t                  id;
+    ngx_list_t                *headers;
+    ngx_http_audit_headers_t  *names;
+
+    names = alcf->headers;
+
+    if (names == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_audit_access_strip(r, names) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    headers = &r->headers_in.headers;
+
+    if (ngx_http_audit_request_id(r, &id) == NGX_OK
+        && ngx_http_audit_access_push(r, headers, &names->request_id, &id)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!ctx->token_valid) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_audit_access_push(r, headers, &names->user, &ctx->user_id)
+        != NGX_OK
+        || ngx_http_audit_access_push(r, headers, &names->role, &ctx->role)
+           != NGX_OK
+        || ngx_http_audit_access_push(r, headers, &names->session,
+                                      &ctx->session_id)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_audit_access_is_identity(ngx_table_elt_t *h,
+    ngx_http_audit_headers_t *names)
+{
+    ngx_str_t   *name;
+    ngx_uint_t   i;
+
+    name = &names->user;
+
+    for (i = 0; i < 4; i++) {
+        if (h->key.len == name[i].len
+            && ngx_strncasecmp(h->key.data, name[i].data, name[i].len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * ngx_list_t has no delete, and r->headers_in keeps pointers into the
+ * list (host, user_agent, ...).  When a spoofed header is present the
+ * list is rebuilt without it: the old elements stay in r->pool, so those
+ * pointers stay valid, and the proxy module, which walks the list, no
+ * longer sees the spoofed copy.
+ */
+
+static ngx_int_t
+ngx_http_audit_access_strip(ngx_http_request_t *r,
+    ngx_http_audit_headers_t *names)
+{
+    ngx_uint_t        i, found;
+    ngx_list_t        list;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *copy;
+
+    found = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            found |= ngx_http_audit_access_is_identity(&h[i], names);
+        }
+    }
+
+    if (!found) {
+        return NGX_OK;
+    }
+
+    if (ngx_list_init(&list, r->pool, 20, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+
+            if (ngx_http_audit_access_is_identity(&h[i], names)) {
+                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "audit: removed client header \"%V: %V\"",
+                               &h[i].key, &h[i].value);
+                continue;
+            }
+
+            copy = ngx_list_push(&list);
+            if (copy == NULL) {
+                return NGX_ERROR;
+            }
+
+            *copy = h[i];
+        }
+    }
+
+    /* the list's first part is embedded in it: "last" must follow it */
+
+    r->headers_in.headers = list;
+
+    if (list.last == &list.part) {
+        r->headers_in.headers.last = &r->headers_in.headers.part;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_audit_access_push(ngx_http_request_t *r, ngx_list_t *headers,
+    ngx_str_t *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    if (value->len == 0) {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key = *name;
+    h->value = *value;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    h->lowcase_key = ngx_pnalloc(r->pool, name->len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, name->data, name->len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_variable_value_t  *vv;
+
+    vv = ngx_http_get_indexed_variable(r, ngx_http_audit_request_id_index);
+
+    if (vv == NULL || vv->not_found) {
+        return NGX_DECLINED;
+    }
+
+    id->data = vv->data;
+    id->len = vv->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Only the error page nginx itself generates for our own denial is
+ * replaced: r->err_status is set by ngx_http_special_response_handler(),
+ * never by an upstream's 401 (which "satisfy any" may let through).
+ */
+
+static ngx_int_t
+ngx_http_audit_header_filter(ngx_http_request_t *r)
+{
+    ngx_str_t              body;
+    ngx_table_elt_t       *h;
+    ngx_http_audit_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_audit_module);
+
+    if (ctx == NULL || ctx->status == 0 || r != r->main
+        || r->err_status != ctx->status
+        || r->headers_out.status != ctx->status)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ctx->redirect) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+        ngx_str_set(&h->key, "Location");
+        h->value = ctx->location;
+
+        r->headers_out.location = h;
+        r->headers_out.status = NGX_HTTP_MOVED_TEMPORARILY;
+        r->err_status = NGX_HTTP_MOVED_TEMPORARILY;
+        ctx->status = NGX_HTTP_MOVED_TEMPORARILY;
+
+        ngx_str_set(&r->headers_out.content_type, "text/html");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    if (ngx_http_audit_deny_body(r, ctx, &body) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->body = body;
+    ctx->body_pending = 1;
+
+    ngx_http_clear_content_length(r);
+    r->headers_out.content_length_n = body.len;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_audit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_buf_t             *b;
+    ngx_chain_t            out;
+    ngx_http_audit_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_audit_module);
+
+    if (ctx == NULL || !ctx->body_pending || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* nginx's own error page buffers are dropped; ours goes once */
+
+    for ( /* void */ ; in; in = in->next) {
+        in->buf->pos = in->buf->last;
+    }
+
+    if (ctx->body_sent) {
+        return NGX_OK;
+    }
+
+    ctx->body_sent = 1;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->body.data;
+    b->last = ctx->body.data + ctx->body.len;
+    b->memory = 1;
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+/*
+ * {"error":"session_expired","request_id":"..."}: the reason is one of
+ * our own fixed words and the request id is hex, so neither needs
+ * escaping; nothing the client sent is echoed back.
+ */
+
+static ngx_int_t
+ngx_http_audit_deny_body(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
+    ngx_str_t *body)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   id;
+
+    static u_char  redirect[] =
+        "<html><head><title>Sign-in required</title></head>"
+        "<body>Your session has ended. Please sign in again.</body>"
+        "</html>" CRLF;
+
+    if (ctx->redirect) {
+        body->data = redirect;
+        body->len = sizeof(redirect) - 1;
+        return NGX_OK;
+    }
+
+    if (ngx_http_audit_request_id(r, &id) != NGX_OK) {
+        ngx_str_null(&id);
+    }
+
+    len = sizeof("{\"error\":\"session_\",\"request_id\":\"\"}" CRLF)
+          + ctx->reason.len + id.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+
+    if (ctx->status == NGX_HTTP_FORBIDDEN) {
+        p = ngx_sprintf(p, "{\"error\":\"forbidden\",\"request_id\":\"%V\"}"
+                        CRLF, &id);
+
+    } else {
+        p = ngx_sprintf(p, "{\"error\":\"session_%V\",\"request_id\":\"%V\"}"
+                        CRLF, &ctx->reason, &id);
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}

@@ -1,0 +1,809 @@
+
+/*
+ * ngx_http_audit_module: module glue.
+ *
+ * Directives, configuration create/merge, and the hooks that wire the other
+ * files in: the access-phase handler and the deny-response filters
+ * (ngx_http_audit_access.c) and the variables (ngx_http_audit_variables.c).
+ */
+
+
+#include "ngx_http_audit_module.h"
+
+
+static ngx_int_t ngx_http_audit_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_audit_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_audit_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_audit_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+static char *ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_audit_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static char *ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_session_algorithms(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_audit_session_claims(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_audit_session_revoked(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_audit_require_role(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_identity_headers(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_audit_not_implemented(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_audit_check_uri(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_audit_check_name(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+static ngx_conf_post_handler_pt  ngx_http_audit_login_url_post =
+    ngx_http_audit_check_uri;
+
+static ngx_conf_post_handler_pt  ngx_http_audit_cookie_post =
+    ngx_http_audit_check_name;
+
+
+static ngx_command_t  ngx_http_audit_commands[] = {
+
+    { ngx_string("audit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_session_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_audit_loc_conf_t, cookie),
+      &ngx_http_audit_cookie_post },
+
+    { ngx_string("audit_session_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_audit_session_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_session_algorithms"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_session_algorithms,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_session_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_audit_loc_conf_t, leeway),
+      NULL },
+
+    { ngx_string("audit_session_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_audit_loc_conf_t, issuer),
+      NULL },
+
+    { ngx_string("audit_session_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_audit_loc_conf_t, audience),
+      NULL },
+
+    { ngx_string("audit_session_claims"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_session_claims,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_session_revoked"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_session_revoked,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_login_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_audit_loc_conf_t, login_url),
+      &ngx_http_audit_login_url_post },
+
+    { ngx_string("audit_public"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_audit_loc_conf_t, public),
+      NULL },
+
+    { ngx_string("audit_require_role"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_require_role,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_identity_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_identity_headers,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    /*
+     * The rest of the directive set is parsed so that a configuration
+     * written for a later version fails loudly instead of silently doing
+     * nothing: each is refused with "not implemented yet" until the
+     * behaviour behind it exists.
+     */
+
+    { ngx_string("audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_pg"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_sentry_dsn"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_sentry_environment"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_sentry_release"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_sentry_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_sentry_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_sentry_events"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_sentry_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_login"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_logout"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_record"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_authz_log"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_bruteforce"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_scrub"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+    { ngx_string("audit_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_audit_not_implemented, 0, 0, NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_audit_module_ctx = {
+    ngx_http_audit_preconfiguration,        /* preconfiguration */
+    ngx_http_audit_postconfiguration,       /* postconfiguration */
+
+    ngx_http_audit_create_main_conf,        /* create main configuration */
+    NULL,                                   /* init main configuration */
+
+    NULL,                                   /* create server configuration */
+    NULL,                                   /* merge server configuration */
+
+    ngx_http_audit_create_loc_conf,         /* create location configuration */
+    ngx_http_audit_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_audit_module = {
+    NGX_MODULE_V1,
+    &ngx_http_audit_module_ctx,             /* module context */
+    ngx_http_audit_commands,                /* module directives */
+    NGX_HTTP_MODULE,                        /* module type */
+    NULL,                                   /* init master */
+    NULL,                                   /* init module */
+    NULL,                                   /* init process */
+    NULL,                                   /* init thread */
+    NULL,                                   /* exit thread */
+    NULL,                                   /* exit process */
+    NULL,                                   /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_audit_default_cookie = ngx_string("session");
+
+
+static ngx_int_t
+ngx_http_audit_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_audit_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_audit_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_audit_access_init(cf);
+}
+
+
+static void *
+ngx_http_audit_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     amcf->shm_zone = NULL;
+     */
+
+    return amcf;
+}
+
+
+static void *
+ngx_http_audit_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_audit_loc_conf_t  *alcf;
+
+    alcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_loc_conf_t));
+    if (alcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     alcf->cookie = { 0, NULL };
+     *     alcf->issuer = { 0, NULL };
+     *     alcf->audience = { 0, NULL };
+     *     alcf->user_claim = { 0, NULL };
+     *     alcf->role_claim = { 0, NULL };
+     *     alcf->session_claim = { 0, NULL };
+     *     alcf->login_url = { 0, NULL };
+     */
+
+    alcf->keys = NGX_CONF_UNSET_PTR;
+    alcf->algs = NGX_CONF_UNSET_UINT;
+    alcf->leeway = NGX_CONF_UNSET;
+    alcf->revoked = NGX_CONF_UNSET_PTR;
+    alcf->public = NGX_CONF_UNSET;
+    alcf->rules = NGX_CONF_UNSET_PTR;
+    alcf->headers = NGX_CONF_UNSET_PTR;
+
+    return alcf;
+}
+
+
+static char *
+ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_audit_loc_conf_t  *prev = parent;
+    ngx_http_audit_loc_conf_t  *conf = child;
+
+    static ngx_http_audit_headers_t  default_headers = {
+        ngx_string("X-Audit-User-Id"),
+        ngx_string("X-Audit-Role"),
+        ngx_string("X-Audit-Session-Id"),
+        ngx_string("X-Request-Id")
+    };
+
+    ngx_conf_merge_str_value(conf->cookie, prev->cookie,
+                             ngx_http_audit_default_cookie.data);
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_uint_value(conf->algs, prev->algs, AUDIT_ALG_ALL);
+    ngx_conf_merge_value(conf->leeway, prev->leeway, 30);
+    ngx_conf_merge_str_value(conf->issuer, prev->issuer, "");
+    ngx_conf_merge_str_value(conf->audience, prev->audience, "");
+
+    if (conf->user_claim.data == NULL) {
+        conf->user_claim = prev->user_claim;
+        conf->role_claim = prev->role_claim;
+        conf->session_claim = prev->session_claim;
+    }
+
+    ngx_conf_merge_str_value(conf->user_claim, prev->user_claim, "sub");
+    ngx_conf_merge_str_value(conf->role_claim, prev->role_claim, "role");
+    ngx_conf_merge_str_value(conf->session_claim, prev->session_claim, "sid");
+
+    ngx_conf_merge_ptr_value(conf->revoked, prev->revoked, NULL);
+    ngx_conf_merge_str_value(conf->login_url, prev->login_url, "");
+    ngx_conf_merge_value(conf->public, prev->public, 0);
+    ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
+    ngx_conf_merge_ptr_value(conf->headers, prev->headers, &default_headers);
+
+    if (conf->rules != NULL && conf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_require_role\" needs "
+                           "\"audit_session_keys\" in the same or an "
+                           "enclosing block");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->keys != NULL
+        && (audit_keyset_algs(conf->keys->keyset) & conf->algs) == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_session_algorithms\" allows no "
+                           "algorithm that a key in \"%V\" can verify",
+                           &conf->keys->path);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_main_conf_t *amcf = conf;
+
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+
+    if (amcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\" in \"audit_zone\", "
+                           "expected NAME:SIZE", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\" in \"audit_zone\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" in \"audit_zone\" is too small, "
+                           "at least %uzk", &name, 8 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                           &ngx_http_audit_module);
+    if (amcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" in \"audit_zone\" is already used",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->shm_zone->init = ngx_http_audit_init_zone;
+    amcf->shm_zone->data = amcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The zone holds no state yet: counters and the brute-force detector move
+ * in with the events.  Reusing the old zone on reload keeps it that way.
+ */
+
+static ngx_int_t
+ngx_http_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    shpool->data = shpool;
+    shm_zone->data = shpool;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    time_t      refresh;
+    ngx_str_t  *value, s;
+
+    if (alcf->keys != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    refresh = 0;
+
+    if (cf->args->nelts == 3) {
+
+        if (ngx_strncmp(value[2].data, "refresh=", 8) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in "
+                               "\"audit_session_keys\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 8;
+        s.len = value[2].len - 8;
+
+        refresh = ngx_parse_time(&s, 1);
+        if (refresh == (time_t) NGX_ERROR || refresh == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid refresh time \"%V\" in "
+                               "\"audit_session_keys\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_session_keys\" parameter \"refresh=\" "
+                           "is not implemented yet");
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_audit_session_load_keys(cf, alcf, &value[1]);
+}
+
+
+static char *
+ngx_http_audit_session_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, algs;
+
+    if (alcf->algs != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    algs = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "HS256") == 0) {
+            algs |= AUDIT_ALG_HS256;
+
+        } else if (ngx_strcmp(value[i].data, "RS256") == 0) {
+            algs |= AUDIT_ALG_RS256;
+
+        } else if (ngx_strcmp(value[i].data, "ES256") == 0) {
+            algs |= AUDIT_ALG_ES256;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unsupported algorithm \"%V\" in "
+                               "\"audit_session_algorithms\", "
+                               "expected HS256, RS256 or ES256", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    alcf->algs = algs;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_session_claims(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t   *value, *target, name;
+    ngx_uint_t   i;
+
+    if (alcf->user_claim.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    alcf->user_claim.len = 0;
+    alcf->user_claim.data = (u_char *) "sub";
+    alcf->role_claim.len = 0;
+    alcf->role_claim.data = (u_char *) "role";
+    alcf->session_claim.len = 0;
+    alcf->session_claim.data = (u_char *) "sid";
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            target = &alcf->user_claim;
+            name.data = value[i].data + 5;
+
+        } else if (ngx_strncmp(value[i].data, "role=", 5) == 0) {
+            target = &alcf->role_claim;
+            name.data = value[i].data + 5;
+
+        } else if (ngx_strncmp(value[i].data, "session=", 8) == 0) {
+            target = &alcf->session_claim;
+            name.data = value[i].data + 8;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in "
+                               "\"audit_session_claims\", expected "
+                               "user=, role= or session=", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        name.len = value[i].data + value[i].len - name.data;
+
+        if (name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "empty claim name in \"%V\" of "
+                               "\"audit_session_claims\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        *target = name;
+    }
+
+    /* claims left at their default get their length now */
+
+    if (alcf->user_claim.len == 0) {
+        ngx_str_set(&alcf->user_claim, "sub");
+    }
+
+    if (alcf->role_claim.len == 0) {
+        ngx_str_set(&alcf->role_claim, "role");
+    }
+
+    if (alcf->session_claim.len == 0) {
+        ngx_str_set(&alcf->session_claim, "sid");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_session_revoked(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->revoked != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_audit_session_load_revoked(cf, alcf, &value[1]);
+}
+
+
+static char *
+ngx_http_audit_require_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_audit_policy_add_rule(cf, conf);
+}
+
+
+static char *
+ngx_http_audit_identity_headers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t                 *value, *target, name;
+    ngx_uint_t                 i, k;
+    ngx_http_audit_headers_t  *h;
+
+    static struct {
+        ngx_str_t   prefix;
+        size_t      offset;
+    }  params[] = {
+        { ngx_string("user="),
+          offsetof(ngx_http_audit_headers_t, user) },
+        { ngx_string("role="),
+          offsetof(ngx_http_audit_headers_t, role) },
+        { ngx_string("session="),
+          offsetof(ngx_http_audit_headers_t, session) },
+        { ngx_string("request_id="),
+          offsetof(ngx_http_audit_headers_t, request_id) },
+    };
+
+    if (alcf->headers != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->headers = NULL;
+        return NGX_CONF_OK;
+    }
+
+    h = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_headers_t));
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&h->user, "X-Audit-User-Id");
+    ngx_str_set(&h->role, "X-Audit-Role");
+    ngx_str_set(&h->session, "X-Audit-Session-Id");
+    ngx_str_set(&h->request_id, "X-Request-Id");
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        target = NULL;
+
+        for (k = 0; k < sizeof(params) / sizeof(params[0]); k++) {
+            if (ngx_strncmp(value[i].data, params[k].prefix.data,
+                            params[k].prefix.len)
+                == 0)
+            {
+                target = (ngx_str_t *) ((u_char *) h + params[k].offset);
+                name.data = value[i].data + params[k].prefix.len;
+                name.len = value[i].len - params[k].prefix.len;
+                break;
+            }
+        }
+
+        if (target == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in "
+                               "\"audit_identity_headers\", expected "
+                               "user=, role=, session=, request_id= "
+                               "or \"off\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_audit_check_name(cf, NULL, &name) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        *target = name;
+    }
+
+    alcf->headers = h;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_not_implemented(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" is not implemented yet in this version of "
+                       "ngx_http_audit_module (" NGX_HTTP_AUDIT_VERSION ")",
+                       &cmd->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_audit_check_uri(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *uri = data;
+
+    if (uri->len == 0 || uri->data[0] != '/'
+        || (uri->len > 1 && uri->data[1] == '/'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_login_url\" must be a local path "
+                           "starting with a single \"/\", not \"%V\"", uri);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a cookie or header name: an RFC 7230 token */
+
+static char *
+ngx_http_audit_check_name(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *name = data;
+
+    u_char      c;
+    ngx_str_t  *directive;
+    ngx_uint_t  i;
+
+    directive = cf->args->elts;
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (c <= ' ' || c >= 0x7f || ngx_strchr("()<>@,;:\\\"/[]?={}", c))
+        {
+            break;
+        }
+    }
+
+    if (name->len == 0 || i < name->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid name \"%V\" in \"%V\"", name,
+                           &directive[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,123 @@
+
+/*
+ * ngx_http_audit_module: types shared by the files of the nginx layer.
+ *
+ * The module is split by concern, each in its own ngx_http_audit_<concern>.c:
+ * module glue (directives, conf create/merge, hooks), session (cookie,
+ * token verification, key sets), policy (role-to-route rules), access (the
+ * access-phase handler and the deny responses) and variables.  The pure C
+ * core under core/ holds everything that needs no nginx.
+ */
+
+
+#ifndef _NGX_HTTP_AUDIT_MODULE_H_INCLUDED_
+#define _NGX_HTTP_AUDIT_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "audit_jws.h"
+#include "audit_policy.h"
+#include "audit_idset.h"
+
+
+#define NGX_HTTP_AUDIT_VERSION  "0.1.0"
+
+
+/* a key file and the key set parsed from it at configuration time */
+typedef struct {
+    ngx_str_t                    path;
+    audit_keyset_t              *keyset;
+    time_t                       refresh;
+} ngx_http_audit_keys_t;
+
+
+typedef struct {
+    ngx_str_t                    user;
+    ngx_str_t                    role;
+    ngx_str_t                    session;
+    ngx_str_t                    request_id;
+} ngx_http_audit_headers_t;
+
+
+typedef struct {
+    ngx_shm_zone_t              *shm_zone;
+} ngx_http_audit_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    cookie;           /* audit_session_cookie */
+    ngx_http_audit_keys_t       *keys;             /* audit_session_keys */
+    ngx_uint_t                   algs;             /* audit_session_algorithms */
+    time_t                       leeway;           /* audit_session_leeway */
+    ngx_str_t                    issuer;           /* audit_session_issuer */
+    ngx_str_t                    audience;         /* audit_session_audience */
+    ngx_str_t                    user_claim;       /* audit_session_claims */
+    ngx_str_t                    role_claim;
+    ngx_str_t                    session_claim;
+    audit_idset_t               *revoked;          /* audit_session_revoked */
+    ngx_str_t                    login_url;        /* audit_login_url */
+    ngx_flag_t                   public;           /* audit_public */
+    ngx_array_t                 *rules;            /* audit_require_role */
+    ngx_http_audit_headers_t    *headers;          /* audit_identity_headers */
+} ngx_http_audit_loc_conf_t;
+
+
+/* what the access phase concluded for this request */
+typedef enum {
+    NGX_HTTP_AUDIT_UNDECIDED = 0,
+    NGX_HTTP_AUDIT_PERMITTED,
+    NGX_HTTP_AUDIT_DENIED,
+    NGX_HTTP_AUDIT_UNAUTHENTICATED
+} ngx_http_audit_decision_e;
+
+
+typedef struct {
+    ngx_http_audit_decision_e    decision;
+    ngx_str_t                    reason;           /* e.g. "expired" */
+    ngx_str_t                    rule;             /* the rule that decided */
+
+    ngx_uint_t                   status;           /* 401/403 we returned */
+    ngx_str_t                    location;         /* login redirect */
+    ngx_str_t                    body;             /* replaces nginx's page */
+
+    audit_token_t                token;            /* verified claims */
+    unsigned                     token_valid:1;
+    unsigned                     redirect:1;
+    unsigned                     body_pending:1;
+    unsigned                     body_sent:1;
+
+    ngx_str_t                    user_id;
+    ngx_str_t                    role;             /* roles, comma-joined */
+    ngx_str_t                    session_id;
+} ngx_http_audit_ctx_t;
+
+
+extern ngx_module_t  ngx_http_audit_module;
+
+
+/* session */
+char *ngx_http_audit_session_load_keys(ngx_conf_t *cf,
+    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path);
+char *ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
+    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path);
+ngx_int_t ngx_http_audit_session_verify(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+
+/* policy */
+char *ngx_http_audit_policy_add_rule(ngx_conf_t *cf,
+    ngx_http_audit_loc_conf_t *alcf);
+ngx_int_t ngx_http_audit_policy_check(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+
+/* access */
+ngx_int_t ngx_http_audit_access_init(ngx_conf_t *cf);
+ngx_http_audit_ctx_t *ngx_http_audit_get_ctx(ngx_http_request_t *r);
+
+/* variables */
+ngx_int_t ngx_http_audit_add_variables(ngx_conf_t *cf);
+
+
+#endif /* _NGX_HTTP_AUDIT_MODULE_H_INCLUDED_ */

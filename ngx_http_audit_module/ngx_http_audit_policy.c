@@ -1,0 +1,189 @@
+
+/*
+ * ngx_http_audit_module: policy.
+ *
+ * "audit_require_role ROLE... [methods=M,M]" builds core rules
+ * (audit_policy.c) at configuration time; the access phase asks the core
+ * for a decision with the caller's roles.  Rules are inherited as a whole
+ * from the enclosing block when a location has none of its own, as nginx
+ * does for array-valued directives.
+ */
+
+
+#include "ngx_http_audit_module.h"
+
+
+static ngx_int_t ngx_http_audit_policy_rule_name(ngx_conf_t *cf,
+    audit_policy_rule_t *rule, ngx_str_t *value, ngx_uint_t n);
+
+
+char *
+ngx_http_audit_policy_add_rule(ngx_conf_t *cf,
+    ngx_http_audit_loc_conf_t *alcf)
+{
+    ngx_str_t            *value, list;
+    ngx_uint_t            i, n;
+    audit_policy_rule_t  *rule;
+
+    value = cf->args->elts;
+
+    if (alcf->rules == NGX_CONF_UNSET_PTR) {
+        alcf->rules = ngx_array_create(cf->pool, 2,
+                                       sizeof(audit_policy_rule_t));
+        if (alcf->rules == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rule = ngx_array_push(alcf->rules);
+    if (rule == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(rule, sizeof(audit_policy_rule_t));
+
+    n = cf->args->nelts;
+
+    if (ngx_strncmp(value[n - 1].data, "methods=", 8) == 0) {
+        list.data = value[n - 1].data + 8;
+        list.len = value[n - 1].len - 8;
+
+        rule->methods = audit_method_list_parse((const char *) list.data,
+                                                list.len);
+        if (rule->methods == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"%V\" in \"audit_require_role\", "
+                               "expected a comma-separated list of GET, "
+                               "HEAD, POST, PUT, DELETE, PATCH, OPTIONS",
+                               &value[n - 1]);
+            return NGX_CONF_ERROR;
+        }
+
+        n--;
+    }
+
+    if (n < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_require_role\" needs at least one role");
+        return NGX_CONF_ERROR;
+    }
+
+    if (n - 1 > AUDIT_POLICY_MAX_ROLES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many roles in \"audit_require_role\", "
+                           "at most %d", AUDIT_POLICY_MAX_ROLES);
+        return NGX_CONF_ERROR;
+    }
+
+    /* cf->args values are NUL-terminated: the core takes C strings */
+
+    for (i = 1; i < n; i++) {
+
+        if (ngx_strchr(value[i].data, '=') != NULL || value[i].len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid role \"%V\" in "
+                               "\"audit_require_role\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        rule->roles[rule->nroles++] = (const char *) value[i].data;
+    }
+
+    if (ngx_http_audit_policy_rule_name(cf, rule, value, n) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "location /patients require_role doctor,nurse methods=GET": what the
+ * authz_check event names as the rule that decided, and what the error
+ * tracker groups denials by.
+ */
+
+static ngx_int_t
+ngx_http_audit_policy_rule_name(ngx_conf_t *cf, audit_policy_rule_t *rule,
+    ngx_str_t *value, ngx_uint_t n)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                 *where, methods;
+    ngx_uint_t                 i;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    static ngx_str_t  server = ngx_string("server");
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    where = clcf->name.len ? &clcf->name : &server;
+
+    ngx_str_null(&methods);
+
+    if (rule->methods) {
+        methods = value[cf->args->nelts - 1];
+    }
+
+    len = sizeof("location  require_role ") + where->len + methods.len + 1;
+
+    for (i = 1; i < n; i++) {
+        len += value[i].len + 1;
+    }
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    rule->name = (const char *) p;
+
+    p = ngx_sprintf(p, "location %V require_role ", where);
+
+    for (i = 1; i < n; i++) {
+        p = ngx_sprintf(p, i > 1 ? ",%V" : "%V", &value[i]);
+    }
+
+    if (methods.len) {
+        p = ngx_sprintf(p, " %V", &methods);
+    }
+
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK: permitted; NGX_DECLINED: denied, with ctx->rule naming the rule.
+ */
+
+ngx_int_t
+ngx_http_audit_policy_check(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    size_t                    deciding;
+    unsigned                  method;
+    audit_policy_rule_t      *rules;
+    audit_policy_decision_t   decision;
+
+    if (alcf->rules == NULL) {
+        return NGX_OK;
+    }
+
+    rules = alcf->rules->elts;
+
+    method = audit_method_bit((const char *) r->method_name.data,
+                              r->method_name.len);
+
+    decision = audit_policy_check(rules, alcf->rules->nelts, method,
+                                  (const char *const *) ctx->token.roles,
+                                  ctx->token.nroles, &deciding);
+
+    if (deciding < alcf->rules->nelts) {
+        ctx->rule.data = (u_char *) rules[deciding].name;
+        ctx->rule.len = ngx_strlen(rules[deciding].name);
+    }
+
+    return decision == AUDIT_POLICY_PERMIT ? NGX_OK : NGX_DECLINED;
+}

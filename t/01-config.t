@@ -1,0 +1,102 @@
+# Bad configuration fails "nginx -t" with a message naming the directive.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Audit::Test;
+
+my $t = Audit::Test->new;
+
+my $secret = 'k' x 32;
+$t->file('hmac.key', $secret);
+$t->file('short.key', 'k' x 31);
+$t->file('garbage.jwks', '{"keys": [ {"kty": "RSA", "n": "!!", ');
+$t->file('revoked.txt', "s1\n");
+
+# [ config fragment inside http {}, what the error must mention ]
+my @bad = (
+    [ 'audit_zone audit;',                      qr/"audit_zone"/ ],
+    [ 'audit_zone audit:lots;',                 qr/invalid zone size.*"audit_zone"/ ],
+    [ 'audit_zone audit:1k;',                   qr/too small.*|"audit_zone".*too small/ ],
+    [ "audit_zone a:1m;\n audit_zone b:1m;",    qr/"audit_zone" directive is duplicate/ ],
+    [ 'audit_session_keys %%DIR%%/nope.key;',   qr/"audit_session_keys" cannot use .*nope\.key/ ],
+    [ 'audit_session_keys %%DIR%%/short.key;',  qr/"audit_session_keys" cannot use .*short\.key/ ],
+    [ 'audit_session_keys %%DIR%%/garbage.jwks;', qr/"audit_session_keys" cannot use/ ],
+    [ 'audit_session_keys %%DIR%%/hmac.key refresh=soon;', qr/invalid refresh time.*"audit_session_keys"/ ],
+    [ 'audit_session_keys %%DIR%%/hmac.key rotate=1m;', qr/invalid parameter "rotate=1m" in "audit_session_keys"/ ],
+    [ 'audit_session_algorithms none;',         qr/unsupported algorithm "none" in "audit_session_algorithms"/ ],
+    [ "audit_session_keys %%DIR%%/hmac.key;\n audit_session_algorithms RS256;\n server { listen 127.0.0.1:%%PORT%%; }",
+                                                qr/"audit_session_algorithms" allows no algorithm/ ],
+    [ 'audit_session_leeway forever;',          qr/"audit_session_leeway" directive invalid value/ ],
+    [ 'audit_session_claims uid=sub;',          qr/invalid parameter "uid=sub" in "audit_session_claims"/ ],
+    [ 'audit_session_claims user=;',            qr/empty claim name .*"audit_session_claims"/ ],
+    [ 'audit_session_cookie "a b";',            qr/invalid name "a b" in "audit_session_cookie"/ ],
+    [ 'audit_session_revoked %%DIR%%/none.txt;', qr/"audit_session_revoked" cannot use .*none\.txt/ ],
+    [ 'audit_login_url https://evil.example/;', qr/"audit_login_url" must be a local path/ ],
+    [ 'audit_login_url //evil.example/;',       qr/"audit_login_url" must be a local path/ ],
+    [ 'audit_public maybe;',                    qr/invalid value "maybe" in "audit_public"/ ],
+    [ 'server { location /x { audit_require_role doctor; } }',
+                                                qr/"audit_require_role" needs "audit_session_keys"/ ],
+    [ "audit_session_keys %%DIR%%/hmac.key;\n audit_require_role doctor methods=GET,FETCH;",
+                                                qr/invalid "methods=GET,FETCH" in "audit_require_role"/ ],
+    [ "audit_session_keys %%DIR%%/hmac.key;\n audit_require_role methods=GET;",
+                                                qr/"audit_require_role" needs at least one role/ ],
+    [ 'audit_identity_headers uid=X-User;',     qr/invalid parameter "uid=X-User" in "audit_identity_headers"/ ],
+    [ 'audit_identity_headers user=X:User;',    qr/invalid name "X:User" in "audit_identity_headers"/ ],
+);
+
+# directives whose behaviour is not built yet are refused, not ignored
+for my $d ('audit_log /tmp/audit.jsonl', 'audit_pg "host=127.0.0.1"',
+           'audit_spool /tmp/spool', 'audit_sentry_dsn https://k@h/1',
+           'audit_sentry_environment prod', 'audit_sentry_release 1',
+           'audit_sentry_rate 10/m', 'audit_sentry_timeout 2s',
+           'audit_sentry_events all', 'audit_sentry_trusted_certificate /x',
+           'audit_authz_log all', 'audit_bruteforce 5/5m',
+           'audit_scrub ssn')
+{
+    my ($name) = $d =~ /^(\S+)/;
+    push @bad, [ "$d;", qr/"\Q$name\E" is not implemented yet/ ];
+}
+for my $d ('audit_login username_field=email', 'audit_logout',
+           'audit_record patient $1', 'audit_status')
+{
+    my ($name) = $d =~ /^(\S+)/;
+    push @bad, [ "server { location / { $d; } }",
+                 qr/"\Q$name\E" is not implemented yet/ ];
+}
+
+for my $case (@bad) {
+    my ($fragment, $want) = @$case;
+    $t->write_nginx_conf("    $fragment\n");
+    my ($ok, $out) = $t->nginx_test;
+    ok(!$ok, "nginx -t fails: $fragment");
+    like($out, $want, "... naming the directive") or diag $out;
+}
+
+# and the good counterpart of each passes
+$t->write_nginx_conf(<<'CONF');
+    audit_zone audit:1m;
+    audit_session_cookie sid;
+    audit_session_keys %%DIR%%/hmac.key;
+    audit_session_algorithms HS256;
+    audit_session_leeway 10s;
+    audit_session_issuer https://idp.example;
+    audit_session_audience portal;
+    audit_session_claims user=sub role=roles session=jti;
+    audit_session_revoked %%DIR%%/revoked.txt;
+    audit_login_url /login?from=audit;
+    audit_identity_headers user=X-User role=X-Role;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { audit_require_role doctor nurse; audit_require_role admin methods=DELETE,PUT; }
+        location /login { audit_public on; }
+        location /open { audit_identity_headers off; }
+    }
+CONF
+my ($ok, $out) = $t->nginx_test;
+ok($ok, 'a configuration using every implemented directive passes nginx -t')
+    or diag $out;
+
+$t->stop_all_and_check;
+done_testing;

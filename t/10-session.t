@@ -1,0 +1,184 @@
+# Session cookies verified, callers sent where they expect, identity passed
+# to the portal and never spoofable.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Audit::Test;
+use Audit::Token;
+
+my $t = Audit::Test->new;
+
+my $secret = 'correct horse battery staple, 32+';
+$t->file('hmac.key', $secret);
+$t->file('revoked.txt', "# revoked by the admin\nsess-revoked\n");
+
+my $now = time;
+sub token {
+    my (%claims) = @_;
+    my %payload = (sub => 'u-ann', role => 'doctor', sid => 'sess-1',
+                   iat => $now, exp => $now + 3600, %claims);
+    delete @payload{ grep { !defined $payload{$_} } keys %payload };
+    return Audit::Token::hs256($secret, \%payload);
+}
+
+$t->write_nginx_conf(<<'CONF');
+    audit_session_keys %%DIR%%/hmac.key;
+    audit_session_revoked %%DIR%%/revoked.txt;
+    audit_login_url /login;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location / {
+            audit_require_role doctor nurse admin;
+            audit_require_role admin methods=DELETE;
+            proxy_pass http://%%PORTAL%%;
+        }
+        location /login {
+            audit_public on;
+            proxy_pass http://%%PORTAL%%;
+        }
+        location /admin/ {
+            audit_require_role admin;
+            proxy_pass http://%%PORTAL%%;
+        }
+        location /friendly/ {
+            error_page 401 = @signin;
+            proxy_pass http://%%PORTAL%%;
+        }
+        location @signin {
+            return 200 "please sign in\n";
+        }
+        location /intranet/ {
+            satisfy any;
+            allow 127.0.0.1;
+            deny all;
+            proxy_pass http://%%PORTAL%%;
+        }
+        location /claims/ {
+            add_header X-Claim-Dept $audit_claim_dept always;
+            add_header X-Decision $audit_decision always;
+            add_header X-Reason $audit_reason always;
+            proxy_pass http://%%PORTAL%%;
+        }
+    }
+CONF
+
+$t->start_portal;
+$t->start_nginx;
+
+my $api = { Accept => 'application/json' };
+
+# a valid session reaches the portal with its identity
+my $r = $t->request(GET => '/patients/42', cookie => 'session=' . token(),
+                    headers => $api);
+is($r->{status}, 200, 'valid HS256 session: 200');
+my $h = $r->{json}{headers};
+is($h->{'x-audit-user-id'}, 'u-ann', 'portal gets X-Audit-User-Id');
+is($h->{'x-audit-role'}, 'doctor', 'portal gets X-Audit-Role');
+is($h->{'x-audit-session-id'}, 'sess-1', 'portal gets X-Audit-Session-Id');
+like($h->{'x-request-id'} // '', qr/^[0-9a-f]{32}$/, 'portal gets X-Request-Id');
+
+# identity headers sent by the client never reach the portal
+$r = $t->request(GET => '/patients/42', cookie => 'session=' . token(),
+                 headers => { %$api, 'X-Audit-User-Id' => 'u-mallory',
+                              'x-audit-role' => 'admin',
+                              'X-Request-Id' => 'forged' });
+$h = $r->{json}{headers};
+is($h->{'x-audit-user-id'}, 'u-ann', 'spoofed X-Audit-User-Id replaced');
+is($h->{'x-audit-role'}, 'doctor', 'spoofed X-Audit-Role replaced');
+isnt($h->{'x-request-id'}, 'forged', 'spoofed X-Request-Id replaced');
+unlike($h->{'x-request-id'}, qr/,/, 'exactly one X-Request-Id');
+
+$r = $t->request(GET => '/login', headers => { 'X-Audit-User-Id' => 'u-mallory',
+                                               'X-Audit-Role' => 'admin' });
+is($r->{status}, 200, 'public page without a session: 200');
+ok(!exists $r->{json}{headers}{'x-audit-user-id'}, 'spoofed identity stripped on a public page');
+ok(!exists $r->{json}{headers}{'x-audit-role'}, '... role too');
+
+# each invalid class: 401 JSON with the reason, for API callers
+my $other = Audit::Token::hs256('another secret of 32 bytes or more', {
+    sub => 'u-ann', role => 'doctor', exp => $now + 3600 });
+my %invalid = (
+    missing       => undef,
+    expired       => token(exp => $now - 3600, iat => $now - 7200),
+    not_yet_valid => token(nbf => $now + 3600),
+    bad_signature => $other,
+    malformed     => 'not.a.token',
+    revoked       => token(sid => 'sess-revoked'),
+    bad_algorithm => Audit::Token::raw('{"alg":"none","typ":"JWT"}',
+                         qq({"sub":"u-ann","role":"admin","exp":@{[$now + 3600]}}), ''),
+);
+for my $reason (sort keys %invalid) {
+    my $tok = $invalid{$reason};
+    $r = $t->request(GET => '/patients/42', headers => $api,
+                     defined $tok ? (cookie => "session=$tok") : ());
+    is($r->{status}, 401, "$reason: 401");
+    is($r->{headers}{'content-type'}, 'application/json', "$reason: JSON body");
+    is($r->{json}{error}, "session_$reason", "$reason: body names the reason");
+    like($r->{json}{request_id} // '', qr/^[0-9a-f]{32}$/, "$reason: body carries the request id");
+    is($r->{headers}{'www-authenticate'}, 'Bearer error="invalid_token"',
+       "$reason: WWW-Authenticate");
+    ok(!defined $r->{json}{headers}, "$reason: the portal's page is not shown");
+}
+
+# a browser navigation is sent to the login page, with the page to return to
+$r = $t->request(GET => '/patients/42?tab=notes&x=1',
+                 headers => { Accept => 'text/html,application/xhtml+xml' });
+is($r->{status}, 302, 'browser without a session: 302');
+# nginx makes Location absolute unless "absolute_redirect off"
+like($r->{headers}{location}, qr{^(http://127\.0\.0\.1:\d+)?/login\?next=/patients/42%3Ftab=notes%26x=1$},
+     'redirected to the login URL with next=');
+ok(!exists $r->{headers}{'www-authenticate'}, 'no WWW-Authenticate on the redirect');
+
+$r = $t->request(GET => '//evil.example/x', headers => { Accept => 'text/html' });
+like($r->{headers}{location}, qr{/login\?next=/$}, 'a protocol-relative next= is not echoed');
+
+$r = $t->request(POST => '/patients/42', headers => { Accept => 'text/html' },
+                 body => 'a=1');
+is($r->{status}, 401, 'a form POST without a session gets 401, not a redirect');
+
+$r = $t->request(HEAD => '/patients/42', headers => { Accept => 'text/html' },
+                 cookie => 'session=' . token(exp => $now - 3600));
+is($r->{status}, 302, 'HEAD navigation with an expired session: 302');
+
+# wrong role
+$r = $t->request(GET => '/admin/users', cookie => 'session=' . token(), headers => $api);
+is($r->{status}, 403, 'doctor on an admin page: 403');
+is($r->{json}{error}, 'forbidden', '403 body is JSON');
+ok(!defined $r->{json}{headers}, 'the portal was not asked');
+
+$r = $t->request(DELETE => '/patients/42', cookie => 'session=' . token(), headers => $api);
+is($r->{status}, 403, 'doctor may not DELETE (methods= rule)');
+$r = $t->request(DELETE => '/patients/42', cookie => 'session=' . token(role => 'admin'),
+                 headers => $api);
+is($r->{status}, 200, 'admin may DELETE');
+$r = $t->request(GET => '/admin/users',
+                 cookie => 'session=' . token(role => ['nurse', 'admin']), headers => $api);
+is($r->{status}, 200, 'role claim as an array');
+is($r->{json}{headers}{'x-audit-role'}, 'nurse,admin', 'all roles passed on');
+
+# error_page 401 = @named keeps working
+$r = $t->request(GET => '/friendly/page', headers => $api);
+is($r->{status}, 200, 'error_page 401 = @signin takes over');
+is($r->{content}, "please sign in\n", '... with its own page');
+
+# satisfy any: an allowed address passes without a session
+$r = $t->request(GET => '/intranet/x', headers => $api);
+is($r->{status}, 200, 'satisfy any + allow 127.0.0.1: passes without a session');
+
+# variables
+$r = $t->request(GET => '/claims/x', cookie => 'session=' . token(dept => 'cardiology'),
+                 headers => $api);
+is($r->{headers}{'x-claim-dept'}, 'cardiology', '$audit_claim_dept');
+is($r->{headers}{'x-decision'}, 'permitted', '$audit_decision');
+$r = $t->request(GET => '/claims/x', cookie => 'session=' . token(exp => $now - 60 * 60),
+                 headers => $api);
+is($r->{headers}{'x-reason'}, 'expired', '$audit_reason on a refusal');
+
+unlike($t->error_log, qr/\[(alert|crit|emerg)\]|signal \d+/, 'no crash or alert in error log');
+
+$t->stop_all_and_check;
+done_testing;
