@@ -14,6 +14,7 @@
 static ngx_int_t ngx_http_audit_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_audit_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_audit_create_main_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_audit_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_audit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -243,7 +244,7 @@ ngx_module_t  ngx_http_audit_module = {
     NGX_HTTP_MODULE,                        /* module type */
     NULL,                                   /* init master */
     NULL,                                   /* init module */
-    NULL,                                   /* init process */
+    ngx_http_audit_init_process,            /* init process */
     NULL,                                   /* init thread */
     NULL,                                   /* exit thread */
     NULL,                                   /* exit process */
@@ -285,7 +286,21 @@ ngx_http_audit_create_main_conf(ngx_conf_t *cf)
      *     amcf->shm_zone = NULL;
      */
 
+    if (ngx_array_init(&amcf->keys, cf->pool, 2,
+                       sizeof(ngx_http_audit_keys_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return amcf;
+}
+
+
+static ngx_int_t
+ngx_http_audit_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_audit_session_init_process(cycle);
 }
 
 
@@ -511,13 +526,9 @@ ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_session_keys\" parameter \"refresh=\" "
-                           "is not implemented yet");
-        return NGX_CONF_ERROR;
     }
 
-    return ngx_http_audit_session_load_keys(cf, alcf, &value[1]);
+    return ngx_http_audit_session_load_keys(cf, alcf, &value[1], refresh);
 }
 
 

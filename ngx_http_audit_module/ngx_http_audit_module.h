@@ -26,12 +26,25 @@
 #define NGX_HTTP_AUDIT_VERSION  "0.1.0"
 
 
-/* a key file and the key set parsed from it at configuration time */
+/*
+ * A key file and the key set parsed from it.  The set is parsed at
+ * configuration time; a worker may later swap in a newer one (timer with
+ * "refresh=", or a token naming an unknown kid), never a broken one.  The
+ * swap is worker-local runtime state, like an upstream keepalive cache:
+ * the verification settings themselves are never written after
+ * configuration.
+ */
 typedef struct {
     ngx_str_t                    path;
     audit_keyset_t              *keyset;
-    time_t                       refresh;
+    time_t                       refresh;          /* 0: only on reload */
+    time_t                       reread;           /* last re-read */
+    ngx_event_t                  timer;
 } ngx_http_audit_keys_t;
+
+
+/* an unknown kid re-reads the key file at most this often per worker */
+#define NGX_HTTP_AUDIT_REREAD_MIN  10
 
 
 typedef struct {
@@ -44,6 +57,7 @@ typedef struct {
 
 typedef struct {
     ngx_shm_zone_t              *shm_zone;
+    ngx_array_t                  keys;             /* ngx_http_audit_keys_t * */
 } ngx_http_audit_main_conf_t;
 
 
@@ -100,7 +114,8 @@ extern ngx_module_t  ngx_http_audit_module;
 
 /* session */
 char *ngx_http_audit_session_load_keys(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path);
+    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path, time_t refresh);
+ngx_int_t ngx_http_audit_session_init_process(ngx_cycle_t *cycle);
 char *ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path);
 ngx_int_t ngx_http_audit_session_verify(ngx_http_request_t *r,

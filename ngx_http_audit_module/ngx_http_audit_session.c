@@ -18,24 +18,32 @@
 
 
 static void ngx_http_audit_session_free_keys(void *data);
+static void ngx_http_audit_session_refresh(ngx_event_t *ev);
+static ngx_int_t ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys,
+    ngx_log_t *log);
+static audit_token_status_t ngx_http_audit_session_check(
+    ngx_http_request_t *r, ngx_http_audit_loc_conf_t *alcf, ngx_str_t *value,
+    audit_token_t *token);
 static void ngx_http_audit_session_free_revoked(void *data);
 static void ngx_http_audit_session_clear_token(void *data);
 static ngx_int_t ngx_http_audit_session_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_session_identity(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx);
+static ngx_uint_t ngx_http_audit_session_header_safe(ngx_str_t *s);
 static void ngx_http_audit_session_reason(ngx_http_audit_ctx_t *ctx,
     const char *reason);
 
 
 char *
 ngx_http_audit_session_load_keys(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path)
+    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path, time_t refresh)
 {
-    char                    err[NGX_HTTP_AUDIT_ERRLEN];
-    ngx_str_t               full;
-    ngx_pool_cleanup_t     *cln;
-    ngx_http_audit_keys_t  *keys;
+    char                         err[NGX_HTTP_AUDIT_ERRLEN];
+    ngx_str_t                    full;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_audit_keys_t       *keys, **kp;
+    ngx_http_audit_main_conf_t  *amcf;
 
     full = *path;
 
@@ -66,8 +74,22 @@ ngx_http_audit_session_load_keys(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    /* frees whichever set is current when the cycle goes */
+
     cln->handler = ngx_http_audit_session_free_keys;
-    cln->data = keys->keyset;
+    cln->data = keys;
+
+    keys->refresh = refresh;
+    keys->reread = ngx_time();
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_audit_module);
+
+    kp = ngx_array_push(&amcf->keys);
+    if (kp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *kp = keys;
 
     alcf->keys = keys;
 
@@ -115,7 +137,92 @@ ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
 static void
 ngx_http_audit_session_free_keys(void *data)
 {
-    audit_keyset_free(data);
+    ngx_http_audit_keys_t  *keys = data;
+
+    audit_keyset_free(keys->keyset);
+    keys->keyset = NULL;
+}
+
+
+ngx_int_t
+ngx_http_audit_session_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                   i;
+    ngx_http_audit_keys_t      **keys;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    if (amcf == NULL) {
+        return NGX_OK;
+    }
+
+    keys = amcf->keys.elts;
+
+    for (i = 0; i < amcf->keys.nelts; i++) {
+
+        if (keys[i]->refresh == 0) {
+            continue;
+        }
+
+        keys[i]->timer.handler = ngx_http_audit_session_refresh;
+        keys[i]->timer.data = keys[i];
+        keys[i]->timer.log = cycle->log;
+
+        /* a pending re-read must not hold up a graceful shutdown */
+        keys[i]->timer.cancelable = 1;
+
+        ngx_add_timer(&keys[i]->timer, keys[i]->refresh * 1000);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_audit_session_refresh(ngx_event_t *ev)
+{
+    ngx_http_audit_keys_t  *keys = ev->data;
+
+    (void) ngx_http_audit_session_reread(keys, ev->log);
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, keys->refresh * 1000);
+    }
+}
+
+
+/*
+ * Parses the key file again and swaps the new set in only when it parsed:
+ * a half-written or broken file leaves the keys in use untouched.
+ */
+
+static ngx_int_t
+ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
+{
+    char             err[NGX_HTTP_AUDIT_ERRLEN];
+    audit_keyset_t  *fresh;
+
+    keys->reread = ngx_time();
+
+    fresh = audit_keyset_load((const char *) keys->path.data, err,
+                              sizeof(err));
+
+    if (fresh == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "audit: keeping the current keys, re-reading \"%V\" "
+                      "failed: %s", &keys->path, err);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "audit: re-read %uz keys from \"%V\"",
+                  audit_keyset_size(fresh), &keys->path);
+
+    audit_keyset_free(keys->keyset);
+    keys->keyset = fresh;
+
+    return NGX_OK;
 }
 
 
@@ -136,10 +243,10 @@ ngx_int_t
 ngx_http_audit_session_verify(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
 {
-    ngx_str_t             value;
-    ngx_pool_cleanup_t   *cln;
-    audit_verify_opts_t   opts;
-    audit_token_status_t  st;
+    ngx_str_t              value;
+    ngx_pool_cleanup_t    *cln;
+    audit_token_status_t   st;
+    ngx_http_audit_keys_t *keys;
 
     if (ngx_http_audit_session_cookie(r, &alcf->cookie, &value) != NGX_OK) {
         ngx_http_audit_session_reason(ctx, "missing");
@@ -153,21 +260,25 @@ ngx_http_audit_session_verify(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    opts.algs = alcf->algs;
-    opts.now = ngx_time();
-    opts.leeway = alcf->leeway;
-    opts.issuer = alcf->issuer.len ? (const char *) alcf->issuer.data : NULL;
-    opts.audience = alcf->audience.len ? (const char *) alcf->audience.data
-                                       : NULL;
-    opts.user_claim = (const char *) alcf->user_claim.data;
-    opts.role_claim = (const char *) alcf->role_claim.data;
-    opts.session_claim = (const char *) alcf->session_claim.data;
-
-    st = audit_jws_verify(alcf->keys->keyset, (const char *) value.data,
-                          value.len, &opts, &ctx->token);
+    st = ngx_http_audit_session_check(r, alcf, &value, &ctx->token);
 
     cln->handler = ngx_http_audit_session_clear_token;
     cln->data = &ctx->token;
+
+    /*
+     * A kid we do not know may be a key the identity provider has just
+     * rotated in: re-read the file (rate-limited) and try once more.
+     */
+
+    keys = alcf->keys;
+
+    if (st == AUDIT_TOKEN_UNKNOWN_KEY && ctx->token.kid[0] != '\0'
+        && ngx_time() - keys->reread >= NGX_HTTP_AUDIT_REREAD_MIN
+        && ngx_http_audit_session_reread(keys, r->connection->log) == NGX_OK)
+    {
+        audit_token_clear(&ctx->token);
+        st = ngx_http_audit_session_check(r, alcf, &value, &ctx->token);
+    }
 
     if (ctx->token.user_id != NULL
         && ngx_http_audit_session_identity(r, ctx) != NGX_OK)
@@ -177,6 +288,20 @@ ngx_http_audit_session_verify(ngx_http_request_t *r,
 
     if (st != AUDIT_TOKEN_OK) {
         ngx_http_audit_session_reason(ctx, audit_token_reason(st));
+        return NGX_DECLINED;
+    }
+
+    /*
+     * The identity goes into request headers: a claim with a line break
+     * or another control character would let whoever controls the claim
+     * add headers of its own, so such a token is not accepted.
+     */
+
+    if (!ngx_http_audit_session_header_safe(&ctx->user_id)
+        || !ngx_http_audit_session_header_safe(&ctx->role)
+        || !ngx_http_audit_session_header_safe(&ctx->session_id))
+    {
+        ngx_http_audit_session_reason(ctx, "malformed");
         return NGX_DECLINED;
     }
 
@@ -192,6 +317,27 @@ ngx_http_audit_session_verify(ngx_http_request_t *r,
     ctx->token_valid = 1;
 
     return NGX_OK;
+}
+
+
+static audit_token_status_t
+ngx_http_audit_session_check(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *value, audit_token_t *token)
+{
+    audit_verify_opts_t  opts;
+
+    opts.algs = alcf->algs;
+    opts.now = ngx_time();
+    opts.leeway = alcf->leeway;
+    opts.issuer = alcf->issuer.len ? (const char *) alcf->issuer.data : NULL;
+    opts.audience = alcf->audience.len ? (const char *) alcf->audience.data
+                                       : NULL;
+    opts.user_claim = (const char *) alcf->user_claim.data;
+    opts.role_claim = (const char *) alcf->role_claim.data;
+    opts.session_claim = (const char *) alcf->session_claim.data;
+
+    return audit_jws_verify(alcf->keys->keyset, (const char *) value->data,
+                            value->len, &opts, token);
 }
 
 
@@ -278,6 +424,23 @@ ngx_http_audit_session_identity(ngx_http_request_t *r,
     ctx->role.len = p - ctx->role.data;
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_audit_session_header_safe(ngx_str_t *s)
+{
+    u_char  *p, *last;
+
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

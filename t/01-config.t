@@ -78,7 +78,7 @@ for my $case (@bad) {
 $t->write_nginx_conf(<<'CONF');
     audit_zone audit:1m;
     audit_session_cookie sid;
-    audit_session_keys %%DIR%%/hmac.key;
+    audit_session_keys %%DIR%%/hmac.key refresh=60s;
     audit_session_algorithms HS256;
     audit_session_leeway 10s;
     audit_session_issuer https://idp.example;
