@@ -463,14 +463,15 @@ ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The zone holds no state yet: counters and the brute-force detector move
- * in with the events.  Reusing the old zone on reload keeps it that way.
+ * The zone survives a reload as it is (the old data is reused), so cached
+ * verdicts and, later, counters carry over to the new workers.
  */
 
 static ngx_int_t
 ngx_http_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_slab_pool_t  *shpool;
+    ngx_slab_pool_t         *shpool;
+    ngx_http_audit_shctx_t  *sh;
 
     if (data) {
         shm_zone->data = data;
@@ -484,8 +485,30 @@ ngx_http_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    shpool->data = shpool;
-    shm_zone->data = shpool;
+    sh = ngx_slab_alloc(shpool, sizeof(ngx_http_audit_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(sh, sizeof(ngx_http_audit_shctx_t));
+
+    ngx_http_audit_cache_init(sh);
+
+    shpool->data = sh;
+    shm_zone->data = sh;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool,
+                                     sizeof(" in audit_zone \"\"")
+                                     + shm_zone->shm.name.len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in audit_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone evicts cache entries: no "ngx_slab_alloc() failed" */
+    shpool->log_nomem = 0;
 
     return NGX_OK;
 }

@@ -34,9 +34,13 @@
  * the verification settings themselves are never written after
  * configuration.
  */
+#define NGX_HTTP_AUDIT_CACHE_HASH  32
+
+
 typedef struct {
     ngx_str_t                    path;
     audit_keyset_t              *keyset;
+    u_char                       digest[NGX_HTTP_AUDIT_CACHE_HASH];
     time_t                       refresh;          /* 0: only on reload */
     time_t                       reread;           /* last re-read */
     ngx_event_t                  timer;
@@ -55,8 +59,19 @@ typedef struct {
 } ngx_http_audit_headers_t;
 
 
+/* the audit_zone shared memory: one per nginx, shared by all workers */
 typedef struct {
-    ngx_shm_zone_t              *shm_zone;
+    ngx_rbtree_t                 cache;            /* verified tokens */
+    ngx_rbtree_node_t            cache_sentinel;
+    ngx_queue_t                  cache_lru;
+    ngx_uint_t                   cache_entries;
+    ngx_uint_t                   cache_hits;
+    ngx_uint_t                   cache_misses;
+} ngx_http_audit_shctx_t;
+
+
+typedef struct {
+    ngx_shm_zone_t              *shm_zone;         /* audit_zone */
     ngx_array_t                  keys;             /* ngx_http_audit_keys_t * */
 } ngx_http_audit_main_conf_t;
 
@@ -120,6 +135,15 @@ char *ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path);
 ngx_int_t ngx_http_audit_session_verify(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+
+/* verified-token cache */
+void ngx_http_audit_cache_init(ngx_http_audit_shctx_t *sh);
+ngx_int_t ngx_http_audit_cache_key(ngx_http_audit_keys_t *keys,
+    ngx_str_t *token, u_char *hash);
+ngx_uint_t ngx_http_audit_cache_lookup(ngx_shm_zone_t *zone, u_char *hash,
+    time_t now);
+void ngx_http_audit_cache_insert(ngx_shm_zone_t *zone, u_char *hash,
+    time_t exp, time_t now);
 
 /* policy */
 char *ngx_http_audit_policy_add_rule(ngx_conf_t *cf,

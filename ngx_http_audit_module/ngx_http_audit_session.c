@@ -12,11 +12,17 @@
 
 
 #include "ngx_http_audit_module.h"
+#include "audit_file.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 
 #define NGX_HTTP_AUDIT_ERRLEN  256
 
 
+static audit_keyset_t *ngx_http_audit_session_read_keys(ngx_str_t *path,
+    u_char *digest, char *err, size_t errlen);
 static void ngx_http_audit_session_free_keys(void *data);
 static void ngx_http_audit_session_refresh(ngx_event_t *ev);
 static ngx_int_t ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys,
@@ -64,8 +70,8 @@ ngx_http_audit_session_load_keys(ngx_conf_t *cf,
     /* ngx_conf_full_name() leaves the name NUL-terminated */
 
     keys->path = full;
-    keys->keyset = audit_keyset_load((const char *) full.data, err,
-                                     sizeof(err));
+    keys->keyset = ngx_http_audit_session_read_keys(&full, keys->digest, err,
+                                                    sizeof(err));
 
     if (keys->keyset == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -201,12 +207,13 @@ static ngx_int_t
 ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
 {
     char             err[NGX_HTTP_AUDIT_ERRLEN];
+    u_char           digest[NGX_HTTP_AUDIT_CACHE_HASH];
     audit_keyset_t  *fresh;
 
     keys->reread = ngx_time();
 
-    fresh = audit_keyset_load((const char *) keys->path.data, err,
-                              sizeof(err));
+    fresh = ngx_http_audit_session_read_keys(&keys->path, digest, err,
+                                             sizeof(err));
 
     if (fresh == NULL) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -221,8 +228,46 @@ ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
 
     audit_keyset_free(keys->keyset);
     keys->keyset = fresh;
+    ngx_memcpy(keys->digest, digest, sizeof(digest));
 
     return NGX_OK;
+}
+
+
+/*
+ * Reads and parses a key file, and digests its bytes: the digest is part
+ * of every verified-token cache key, so a verdict reached with other keys
+ * is never reused.
+ */
+
+static audit_keyset_t *
+ngx_http_audit_session_read_keys(ngx_str_t *path, u_char *digest, char *err,
+    size_t errlen)
+{
+    size_t           len;
+    u_char          *data;
+    audit_keyset_t  *keyset;
+
+    data = audit_file_read((const char *) path->data, AUDIT_KEYS_FILE_MAX,
+                           &len, err, errlen);
+    if (data == NULL) {
+        return NULL;
+    }
+
+    keyset = audit_keyset_parse(data, len, err, errlen);
+
+    if (keyset && EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL)
+                  != 1)
+    {
+        ngx_cpystrn((u_char *) err, (u_char *) "SHA-256 failed", errlen);
+        audit_keyset_free(keyset);
+        keyset = NULL;
+    }
+
+    OPENSSL_cleanse(data, len);
+    free(data);
+
+    return keyset;
 }
 
 
@@ -320,14 +365,30 @@ ngx_http_audit_session_verify(ngx_http_request_t *r,
 }
 
 
+/*
+ * One verification, through the verified-token cache when the zone is
+ * configured and the keys are asymmetric: an HMAC costs about what the
+ * cache key's SHA-256 does, so HS256 goes straight to the core.
+ */
+
 static audit_token_status_t
 ngx_http_audit_session_check(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_str_t *value, audit_token_t *token)
 {
-    audit_verify_opts_t  opts;
+    u_char                       hash[NGX_HTTP_AUDIT_CACHE_HASH];
+    time_t                       now;
+    ngx_uint_t                   cache;
+    audit_verify_opts_t          opts;
+    audit_token_status_t         st;
+    ngx_http_audit_keys_t       *keys;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
+    keys = alcf->keys;
+    now = ngx_time();
 
     opts.algs = alcf->algs;
-    opts.now = ngx_time();
+    opts.now = now;
     opts.leeway = alcf->leeway;
     opts.issuer = alcf->issuer.len ? (const char *) alcf->issuer.data : NULL;
     opts.audience = alcf->audience.len ? (const char *) alcf->audience.data
@@ -335,9 +396,34 @@ ngx_http_audit_session_check(ngx_http_request_t *r,
     opts.user_claim = (const char *) alcf->user_claim.data;
     opts.role_claim = (const char *) alcf->role_claim.data;
     opts.session_claim = (const char *) alcf->session_claim.data;
+    opts.trusted_signature = 0;
 
-    return audit_jws_verify(alcf->keys->keyset, (const char *) value->data,
-                            value->len, &opts, token);
+    cache = amcf->shm_zone != NULL
+            && (audit_keyset_algs(keys->keyset) & alcf->algs
+                & (AUDIT_ALG_RS256|AUDIT_ALG_ES256))
+            && ngx_http_audit_cache_key(keys, value, hash) == NGX_OK;
+
+    if (cache) {
+        opts.trusted_signature = ngx_http_audit_cache_lookup(amcf->shm_zone,
+                                                             hash, now);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "audit: verified-token cache %s",
+                       opts.trusted_signature ? "hit" : "miss");
+    }
+
+    st = audit_jws_verify(keys->keyset, (const char *) value->data,
+                          value->len, &opts, token);
+
+    if (cache && !opts.trusted_signature && token->claims != NULL
+        && (token->alg & (AUDIT_ALG_RS256|AUDIT_ALG_ES256)))
+    {
+        /* the signature verified, whatever the claims said */
+        ngx_http_audit_cache_insert(amcf->shm_zone, hash,
+                                    (time_t) token->exp, now);
+    }
+
+    return st;
 }
 
 
