@@ -36,7 +36,7 @@ demo: build
 	@echo "make demo: not yet (issue 8); 'make test' runs the module end to end"
 
 bench: build
-	@echo "make bench: not yet (issue 8)"
+	bench/run
 
 clean:
 	rm -rf $(BUILD)

@@ -21,6 +21,7 @@
 #include "audit_jws.h"
 #include "audit_policy.h"
 #include "audit_idset.h"
+#include "audit_tcache.h"
 
 
 #define NGX_HTTP_AUDIT_VERSION  "0.1.0"
@@ -43,6 +44,7 @@ typedef struct {
     u_char                       digest[NGX_HTTP_AUDIT_CACHE_HASH];
     time_t                       refresh;          /* 0: only on reload */
     time_t                       reread;           /* last re-read */
+    ngx_uint_t                   generation;       /* bumped by re-reads */
     ngx_event_t                  timer;
 } ngx_http_audit_keys_t;
 
@@ -73,7 +75,12 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t              *shm_zone;         /* audit_zone */
     ngx_array_t                  keys;             /* ngx_http_audit_keys_t * */
+    audit_tcache_t              *tcache;           /* per worker */
 } ngx_http_audit_main_conf_t;
+
+
+/* verified sessions remembered per worker (audit_tcache.h) */
+#define NGX_HTTP_AUDIT_TCACHE_SIZE  4096
 
 
 typedef struct {
@@ -112,6 +119,7 @@ typedef struct {
     ngx_str_t                    location;         /* login redirect */
     ngx_str_t                    body;             /* replaces nginx's page */
 
+    ngx_str_t                    raw;              /* the cookie's token */
     audit_token_t                token;            /* verified claims */
     unsigned                     token_valid:1;
     unsigned                     redirect:1;

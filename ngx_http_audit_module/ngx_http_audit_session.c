@@ -36,6 +36,15 @@ static ngx_int_t ngx_http_audit_session_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_session_identity(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx);
+static ngx_int_t ngx_http_audit_session_full(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
+    ngx_str_t *value);
+static ngx_int_t ngx_http_audit_session_cached(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, const audit_tcache_identity_t *id);
+static void ngx_http_audit_session_remember(
+    ngx_http_audit_main_conf_t *amcf, ngx_http_audit_loc_conf_t *alcf,
+    ngx_http_audit_ctx_t *ctx, ngx_str_t *value);
+static size_t ngx_http_audit_session_roles_len(audit_token_t *tok);
 static ngx_uint_t ngx_http_audit_session_header_safe(ngx_str_t *s);
 static void ngx_http_audit_session_reason(ngx_http_audit_ctx_t *ctx,
     const char *reason);
@@ -159,8 +168,15 @@ ngx_http_audit_session_init_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    if (amcf == NULL) {
+    if (amcf == NULL || amcf->keys.nelts == 0) {
         return NGX_OK;
+    }
+
+    amcf->tcache = audit_tcache_create(NGX_HTTP_AUDIT_TCACHE_SIZE);
+    if (amcf->tcache == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "audit: cannot allocate the session cache");
+        return NGX_ERROR;
     }
 
     keys = amcf->keys.elts;
@@ -228,6 +244,7 @@ ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
 
     audit_keyset_free(keys->keyset);
     keys->keyset = fresh;
+    keys->generation++;
     ngx_memcpy(keys->digest, digest, sizeof(digest));
 
     return NGX_OK;
@@ -288,15 +305,71 @@ ngx_int_t
 ngx_http_audit_session_verify(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
 {
-    ngx_str_t              value;
-    ngx_pool_cleanup_t    *cln;
-    audit_token_status_t   st;
-    ngx_http_audit_keys_t *keys;
+    ngx_int_t                       rc;
+    ngx_str_t                       value;
+    ngx_http_audit_main_conf_t     *amcf;
+    const audit_tcache_identity_t  *id;
 
     if (ngx_http_audit_session_cookie(r, &alcf->cookie, &value) != NGX_OK) {
         ngx_http_audit_session_reason(ctx, "missing");
         return NGX_DECLINED;
     }
+
+    ctx->raw = value;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
+
+    /* the next requests of a session: the identity its token carried */
+
+    id = audit_tcache_get(amcf->tcache, (uintptr_t) alcf,
+                          alcf->keys->generation, ngx_time(), alcf->leeway,
+                          (const char *) value.data, value.len);
+
+    if (id != NULL) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "audit: session cache hit");
+
+        rc = ngx_http_audit_session_cached(r, ctx, id);
+
+    } else {
+        rc = ngx_http_audit_session_full(r, alcf, ctx, &value);
+
+        if (rc == NGX_OK) {
+            ngx_http_audit_session_remember(amcf, alcf, ctx, &value);
+        }
+    }
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* revocation takes effect at once, cached or not */
+
+    if (alcf->revoked != NULL && ctx->session_id.len
+        && audit_idset_contains(alcf->revoked,
+                                (const char *) ctx->session_id.data,
+                                ctx->session_id.len))
+    {
+        ngx_http_audit_session_reason(ctx, "revoked");
+        return NGX_DECLINED;
+    }
+
+    ctx->token_valid = 1;
+
+    return NGX_OK;
+}
+
+
+/* the whole verification: parse, signature, claims */
+
+static ngx_int_t
+ngx_http_audit_session_full(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
+    ngx_str_t *value)
+{
+    ngx_pool_cleanup_t     *cln;
+    audit_token_status_t    st;
+    ngx_http_audit_keys_t  *keys;
 
     /* the token's claims are jansson objects: release them with r */
 
@@ -305,7 +378,7 @@ ngx_http_audit_session_verify(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    st = ngx_http_audit_session_check(r, alcf, &value, &ctx->token);
+    st = ngx_http_audit_session_check(r, alcf, value, &ctx->token);
 
     cln->handler = ngx_http_audit_session_clear_token;
     cln->data = &ctx->token;
@@ -322,7 +395,7 @@ ngx_http_audit_session_verify(ngx_http_request_t *r,
         && ngx_http_audit_session_reread(keys, r->connection->log) == NGX_OK)
     {
         audit_token_clear(&ctx->token);
-        st = ngx_http_audit_session_check(r, alcf, &value, &ctx->token);
+        st = ngx_http_audit_session_check(r, alcf, value, &ctx->token);
     }
 
     if (ctx->token.user_id != NULL
@@ -337,31 +410,125 @@ ngx_http_audit_session_verify(ngx_http_request_t *r,
     }
 
     /*
-     * The identity goes into request headers: a claim with a line break
-     * or another control character would let whoever controls the claim
-     * add headers of its own, so such a token is not accepted.
+     * The identity goes into request headers, roles joined by ",": a claim
+     * with a line break or another control character would let whoever
+     * controls the claim add headers of its own, and a role with a comma
+     * would read as two roles, so such a token is not accepted.
      */
 
     if (!ngx_http_audit_session_header_safe(&ctx->user_id)
         || !ngx_http_audit_session_header_safe(&ctx->role)
-        || !ngx_http_audit_session_header_safe(&ctx->session_id))
+        || !ngx_http_audit_session_header_safe(&ctx->session_id)
+        || ctx->role.len + 1 != ngx_http_audit_session_roles_len(&ctx->token))
     {
         ngx_http_audit_session_reason(ctx, "malformed");
         return NGX_DECLINED;
     }
 
-    if (alcf->revoked != NULL && ctx->session_id.len
-        && audit_idset_contains(alcf->revoked,
-                                (const char *) ctx->session_id.data,
-                                ctx->session_id.len))
-    {
-        ngx_http_audit_session_reason(ctx, "revoked");
-        return NGX_DECLINED;
+    return NGX_OK;
+}
+
+
+/*
+ * Copies a cached identity into the request: the cache entry may be
+ * evicted by another request of this worker while this one still runs.
+ */
+
+static ngx_int_t
+ngx_http_audit_session_cached(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, const audit_tcache_identity_t *id)
+{
+    u_char  *p, *last;
+    size_t   ulen, rlen, slen;
+
+    ulen = ngx_strlen(id->user_id);
+    rlen = ngx_strlen(id->roles);
+    slen = ngx_strlen(id->session_id);
+
+    p = ngx_pnalloc(r->pool, ulen + rlen + slen + 3);
+    if (p == NULL) {
+        return NGX_ERROR;
     }
 
-    ctx->token_valid = 1;
+    ctx->user_id.data = p;
+    ctx->user_id.len = ulen;
+    p = ngx_cpymem(p, id->user_id, ulen + 1);
+
+    ctx->session_id.data = p;
+    ctx->session_id.len = slen;
+    p = ngx_cpymem(p, id->session_id, slen + 1);
+
+    ctx->role.data = p;
+    ctx->role.len = rlen;
+    ngx_memcpy(p, id->roles, rlen + 1);
+
+    /* the policy takes C strings: a second copy, split at the commas */
+
+    if (rlen == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, rlen + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, id->roles, rlen + 1);
+    last = p + rlen;
+
+    ctx->token.roles[ctx->token.nroles++] = (const char *) p;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p == ',' && ctx->token.nroles < AUDIT_TOKEN_MAX_ROLES) {
+            *p = '\0';
+            ctx->token.roles[ctx->token.nroles++] = (const char *) p + 1;
+        }
+    }
+
+    ctx->token.exp = id->exp;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_audit_session_remember(ngx_http_audit_main_conf_t *amcf,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
+    ngx_str_t *value)
+{
+    audit_tcache_identity_t  id;
+
+    /* ctx strings are NUL-terminated: they come from jansson or "" */
+
+    id.exp = ctx->token.exp;
+    id.user_id = (const char *) ctx->user_id.data;
+    id.roles = ctx->role.len ? (const char *) ctx->role.data : "";
+    id.session_id = ctx->session_id.len ? (const char *) ctx->session_id.data
+                                        : "";
+
+    (void) audit_tcache_put(amcf->tcache, (uintptr_t) alcf,
+                            alcf->keys->generation,
+                            (const char *) value->data, value->len, &id);
+}
+
+
+static size_t
+ngx_http_audit_session_roles_len(audit_token_t *tok)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = 0;
+
+    for (i = 0; i < tok->nroles; i++) {
+        if (ngx_strchr(tok->roles[i], ',') != NULL) {
+            return 0;
+        }
+
+        len += ngx_strlen(tok->roles[i]) + 1;
+    }
+
+    return len ? len : 1;
 }
 
 
@@ -508,6 +675,7 @@ ngx_http_audit_session_identity(ngx_http_request_t *r,
     }
 
     ctx->role.len = p - ctx->role.data;
+    *p = '\0';
 
     return NGX_OK;
 }

@@ -24,6 +24,9 @@ static ngx_int_t ngx_http_audit_variable_reason(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_audit_variable_claim(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_audit_variable_parse_claims(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx);
+static void ngx_http_audit_variable_release(void *data);
 static void ngx_http_audit_variable_set(ngx_http_variable_value_t *v,
     ngx_str_t *s);
 
@@ -188,6 +191,13 @@ ngx_http_audit_variable_claim(ngx_http_request_t *r,
                      s.len - (sizeof("audit_claim_") - 1));
     *buf++ = '\0';
 
+    if (ctx->token.claims == NULL
+        && ngx_http_audit_variable_parse_claims(r, ctx) != NGX_OK)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
     n = audit_token_claim(&ctx->token, (const char *) name, (char *) buf,
                           NGX_HTTP_AUDIT_CLAIM_MAX);
     if (n < 0) {
@@ -201,6 +211,43 @@ ngx_http_audit_variable_claim(ngx_http_request_t *r,
     ngx_http_audit_variable_set(v, &s);
 
     return NGX_OK;
+}
+
+
+/*
+ * A session found in the worker's cache was verified without keeping its
+ * claims; the first $audit_claim_* of the request decodes them (the token
+ * is the very one that verified).
+ */
+
+static ngx_int_t
+ngx_http_audit_variable_parse_claims(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->token.claims = audit_jws_payload((const char *) ctx->raw.data,
+                                          ctx->raw.len);
+    if (ctx->token.claims == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_audit_variable_release;
+    cln->data = ctx->token.claims;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_audit_variable_release(void *data)
+{
+    json_decref(data);
 }
 
 

@@ -108,6 +108,13 @@ audit_token_status_t audit_jws_verify(const audit_keyset_t *ks,
 void audit_token_clear(audit_token_t *tok);
 
 /*
+ * The payload object of a token the caller already verified (e.g. found
+ * in a cache of verified tokens), decoded without any check; NULL when it
+ * does not decode.  The caller owns the reference.
+ */
+json_t *audit_jws_payload(const char *token, size_t len);
+
+/*
  * Formats top-level claim name of a verified token into buf (always
  * NUL-terminated when size > 0): a string as is, an integer in decimal,
  * true/false, an array of strings joined by ","; returns its length, or

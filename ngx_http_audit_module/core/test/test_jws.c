@@ -440,7 +440,8 @@ test_shape(void)
     is_int(check(jwks, t), AUDIT_TOKEN_MALFORMED, "empty payload");
     free(t);
     t = with_segment(good, 2, "");
-    is_int(check(jwks, t), AUDIT_TOKEN_MALFORMED, "empty signature");
+    is_int(check(jwks, t), AUDIT_TOKEN_BAD_SIGNATURE,
+           "empty signature with a real alg: bad signature");
     free(t);
     is_int(check(jwks, ".."), AUDIT_TOKEN_MALFORMED, "only dots");
     is_int(check(jwks, ""), AUDIT_TOKEN_MALFORMED, "empty token");
@@ -559,6 +560,13 @@ test_header(void)
            AUDIT_TOKEN_BAD_ALGORITHM, "alg None");
     is_int(check_hs("{\"alg\":\"NONE\"}", payload),
            AUDIT_TOKEN_BAD_ALGORITHM, "alg NONE");
+
+    /* the classic form: "alg":"none" and an empty signature segment */
+    t = hs_token("{\"alg\":\"none\"}", payload);
+    *(strrchr(t, '.') + 1) = '\0';
+    is_int(check(jwks, t), AUDIT_TOKEN_BAD_ALGORITHM,
+           "alg none with an empty signature: bad_algorithm");
+    free(t);
     is_int(check_hs("{\"alg\":\"nOnE\",\"kid\":\"hs1\"}", payload),
            AUDIT_TOKEN_BAD_ALGORITHM, "alg nOnE with a kid");
     is_int(check_hs("{\"alg\":\"HS384\"}", payload),
@@ -1189,6 +1197,28 @@ test_reasons(void)
 }
 
 
+static void
+test_payload(void)
+{
+    char    *good;
+    json_t  *p;
+
+    good = read_token(V("hs256.jwt"));
+
+    p = audit_jws_payload(good, strlen(good));
+    ok(p != NULL && json_is_object(p), "payload of a token decodes");
+    ok(p != NULL && json_object_get(p, "sub") != NULL, "... with its claims");
+    json_decref(p);
+
+    ok(audit_jws_payload(good, 10) == NULL, "a cut token has no payload");
+    ok(audit_jws_payload("a.!!.c", 6) == NULL, "bad base64url: NULL");
+    ok(audit_jws_payload("e30.W10.", 8) == NULL, "array payload: NULL");
+    ok(audit_jws_payload(NULL, 5) == NULL, "NULL token: NULL");
+
+    free(good);
+}
+
+
 int
 main(void)
 {
@@ -1221,6 +1251,7 @@ main(void)
     test_times();
     test_issuer_audience();
     test_identity();
+    test_payload();
     test_claim_format();
     test_no_mutation();
     test_trusted();
