@@ -15,6 +15,8 @@
 #include "ngx_http_audit_module.h"
 
 
+static ngx_http_audit_ctx_t *ngx_http_audit_create_ctx(ngx_http_request_t *r);
+static void ngx_http_audit_ctx_cleanup(void *data);
 static ngx_int_t ngx_http_audit_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_access_deny(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
@@ -76,10 +78,80 @@ ngx_http_audit_access_init(ngx_conf_t *cf)
 }
 
 
+/*
+ * nginx zeroes r->ctx on an internal redirect (index, try_files,
+ * error_page), and the access phase then runs again.  The context lives
+ * in a pool cleanup, as the realip module keeps its own, so what the
+ * first pass learned and decided survives and the request is audited
+ * once.
+ */
+
 ngx_http_audit_ctx_t *
 ngx_http_audit_get_ctx(ngx_http_request_t *r)
 {
-    return ngx_http_get_module_ctx(r, ngx_http_audit_module);
+    ngx_pool_cleanup_t    *cln;
+    ngx_http_audit_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_audit_module);
+
+    if (ctx || r->pool == NULL) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_audit_ctx_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_audit_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_http_audit_ctx_t *
+ngx_http_audit_create_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t    *cln;
+    ngx_http_audit_ctx_t  *ctx;
+
+    ctx = ngx_http_audit_get_ctx(r);
+
+    if (ctx) {
+        /* a second pass: decide afresh for the new location */
+        audit_token_clear(&ctx->token);
+        ngx_memzero(&ctx->token, sizeof(audit_token_t));
+        ctx->token_valid = 0;
+        ctx->status = 0;
+        ctx->redirect = 0;
+        ngx_str_null(&ctx->reason);
+        ngx_str_null(&ctx->rule);
+        return ctx;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_audit_ctx_t));
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_audit_ctx_t));
+
+    cln->handler = ngx_http_audit_ctx_cleanup;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_audit_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_audit_ctx_cleanup(void *data)
+{
+    ngx_http_audit_ctx_t  *ctx = data;
+
+    audit_token_clear(&ctx->token);
 }
 
 
@@ -97,16 +169,25 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
      * an error page the request was already decided (and denied) once.
      */
 
-    if (alcf->keys == NULL || r->error_page) {
+    if (alcf->keys == NULL) {
         return NGX_DECLINED;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_audit_ctx_t));
+    if (r->error_page) {
+        ctx = ngx_http_audit_get_ctx(r);
+
+        /* the error page's own response is not ours to replace */
+        if (ctx) {
+            ctx->status = 0;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_audit_create_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_http_set_ctx(r, ctx, ngx_http_audit_module);
 
     rc = ngx_http_audit_session_verify(r, alcf, ctx);
 
@@ -477,7 +558,7 @@ ngx_http_audit_header_filter(ngx_http_request_t *r)
     ngx_table_elt_t       *h;
     ngx_http_audit_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_audit_module);
+    ctx = ngx_http_audit_get_ctx(r);
 
     if (ctx == NULL || ctx->status == 0 || r != r->main
         || r->err_status != ctx->status
@@ -535,7 +616,7 @@ ngx_http_audit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_chain_t            out;
     ngx_http_audit_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_audit_module);
+    ctx = ngx_http_audit_get_ctx(r);
 
     if (ctx == NULL || !ctx->body_pending || r != r->main) {
         return ngx_http_next_body_filter(r, in);

@@ -31,7 +31,6 @@ static audit_token_status_t ngx_http_audit_session_check(
     ngx_http_request_t *r, ngx_http_audit_loc_conf_t *alcf, ngx_str_t *value,
     audit_token_t *token);
 static void ngx_http_audit_session_free_revoked(void *data);
-static void ngx_http_audit_session_clear_token(void *data);
 static ngx_int_t ngx_http_audit_session_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_session_identity(ngx_http_request_t *r,
@@ -367,21 +366,12 @@ ngx_http_audit_session_full(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
     ngx_str_t *value)
 {
-    ngx_pool_cleanup_t     *cln;
     audit_token_status_t    st;
     ngx_http_audit_keys_t  *keys;
 
-    /* the token's claims are jansson objects: release them with r */
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
+    /* the claims (jansson objects) go with the context's pool cleanup */
 
     st = ngx_http_audit_session_check(r, alcf, value, &ctx->token);
-
-    cln->handler = ngx_http_audit_session_clear_token;
-    cln->data = &ctx->token;
 
     /*
      * A kid we do not know may be a key the identity provider has just
@@ -591,13 +581,6 @@ ngx_http_audit_session_check(ngx_http_request_t *r,
     }
 
     return st;
-}
-
-
-static void
-ngx_http_audit_session_clear_token(void *data)
-{
-    audit_token_clear(data);
 }
 
 

@@ -26,7 +26,6 @@ static ngx_int_t ngx_http_audit_variable_claim(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_audit_variable_parse_claims(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx);
-static void ngx_http_audit_variable_release(void *data);
 static void ngx_http_audit_variable_set(ngx_http_variable_value_t *v,
     ngx_str_t *s);
 
@@ -224,30 +223,12 @@ static ngx_int_t
 ngx_http_audit_variable_parse_claims(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx)
 {
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
+    /* released with the context, by audit_token_clear() */
 
     ctx->token.claims = audit_jws_payload((const char *) ctx->raw.data,
                                           ctx->raw.len);
-    if (ctx->token.claims == NULL) {
-        return NGX_ERROR;
-    }
 
-    cln->handler = ngx_http_audit_variable_release;
-    cln->data = ctx->token.claims;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_audit_variable_release(void *data)
-{
-    json_decref(data);
+    return ctx->token.claims ? NGX_OK : NGX_ERROR;
 }
 
 
