@@ -32,8 +32,7 @@ static ngx_int_t ngx_http_audit_access_strip(ngx_http_request_t *r,
     ngx_http_audit_headers_t *names);
 static ngx_int_t ngx_http_audit_access_push(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *name, ngx_str_t *value);
-static ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r,
-    ngx_str_t *id);
+static ngx_int_t ngx_http_audit_response_id(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -527,7 +526,7 @@ ngx_http_audit_access_push(ngx_http_request_t *r, ngx_list_t *headers,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id)
 {
     ngx_http_variable_value_t  *vv;
@@ -540,6 +539,42 @@ ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id)
 
     id->data = vv->data;
     id->len = vv->len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request id goes back to the client too, so a nurse reporting a
+ * problem can quote it and support can find every event of the request.
+ */
+
+static ngx_int_t
+ngx_http_audit_response_id(ngx_http_request_t *r)
+{
+    ngx_str_t                   id;
+    ngx_table_elt_t            *h;
+    ngx_http_audit_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
+
+    if (alcf->headers == NULL
+        || ngx_http_audit_request_id(r, &id) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key = alcf->headers->request_id;
+    h->value = id;
 
     return NGX_OK;
 }
@@ -559,6 +594,10 @@ ngx_http_audit_header_filter(ngx_http_request_t *r)
     ngx_http_audit_ctx_t  *ctx;
 
     ctx = ngx_http_audit_get_ctx(r);
+
+    if (ctx && r == r->main && ngx_http_audit_response_id(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ctx == NULL || ctx->status == 0 || r != r->main
         || r->err_status != ctx->status

@@ -14,7 +14,9 @@
 static ngx_int_t ngx_http_audit_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_audit_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_audit_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_http_audit_init_process(ngx_cycle_t *cycle);
+static void ngx_http_audit_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_audit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -35,6 +37,15 @@ static char *ngx_http_audit_require_role(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_identity_headers(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_authz_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_audit_free_scrub(void *data);
 static char *ngx_http_audit_not_implemented(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_audit_check_uri(ngx_conf_t *cf, void *post,
@@ -136,6 +147,34 @@ static ngx_command_t  ngx_http_audit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_log,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_authz_log"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_authz_log,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_record"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_audit_record,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_scrub"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_scrub,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("audit_identity_headers"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_audit_identity_headers,
@@ -149,10 +188,6 @@ static ngx_command_t  ngx_http_audit_commands[] = {
      * nothing: each is refused with "not implemented yet" until the
      * behaviour behind it exists.
      */
-
-    { ngx_string("audit_log"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
 
     { ngx_string("audit_pg"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -198,20 +233,8 @@ static ngx_command_t  ngx_http_audit_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_audit_not_implemented, 0, 0, NULL },
 
-    { ngx_string("audit_record"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
-
-    { ngx_string("audit_authz_log"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
-
     { ngx_string("audit_bruteforce"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
-
-    { ngx_string("audit_scrub"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_audit_not_implemented, 0, 0, NULL },
 
     { ngx_string("audit_status"),
@@ -227,7 +250,7 @@ static ngx_http_module_t  ngx_http_audit_module_ctx = {
     ngx_http_audit_postconfiguration,       /* postconfiguration */
 
     ngx_http_audit_create_main_conf,        /* create main configuration */
-    NULL,                                   /* init main configuration */
+    ngx_http_audit_init_main_conf,          /* init main configuration */
 
     NULL,                                   /* create server configuration */
     NULL,                                   /* merge server configuration */
@@ -247,7 +270,7 @@ ngx_module_t  ngx_http_audit_module = {
     ngx_http_audit_init_process,            /* init process */
     NULL,                                   /* init thread */
     NULL,                                   /* exit thread */
-    NULL,                                   /* exit process */
+    ngx_http_audit_exit_process,            /* exit process */
     NULL,                                   /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -266,7 +289,11 @@ ngx_http_audit_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_audit_postconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_audit_access_init(cf);
+    if (ngx_http_audit_access_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_audit_events_init(cf);
 }
 
 
@@ -297,10 +324,79 @@ ngx_http_audit_create_main_conf(ngx_conf_t *cf)
 }
 
 
+/*
+ * The scrubber exists even without "audit_scrub": secret-looking query
+ * parameters and PHI are filtered from every route by default.
+ */
+
+static char *
+ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_audit_main_conf_t *amcf = conf;
+
+    size_t               n;
+    ngx_str_t           *names;
+    ngx_uint_t           i;
+    const char         **extra;
+    ngx_pool_cleanup_t  *cln;
+
+    n = amcf->scrub_names ? amcf->scrub_names->nelts : 0;
+    extra = NULL;
+
+    if (n) {
+        extra = ngx_palloc(cf->pool, n * sizeof(const char *));
+        if (extra == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        names = amcf->scrub_names->elts;
+
+        for (i = 0; i < n; i++) {
+            extra[i] = (const char *) names[i].data;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->scrub = audit_scrub_create(extra, n);
+    if (amcf->scrub == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_scrub\": cannot use the names given");
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_audit_free_scrub;
+    cln->data = amcf->scrub;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_audit_free_scrub(void *data)
+{
+    audit_scrub_free(data);
+}
+
+
 static ngx_int_t
 ngx_http_audit_init_process(ngx_cycle_t *cycle)
 {
-    return ngx_http_audit_session_init_process(cycle);
+    if (ngx_http_audit_session_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_audit_events_init_process(cycle);
+}
+
+
+static void
+ngx_http_audit_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_audit_events_exit_process(cycle);
 }
 
 
@@ -333,6 +429,7 @@ ngx_http_audit_create_loc_conf(ngx_conf_t *cf)
     alcf->public = NGX_CONF_UNSET;
     alcf->rules = NGX_CONF_UNSET_PTR;
     alcf->headers = NGX_CONF_UNSET_PTR;
+    alcf->authz_log = NGX_CONF_UNSET_UINT;
 
     return alcf;
 }
@@ -374,6 +471,15 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->public, prev->public, 0);
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
     ngx_conf_merge_ptr_value(conf->headers, prev->headers, &default_headers);
+    ngx_conf_merge_uint_value(conf->authz_log, prev->authz_log,
+                              NGX_HTTP_AUDIT_AUTHZ_ALL);
+
+    if (conf->record_type.len && conf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_record\" needs \"audit_session_keys\" "
+                           "in the same or an enclosing block");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->rules != NULL && conf->keys == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -774,6 +880,131 @@ ngx_http_audit_identity_headers(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     alcf->headers = h;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_main_conf_t *amcf = conf;
+
+    if (amcf->log_set) {
+        return "is duplicate";
+    }
+
+    amcf->log_set = 1;
+
+    return ngx_http_audit_log_conf(cf, amcf);
+}
+
+
+static char *
+ngx_http_audit_authz_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->authz_log != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "all") == 0) {
+        alcf->authz_log = NGX_HTTP_AUDIT_AUTHZ_ALL;
+
+    } else if (ngx_strcmp(value[1].data, "denied") == 0) {
+        alcf->authz_log = NGX_HTTP_AUDIT_AUTHZ_DENIED;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"audit_authz_log\", "
+                           "expected \"all\" or \"denied\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (alcf->record_type.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid resource type \"%V\" in "
+                           "\"audit_record\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->record_id = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (alcf->record_id == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = alcf->record_id;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->record_type = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_main_conf_t *amcf = conf;
+
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    if (amcf->scrub_names == NULL) {
+        amcf->scrub_names = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (amcf->scrub_names == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 0 || value[i].len > AUDIT_SCRUB_NAME_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter name \"%V\" in "
+                               "\"audit_scrub\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        name = ngx_array_push(amcf->scrub_names);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
 
     return NGX_CONF_OK;
 }

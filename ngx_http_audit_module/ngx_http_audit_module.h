@@ -22,6 +22,9 @@
 #include "audit_policy.h"
 #include "audit_idset.h"
 #include "audit_tcache.h"
+#include "audit_event.h"
+#include "audit_scrub.h"
+#include "audit_uuid.h"
 
 
 #define NGX_HTTP_AUDIT_VERSION  "0.1.0"
@@ -61,6 +64,24 @@ typedef struct {
 } ngx_http_audit_headers_t;
 
 
+/* audit_log: a file (or stderr) and this worker's buffer for it */
+typedef struct {
+    ngx_open_file_t             *file;
+    u_char                      *start;
+    u_char                      *pos;
+    u_char                      *last;
+    ngx_msec_t                   flush;
+    ngx_event_t                 *event;
+} ngx_http_audit_log_t;
+
+
+typedef struct ngx_http_audit_producer_s  ngx_http_audit_producer_t;
+
+
+#define NGX_HTTP_AUDIT_AUTHZ_DENIED  1
+#define NGX_HTTP_AUDIT_AUTHZ_ALL     2
+
+
 /* the audit_zone shared memory: one per nginx, shared by all workers */
 typedef struct {
     ngx_rbtree_t                 cache;            /* verified tokens */
@@ -76,6 +97,11 @@ typedef struct {
     ngx_shm_zone_t              *shm_zone;         /* audit_zone */
     ngx_array_t                  keys;             /* ngx_http_audit_keys_t * */
     audit_tcache_t              *tcache;           /* per worker */
+    ngx_http_audit_log_t        *log;              /* audit_log */
+    ngx_flag_t                   log_set;
+    ngx_array_t                 *scrub_names;      /* audit_scrub */
+    audit_scrub_t               *scrub;
+    ngx_http_audit_producer_t   *producer;         /* per worker */
 } ngx_http_audit_main_conf_t;
 
 
@@ -98,6 +124,9 @@ typedef struct {
     ngx_flag_t                   public;           /* audit_public */
     ngx_array_t                 *rules;            /* audit_require_role */
     ngx_http_audit_headers_t    *headers;          /* audit_identity_headers */
+    ngx_uint_t                   authz_log;        /* audit_authz_log */
+    ngx_str_t                    record_type;      /* audit_record */
+    ngx_http_complex_value_t    *record_id;
 } ngx_http_audit_loc_conf_t;
 
 
@@ -123,6 +152,7 @@ typedef struct {
     audit_token_t                token;            /* verified claims */
     unsigned                     token_valid:1;
     unsigned                     redirect:1;
+    unsigned                     audited:1;
     unsigned                     body_pending:1;
     unsigned                     body_sent:1;
 
@@ -162,6 +192,21 @@ ngx_int_t ngx_http_audit_policy_check(ngx_http_request_t *r,
 /* access */
 ngx_int_t ngx_http_audit_access_init(ngx_conf_t *cf);
 ngx_http_audit_ctx_t *ngx_http_audit_get_ctx(ngx_http_request_t *r);
+
+/* access: $request_id for events and headers */
+ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id);
+
+/* log writer */
+char *ngx_http_audit_log_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
+void ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
+    size_t len, ngx_log_t *log);
+
+/* events */
+ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_audit_events_init_process(ngx_cycle_t *cycle);
+void ngx_http_audit_events_exit_process(ngx_cycle_t *cycle);
+void ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev);
 
 /* variables */
 ngx_int_t ngx_http_audit_add_variables(ngx_conf_t *cf);

@@ -44,22 +44,34 @@ my @bad = (
                                                 qr/"audit_require_role" needs at least one role/ ],
     [ 'audit_identity_headers uid=X-User;',     qr/invalid parameter "uid=X-User" in "audit_identity_headers"/ ],
     [ 'audit_identity_headers user=X:User;',    qr/invalid name "X:User" in "audit_identity_headers"/ ],
+    [ 'audit_log %%DIR%%/a.jsonl buffer=big;',    qr/invalid buffer size "big" in "audit_log"/ ],
+    [ 'audit_log %%DIR%%/a.jsonl flush=never;',   qr/invalid flush time "never" in "audit_log"/ ],
+    [ 'audit_log %%DIR%%/a.jsonl gzip=9;',        qr/invalid parameter "gzip=9" in "audit_log"/ ],
+    [ 'audit_log syslog:server=127.0.0.1;',       qr/"audit_log" to syslog is not implemented yet/ ],
+    [ "audit_log %%DIR%%/a.jsonl;\n audit_log %%DIR%%/b.jsonl;", qr/"audit_log" directive is duplicate/ ],
+    [ "access_log %%DIR%%/a.jsonl combined buffer=4k;\n audit_log %%DIR%%/a.jsonl;",
+                                                qr/"audit_log" file .* is already used by another log/ ],
+    [ 'audit_authz_log some;',                  qr/invalid value "some" in "audit_authz_log"/ ],
+    [ 'audit_scrub ' . ('x' x 65) . ';',        qr/invalid parameter name .* in "audit_scrub"/ ],
+    [ 'server { location /x { audit_record patient $arg_id; } }',
+                                                qr/"audit_record" needs "audit_session_keys"/ ],
+    [ "audit_session_keys %%DIR%%/hmac.key;\n server { location /x { audit_record patient; } }",
+                                                qr/invalid number of arguments in "audit_record"/ ],
 );
 
 # directives whose behaviour is not built yet are refused, not ignored
-for my $d ('audit_log /tmp/audit.jsonl', 'audit_pg "host=127.0.0.1"',
+for my $d ('audit_pg "host=127.0.0.1"',
            'audit_spool /tmp/spool', 'audit_sentry_dsn https://k@h/1',
            'audit_sentry_environment prod', 'audit_sentry_release 1',
            'audit_sentry_rate 10/m', 'audit_sentry_timeout 2s',
            'audit_sentry_events all', 'audit_sentry_trusted_certificate /x',
-           'audit_authz_log all', 'audit_bruteforce 5/5m',
-           'audit_scrub ssn')
+           'audit_bruteforce 5/5m')
 {
     my ($name) = $d =~ /^(\S+)/;
     push @bad, [ "$d;", qr/"\Q$name\E" is not implemented yet/ ];
 }
 for my $d ('audit_login username_field=email', 'audit_logout',
-           'audit_record patient $1', 'audit_status')
+           'audit_status')
 {
     my ($name) = $d =~ /^(\S+)/;
     push @bad, [ "server { location / { $d; } }",
@@ -86,11 +98,15 @@ $t->write_nginx_conf(<<'CONF');
     audit_session_claims user=sub role=roles session=jti;
     audit_session_revoked %%DIR%%/revoked.txt;
     audit_login_url /login?from=audit;
+    audit_log %%DIR%%/audit.jsonl buffer=32k flush=2s;
+    audit_authz_log denied;
+    audit_scrub mrn insurance_no;
     audit_identity_headers user=X-User role=X-Role;
     server {
         listen 127.0.0.1:%%PORT%%;
         location / { audit_require_role doctor nurse; audit_require_role admin methods=DELETE,PUT; }
         location /login { audit_public on; }
+        location ~ ^/patients/(\d+) { audit_record patient $1; }
         location /open { audit_identity_headers off; }
     }
 CONF

@@ -1,0 +1,613 @@
+/*
+ * Audit event encoding (see audit_event.h).
+ */
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "audit_event.h"
+#include "audit_uuid.h"
+
+
+#define AUDIT_EVENT_UA_CAP     256
+#define AUDIT_EVENT_ROUTE_CAP  1024
+
+/* 9999-12-31T23:59:59.999Z: RFC 3339 has four-digit years */
+#define AUDIT_EVENT_TS_MAX     253402300799999ULL
+
+
+typedef struct {
+    const char          *key;
+    size_t               offset;
+    size_t               cap;
+} audit_event_field_t;
+
+
+/* what audit_utf8_copy() did besides writing */
+typedef struct {
+    size_t               escaped;       /* the length once escaped */
+    int                  full;          /* stopped for want of room */
+} audit_utf8_copy_t;
+
+
+/* the line being written */
+typedef struct {
+    char                *p;
+    size_t               n;
+    size_t               room;          /* size less the "\n" and the NUL */
+    int                  error;
+} audit_event_out_t;
+
+
+static void audit_event_key(audit_event_out_t *o, const char *key);
+static void audit_event_raw(audit_event_out_t *o, const char *p, size_t len);
+static void audit_event_str(audit_event_out_t *o, const char *key,
+    audit_str_t v, size_t cap);
+static void audit_event_num(audit_event_out_t *o, const char *key,
+    long long v);
+static void audit_event_ts(unsigned long long ms, char out[25]);
+static void audit_event_hex(const unsigned char *p, size_t len, char *out);
+static size_t audit_utf8_copy(const unsigned char *s, size_t len,
+    unsigned char *out, size_t room, size_t budget, audit_utf8_copy_t *c);
+static size_t audit_utf8_valid(const unsigned char *s, size_t len);
+
+
+static const char  *audit_action_names[] = {
+    "login_success",
+    "login_failure",
+    "authz_check",
+    "session_create",
+    "session_destroy",
+    "session_invalid",
+    "record_access",
+    "bruteforce_suspected"
+};
+
+
+static const char  *audit_severity_names[] = {
+    "info",
+    "warning",
+    "critical"
+};
+
+
+#define AUDIT_FIELD(name, cap)  { #name, offsetof(audit_event_t, name), cap }
+
+static const audit_event_field_t  audit_event_common[] = {
+    AUDIT_FIELD(request_id, 256),
+    AUDIT_FIELD(ip, 128),
+    AUDIT_FIELD(method, 64)
+};
+
+static const audit_event_field_t  audit_event_specific[] = {
+    AUDIT_FIELD(user_id, 1024),
+    AUDIT_FIELD(role, 256),
+    AUDIT_FIELD(session_id, 256),
+    AUDIT_FIELD(attempted_user, 256),
+    AUDIT_FIELD(reason, 1024),
+    AUDIT_FIELD(decision, 64),
+    AUDIT_FIELD(rule, 256),
+    AUDIT_FIELD(resource_type, 128),
+    AUDIT_FIELD(resource_id, 1024),
+    AUDIT_FIELD(access, 64)
+};
+
+#define AUDIT_NELTS(a)  (sizeof(a) / sizeof((a)[0]))
+
+#define AUDIT_FIELD_VALUE(ev, f)                                            \
+    (*(const audit_str_t *) ((const char *) (ev) + (f)->offset))
+
+
+const char *
+audit_action_name(audit_action_t a)
+{
+    if ((unsigned) a >= AUDIT_ACTION_MAX) {
+        return NULL;
+    }
+
+    return audit_action_names[a];
+}
+
+
+const char *
+audit_severity_name(audit_severity_t s)
+{
+    if ((unsigned) s > AUDIT_SEV_CRITICAL) {
+        return NULL;
+    }
+
+    return audit_severity_names[s];
+}
+
+
+audit_severity_t
+audit_event_default_severity(audit_action_t a, int denied)
+{
+    switch (a) {
+
+    case AUDIT_LOGIN_FAILURE:
+    case AUDIT_SESSION_INVALID:
+        return AUDIT_SEV_WARNING;
+
+    case AUDIT_AUTHZ_CHECK:
+        return denied ? AUDIT_SEV_WARNING : AUDIT_SEV_INFO;
+
+    case AUDIT_BRUTEFORCE_SUSPECTED:
+        return AUDIT_SEV_CRITICAL;
+
+    default:
+        return AUDIT_SEV_INFO;
+    }
+}
+
+
+/*
+ * The members are written in order by hand and only the string values go
+ * through jansson: building a json_t object and dumping it costs about
+ * 8 ns per output byte here, several microseconds per event, while what
+ * jansson is needed for -- escaping -- is needed only by strings that hold
+ * a quote, a backslash or a control character.  Strings without are made
+ * valid UTF-8 first and are then valid JSON string contents as they are.
+ */
+
+long
+audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
+    char *buf, size_t size)
+{
+    size_t                      i;
+    audit_str_t                 v;
+    audit_event_out_t           o;
+    const audit_event_field_t  *f;
+    char                        text[65];
+    char                        route[AUDIT_EVENT_ROUTE_CAP + 1];
+
+    if (ev == NULL || buf == NULL || size < 2
+        || audit_action_name(ev->action) == NULL
+        || audit_severity_name(ev->severity) == NULL
+        || ev->seq > (unsigned long long) INT64_MAX)
+    {
+        return -1;
+    }
+
+    o.p = buf;
+    o.n = 0;
+    o.room = size - 2;
+    o.error = 0;
+
+    audit_event_raw(&o, "{\"id\":\"", 7);
+    audit_uuid_format(ev->id, text);
+    audit_event_raw(&o, text, 36);
+
+    audit_event_raw(&o, "\",\"ts\":\"", 8);
+    audit_event_ts(ev->ts_ms, text);
+    audit_event_raw(&o, text, 24);
+
+    audit_event_raw(&o, "\",\"action\":\"", 12);
+    audit_event_raw(&o, audit_action_names[ev->action],
+                    strlen(audit_action_names[ev->action]));
+
+    audit_event_raw(&o, "\",\"severity\":\"", 14);
+    audit_event_raw(&o, audit_severity_names[ev->severity],
+                    strlen(audit_severity_names[ev->severity]));
+    audit_event_raw(&o, "\"", 1);
+
+    for (i = 0; i < AUDIT_NELTS(audit_event_common); i++) {
+        f = &audit_event_common[i];
+        audit_event_str(&o, f->key, AUDIT_FIELD_VALUE(ev, f), f->cap);
+    }
+
+    if (ev->uri.data != NULL && ev->uri.len != 0) {
+        v.data = route;
+        v.len = audit_scrub_uri(scrub, ev->uri.data, ev->uri.len, route,
+                                sizeof(route));
+        audit_event_str(&o, "route", v, AUDIT_EVENT_ROUTE_CAP);
+    }
+
+    if (ev->status != 0) {
+        audit_event_num(&o, "status", ev->status);
+    }
+
+    audit_event_str(&o, "user_agent", ev->user_agent, AUDIT_EVENT_UA_CAP);
+
+    for (i = 0; i < AUDIT_NELTS(audit_event_specific); i++) {
+        f = &audit_event_specific[i];
+        audit_event_str(&o, f->key, AUDIT_FIELD_VALUE(ev, f), f->cap);
+    }
+
+    if (ev->count != 0) {
+        audit_event_num(&o, "count", ev->count);
+    }
+
+    if (ev->window != 0) {
+        audit_event_num(&o, "window", ev->window);
+    }
+
+    if (ev->producer.data != NULL && ev->producer.len != 0) {
+        audit_event_str(&o, "producer", ev->producer, 256);
+        audit_event_num(&o, "seq", (long long) ev->seq);
+
+        if (ev->has_prev) {
+            audit_event_key(&o, "prev");
+            audit_event_hex(ev->prev, sizeof(ev->prev), text);
+            audit_event_raw(&o, "\"", 1);
+            audit_event_raw(&o, text, 64);
+            audit_event_raw(&o, "\"", 1);
+
+        } else {
+            audit_event_raw(&o, ",\"prev\":null", 12);
+        }
+    }
+
+    audit_event_raw(&o, "}", 1);
+
+    if (o.error) {
+        return -1;
+    }
+
+    buf[o.n++] = '\n';
+    buf[o.n] = '\0';
+
+    return (long) o.n;
+}
+
+
+size_t
+audit_utf8_sanitize(const char *s, size_t len, char *out, size_t size)
+{
+    size_t             n;
+    audit_utf8_copy_t  c;
+
+    if (size == 0) {
+        return 0;
+    }
+
+    n = (s == NULL) ? 0 : audit_utf8_copy((const unsigned char *) s, len,
+                                          (unsigned char *) out, size - 1,
+                                          (size_t) -1, &c);
+    out[n] = '\0';
+
+    return n;
+}
+
+
+/* Writes ,"key": -- keys are ours and need no escaping. */
+
+static void
+audit_event_key(audit_event_out_t *o, const char *key)
+{
+    size_t  len;
+
+    len = strlen(key);
+
+    audit_event_raw(o, ",\"", 2);
+    audit_event_raw(o, key, len);
+    audit_event_raw(o, "\":", 2);
+}
+
+
+static void
+audit_event_raw(audit_event_out_t *o, const char *p, size_t len)
+{
+    if (o->error || len > o->room - o->n) {
+        o->error = 1;
+        return;
+    }
+
+    memcpy(o->p + o->n, p, len);
+    o->n += len;
+}
+
+
+/*
+ * Writes the member when v is present: v is made valid UTF-8 and cut so
+ * that its escaped form takes at most cap bytes, straight into the line;
+ * only when it needs escaping does jansson rewrite it there.
+ */
+
+static void
+audit_event_str(audit_event_out_t *o, const char *key, audit_str_t v,
+    size_t cap)
+{
+    char               *start;
+    size_t              n, room;
+    json_t             *js;
+    audit_utf8_copy_t   c;
+
+    if (v.data == NULL || v.len == 0) {
+        return;
+    }
+
+    audit_event_key(o, key);
+    audit_event_raw(o, "\"", 1);
+
+    if (o->error) {
+        return;
+    }
+
+    start = o->p + o->n;
+    room = o->room - o->n;
+
+    n = audit_utf8_copy((const unsigned char *) v.data, v.len,
+                        (unsigned char *) start, room, cap, &c);
+
+    if (c.full) {
+        o->error = 1;
+        return;
+    }
+
+    if (c.escaped == n) {
+        o->n += n;
+        audit_event_raw(o, "\"", 1);
+        return;
+    }
+
+    js = json_stringn_nocheck(start, n);
+    if (js == NULL) {
+        o->error = 1;
+        return;
+    }
+
+    /* over the opening quote: jansson writes both quotes */
+    n = json_dumpb(js, start - 1, room + 1, JSON_ENCODE_ANY);
+    json_decref(js);
+
+    if (n == 0 || n > room + 1) {
+        o->error = 1;
+        return;
+    }
+
+    o->n += n - 1;
+}
+
+
+static void
+audit_event_num(audit_event_out_t *o, const char *key, long long v)
+{
+    char                 digits[20], *p;
+    unsigned long long   u;
+
+    audit_event_key(o, key);
+
+    u = v < 0 ? 0 - (unsigned long long) v : (unsigned long long) v;
+    p = digits + sizeof(digits);
+
+    do {
+        *--p = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    if (v < 0) {
+        audit_event_raw(o, "-", 1);
+    }
+
+    audit_event_raw(o, p, digits + sizeof(digits) - p);
+}
+
+
+/*
+ * Formats ms as 2026-11-23T03:26:03.123Z.  The civil date comes from the
+ * day count by the proleptic Gregorian era arithmetic (H. Hinnant's
+ * civil_from_days), which needs no time zone and no lock.
+ */
+
+static void
+audit_event_ts(unsigned long long ms, char out[25])
+{
+    unsigned long long  days, secs, z, era, doe, yoe, doy, mp, y, m, d;
+
+    if (ms > AUDIT_EVENT_TS_MAX) {
+        ms = AUDIT_EVENT_TS_MAX;
+    }
+
+    secs = ms / 1000;
+    days = secs / 86400;
+    secs %= 86400;
+
+    z = days + 719468;                  /* days since 0000-03-01 */
+    era = z / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y = yoe + era * 400 + (m <= 2);
+
+    out[0] = (char) ('0' + y / 1000);
+    out[1] = (char) ('0' + y / 100 % 10);
+    out[2] = (char) ('0' + y / 10 % 10);
+    out[3] = (char) ('0' + y % 10);
+    out[4] = '-';
+    out[5] = (char) ('0' + m / 10);
+    out[6] = (char) ('0' + m % 10);
+    out[7] = '-';
+    out[8] = (char) ('0' + d / 10);
+    out[9] = (char) ('0' + d % 10);
+    out[10] = 'T';
+    out[11] = (char) ('0' + secs / 36000);
+    out[12] = (char) ('0' + secs / 3600 % 10);
+    out[13] = ':';
+    out[14] = (char) ('0' + secs % 3600 / 600);
+    out[15] = (char) ('0' + secs % 3600 / 60 % 10);
+    out[16] = ':';
+    out[17] = (char) ('0' + secs % 60 / 10);
+    out[18] = (char) ('0' + secs % 10);
+    out[19] = '.';
+    out[20] = (char) ('0' + ms % 1000 / 100);
+    out[21] = (char) ('0' + ms % 100 / 10);
+    out[22] = (char) ('0' + ms % 10);
+    out[23] = 'Z';
+    out[24] = '\0';
+}
+
+
+static void
+audit_event_hex(const unsigned char *p, size_t len, char *out)
+{
+    size_t             i;
+    static const char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < len; i++) {
+        out[2 * i] = hex[p[i] >> 4];
+        out[2 * i + 1] = hex[p[i] & 0x0f];
+    }
+
+    out[2 * len] = '\0';
+}
+
+
+/*
+ * The work of audit_utf8_sanitize(): writes at most room bytes, and stops
+ * before the character whose JSON escape (as jansson writes it) would make
+ * the escaped length exceed budget.  c->escaped gets that length: equal
+ * to the return value exactly when nothing needs escaping.
+ */
+
+static size_t
+audit_utf8_copy(const unsigned char *s, size_t len, unsigned char *out,
+    size_t room, size_t budget, audit_utf8_copy_t *c)
+{
+    size_t                i, j, n, used, in, k, w, lim;
+    unsigned              ch;
+    const unsigned char  *from;
+
+    static const unsigned char  replacement[] = { 0xef, 0xbf, 0xbd };
+
+    i = 0;
+    n = 0;
+    used = 0;
+    c->full = 0;
+
+    while (i < len) {
+
+        /* the common case first: printable ASCII, copied as it is */
+        lim = len - i;
+        lim = room - n < lim ? room - n : lim;
+        lim = budget - used < lim ? budget - used : lim;
+
+        for (j = 0; j < lim; j++) {
+            ch = s[i + j];
+
+            if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\') {
+                break;
+            }
+
+            out[n + j] = (unsigned char) ch;
+        }
+
+        i += j;
+        n += j;
+        used += j;
+
+        if (i == len) {
+            break;
+        }
+
+        ch = s[i];
+        from = s + i;
+        in = 1;
+        k = 1;
+        w = 1;
+
+        if (ch < 0x20 || ch == '"' || ch == '\\') {
+            /* "\"", "\\", "\n" and friends; other controls as "\u00XX" */
+            w = (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f'
+                 || ch == '\n' || ch == '\r' || ch == '\t') ? 2 : 6;
+
+        } else if (ch >= 0x80) {
+            in = audit_utf8_valid(from, len - i);
+
+            if (in == 0) {
+                from = replacement;
+                in = 1;
+                k = 3;
+
+            } else {
+                k = in;
+            }
+
+            w = k;
+        }
+
+        if (budget - used < w) {
+            break;
+        }
+
+        if (room - n < k) {
+            c->full = 1;
+            break;
+        }
+
+        if (k == 1) {
+            out[n] = *from;
+
+        } else {
+            memcpy(out + n, from, k);
+        }
+
+        n += k;
+        used += w;
+        i += in;
+    }
+
+    c->escaped = used;
+
+    return n;
+}
+
+
+/* The length of the well-formed sequence at s (RFC 3629 section 4), or 0. */
+
+static size_t
+audit_utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t    i, n;
+    unsigned  c, lo, hi;
+
+    c = s[0];
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+
+        if (c == 0xe0) {
+            lo = 0xa0;                  /* overlong */
+
+        } else if (c == 0xed) {
+            hi = 0x9f;                  /* surrogates */
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+
+        if (c == 0xf0) {
+            lo = 0x90;                  /* overlong */
+
+        } else if (c == 0xf4) {
+            hi = 0x8f;                  /* past U+10FFFF */
+        }
+
+    } else {
+        return 0;
+    }
+
+    if (len < n || s[1] < lo || s[1] > hi) {
+        return 0;
+    }
+
+    for (i = 2; i < n; i++) {
+        if (s[i] < 0x80 || s[i] > 0xbf) {
+            return 0;
+        }
+    }
+
+    return n;
+}

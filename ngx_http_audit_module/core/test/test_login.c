@@ -1,0 +1,215 @@
+/*
+ * Unit tests of reading the submitted username from a login body.  Every
+ * body holds the password "s3cr3t-PW" somewhere; no case may copy it.
+ */
+
+#include <stdlib.h>
+
+#include "../audit_login.h"
+#include "tap.h"
+
+
+#define FORM  "application/x-www-form-urlencoded"
+#define JSON  "application/json"
+#define PW    "s3cr3t-PW"
+
+
+static char  out[256];
+
+
+static int
+contains(const char *hay, size_t len, const char *needle)
+{
+    size_t  i, n;
+
+    n = strlen(needle);
+
+    for (i = 0; i + n <= len; i++) {
+        if (memcmp(hay + i, needle, n) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* Runs one case and checks that the password never reached out. */
+
+static long
+username(const char *ct, const char *body, size_t len, const char *field,
+    size_t size)
+{
+    long  n;
+
+    memset(out, 0, sizeof(out));
+
+    n = audit_login_username(ct, strlen(ct), body, len, field, out, size);
+
+    if (contains(out, sizeof(out), "s3cr3t")) {
+        ok(0, "the password reached out for %s", body);
+    }
+
+    return n;
+}
+
+
+#define user(ct, body, field)                                               \
+    username(ct, body, strlen(body), field, sizeof(out))
+
+
+static void
+test_form(void)
+{
+    is_int(user(FORM, "email=ann%40clinic.example&password=" PW, "email"),
+           18, "form: length");
+    is_str(out, "ann@clinic.example", "form: %%-decoded");
+
+    is_int(user(FORM, "password=" PW "&username=Ann+Lee", "username"), 7,
+           "form: '+' is a space");
+    is_str(out, "Ann Lee", "form: ... value");
+
+    is_int(user(FORM, "password=" PW "&user=ann", "email"), -1,
+           "form: field absent");
+    is_int(user(FORM, "email=first&password=" PW "&email=second", "email"),
+           5, "form: field twice");
+    is_str(out, "first", "form: ... the first one");
+    is_int(user(FORM, "emails=x&e%6Dail=ann&password=" PW, "email"), 3,
+           "form: names %%-decoded, matched exactly");
+    is_str(out, "ann", "form: ... value");
+    is_int(user(FORM, "mail=x&email", "email"), 0,
+           "form: name without '=' is empty");
+    is_int(user(FORM, "email=&password=" PW, "email"), 0,
+           "form: empty value");
+    is_int(user(FORM, "password=" PW "&email=a%zz%4", "email"), 6,
+           "form: bad %% kept");
+    is_str(out, "a%zz%4", "form: ... as it was");
+    is_int(user(FORM, "", "email"), -1, "form: empty body");
+    is_int(user(FORM, "&&&password=" PW "&&email=x&", "email"), 1,
+           "form: empty pairs");
+
+    /* the password's own field, to prove the copy is the named field */
+    is_int(user(FORM, "password=" PW "&email=a", "email"), 1,
+           "form: password first, email after");
+    is_str(out, "a", "form: ... email only");
+
+    /* too long for out: nothing half-copied is returned */
+    is_int(username(FORM, "email=abcdef", 12, "email", 6), -1,
+           "form: too long for out");
+    is_int(username(FORM, "email=abcde", 11, "email", 6), 5,
+           "form: exactly fits with its NUL");
+    is_int(username(FORM, "email=a&password=" PW, 7, "email", sizeof(out)),
+           1, "form: only len bytes read");
+    is_int(username(FORM, "email=ann", 9, "email", 0), -1, "form: size 0");
+}
+
+
+static void
+test_json(void)
+{
+    size_t  i;
+    char   *bomb;
+
+    is_int(user(JSON, "{\"email\":\"a@b\",\"password\":\"" PW "\"}",
+                "email"), 3, "json: length");
+    is_str(out, "a@b", "json: value");
+
+    is_int(user(JSON, "{\"password\":\"" PW "\",\"email\":\"x\\u00e9\\n\"}",
+                "email"), 4, "json: escapes decoded");
+    is_str(out, "x\xc3\xa9\n", "json: ... value");
+
+    is_int(user(JSON, "{\"email\":42,\"password\":\"" PW "\"}", "email"),
+           -1, "json: a number is not a username");
+    is_int(user(JSON, "{\"email\":null}", "email"), -1, "json: null");
+    is_int(user(JSON, "{\"email\":[\"a\"]}", "email"), -1, "json: array");
+    is_int(user(JSON, "{\"user\":{\"email\":\"a\"},\"password\":\"" PW "\"}",
+                "email"), -1, "json: only top-level members");
+    is_int(user(JSON, "{\"email\":\"a\",\"password\":\"" PW "\","
+                      "\"email\":\"b\"}", "email"), -1,
+           "json: duplicate keys refused");
+    is_int(user(JSON, "{\"email\":\"a\",\"password\":\"" PW "\"", "email"),
+           -1, "json: truncated");
+    is_int(user(JSON, "{\"email\":\"a\"} {}", "email"), -1,
+           "json: trailing garbage");
+    is_int(user(JSON, "[\"email\",\"a\"]", "email"), -1,
+           "json: not an object");
+    is_int(user(JSON, "{\"email\":\"a\\u0000b\"}", "email"), -1,
+           "json: NUL in a string refused");
+    is_int(user(JSON, "", "email"), -1, "json: empty body");
+    is_int(user(JSON, "{\"email\":\"\xff\"}", "email"), -1,
+           "json: invalid UTF-8 refused");
+    is_int(username(JSON, "{\"email\":\"abcdef\"}", 18, "email", 6), -1,
+           "json: too long for out");
+    is_int(username(JSON, "{\"email\":\"abcde\"}", 17, "email", 6), 5,
+           "json: exactly fits");
+
+    /* deep nesting is refused by jansson's depth limit, not the stack */
+    bomb = malloc(2 * 100000 + 64);
+    strcpy(bomb, "{\"email\":\"a\",\"x\":");
+    for (i = 0; i < 100000; i++) {
+        bomb[17 + i] = '[';
+    }
+    for (i = 0; i < 100000; i++) {
+        bomb[17 + 100000 + i] = ']';
+    }
+    strcpy(bomb + 17 + 200000, "}");
+    is_int(username(JSON, bomb, strlen(bomb), "email", sizeof(out)), -1,
+           "json: nesting bomb refused");
+
+    for (i = 0; i < 100000; i++) {
+        bomb[i] = '{';
+    }
+    is_int(username(JSON, bomb, 100000, "email", sizeof(out)), -1,
+           "json: unterminated nesting bomb refused");
+    free(bomb);
+}
+
+
+static void
+test_types(void)
+{
+    const char  *body;
+
+    body = "{\"email\":\"a@b\",\"password\":\"" PW "\"}";
+
+    is_int(user("application/json; charset=utf-8", body, "email"), 3,
+           "json with a charset");
+    is_int(user("Application/JSON;charset=UTF-8", body, "email"), 3,
+           "case-insensitive");
+    is_int(user("  application/json  ", body, "email"), 3, "blanks");
+    is_int(user("application/vnd.api+json", body, "email"), 3,
+           "application/*+json");
+    is_int(user("application/+json", body, "email"), -1,
+           "application/+json has no subtype");
+    is_int(user("application/a/b+json", body, "email"), -1,
+           "no second slash");
+    is_int(user("text/json", body, "email"), -1, "text/json refused");
+    is_int(user("application/jsonp", body, "email"), -1,
+           "application/jsonp refused");
+    is_int(user("text/plain", "email=a", "email"), -1, "text/plain refused");
+    is_int(user("multipart/form-data; boundary=x", "email=a", "email"), -1,
+           "multipart refused");
+    is_int(user("", "email=a", "email"), -1, "no content type refused");
+    is_int(user(FORM "; charset=UTF-8", "email=a", "email"), 1,
+           "form with a charset");
+    is_int(user("Application/X-WWW-Form-URLEncoded", "email=a", "email"), 1,
+           "form, any case");
+    is_int(user(JSON, "email=a", "email"), -1, "form body sent as JSON");
+    is_int(user(FORM, body, "email"), -1, "JSON body sent as a form");
+    is_int(audit_login_username(FORM, 33, "email=a", 7, "email", NULL, 9),
+           -1, "NULL out");
+    is_int(audit_login_username(FORM, 10, "email=a", 7, "email", out,
+                                sizeof(out)), -1,
+           "only ct_len bytes of the content type");
+}
+
+
+int
+main(void)
+{
+    test_form();
+    test_json();
+    test_types();
+
+    return done_testing();
+}

@@ -1,0 +1,424 @@
+
+/*
+ * ngx_http_audit_module: audit events.
+ *
+ * What happened to a request is gathered in its context during the access
+ * phase and the header filter, and turned into events once, in the log
+ * phase, when the final status is known.  The log phase runs once per
+ * client request, after every internal redirect, and the context
+ * survives those (ngx_http_audit_get_ctx()), so each request yields
+ * exactly one set of events.
+ *
+ * Every event carries its place in this worker's chain: the producer
+ * (node/generation/worker), a sequence number without gaps, and the
+ * SHA-256 of the producer's previous line, so a lost, edited or deleted
+ * record can be detected downstream.
+ */
+
+
+#include "ngx_http_audit_module.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+
+#define NGX_HTTP_AUDIT_RANDOM  4000    /* bytes: 400 event ids per refill */
+
+
+/* per worker: the chain and the random bytes ids are made of */
+struct ngx_http_audit_producer_s {
+    ngx_str_t                    name;
+    unsigned long long           seq;
+    u_char                       prev[32];
+    ngx_uint_t                   has_prev;
+    EVP_MD_CTX                  *md;
+    u_char                       random[NGX_HTTP_AUDIT_RANDOM];
+    size_t                       random_used;
+};
+
+
+static ngx_int_t ngx_http_audit_log_handler(ngx_http_request_t *r);
+static void ngx_http_audit_event_session_invalid(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+static void ngx_http_audit_event_authz(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+static void ngx_http_audit_event_record(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+static void ngx_http_audit_event_identity(audit_event_t *ev,
+    ngx_http_audit_ctx_t *ctx);
+static void ngx_http_audit_event_common(ngx_http_request_t *r,
+    audit_event_t *ev);
+static ngx_int_t ngx_http_audit_event_id(ngx_http_audit_producer_t *p,
+    audit_event_t *ev);
+static void ngx_http_audit_str(audit_str_t *dst, ngx_str_t *src);
+
+
+ngx_int_t
+ngx_http_audit_events_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_audit_log_handler;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker's chain is named after the node, the moment the worker
+ * started (a restarted or reloaded worker starts a new chain) and its
+ * slot, e.g. "web1/1763866800123/0".
+ */
+
+ngx_int_t
+ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
+{
+    ngx_time_t                  *tp;
+    ngx_http_audit_producer_t   *p;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    if (amcf == NULL || amcf->log == NULL) {
+        return NGX_OK;
+    }
+
+    p = ngx_pcalloc(cycle->pool, sizeof(ngx_http_audit_producer_t));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->name.data = ngx_pnalloc(cycle->pool, cycle->hostname.len
+                                            + 2 * NGX_INT64_LEN + 3);
+    if (p->name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+
+    p->name.len = ngx_sprintf(p->name.data, "%V/%T%03M/%ui",
+                              &cycle->hostname, tp->sec, tp->msec,
+                              (ngx_uint_t) ngx_worker)
+                  - p->name.data;
+
+    p->md = EVP_MD_CTX_new();
+    if (p->md == NULL) {
+        return NGX_ERROR;
+    }
+
+    p->random_used = NGX_HTTP_AUDIT_RANDOM;
+
+    amcf->producer = p;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_audit_events_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    if (amcf && amcf->producer) {
+        EVP_MD_CTX_free(amcf->producer->md);
+        amcf->producer->md = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_audit_log_handler(ngx_http_request_t *r)
+{
+    ngx_http_audit_ctx_t        *ctx;
+    ngx_http_audit_loc_conf_t   *alcf;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
+
+    if (amcf->producer == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_audit_get_ctx(r);
+
+    if (ctx == NULL || ctx->audited) {
+        return NGX_OK;
+    }
+
+    ctx->audited = 1;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
+
+    switch (ctx->decision) {
+
+    case NGX_HTTP_AUDIT_UNAUTHENTICATED:
+        ngx_http_audit_event_session_invalid(r, alcf, ctx);
+        break;
+
+    case NGX_HTTP_AUDIT_DENIED:
+        ngx_http_audit_event_authz(r, alcf, ctx);
+        break;
+
+    case NGX_HTTP_AUDIT_PERMITTED:
+        if (ctx->token_valid && !alcf->public) {
+            ngx_http_audit_event_authz(r, alcf, ctx);
+        }
+
+        if (ctx->token_valid && alcf->record_type.len) {
+            ngx_http_audit_event_record(r, alcf, ctx);
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_audit_event_session_invalid(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    audit_event_t  ev;
+
+    ngx_memzero(&ev, sizeof(audit_event_t));
+
+    ev.action = AUDIT_SESSION_INVALID;
+    ngx_http_audit_str(&ev.reason, &ctx->reason);
+
+    /* who it was, when the signature verified (e.g. expired) */
+    ngx_http_audit_str(&ev.user_id, &ctx->user_id);
+
+    ngx_http_audit_event_emit(r, &ev);
+}
+
+
+static void
+ngx_http_audit_event_authz(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    ngx_uint_t     denied;
+    audit_event_t  ev;
+
+    denied = (ctx->decision == NGX_HTTP_AUDIT_DENIED);
+
+    if (!denied && alcf->authz_log == NGX_HTTP_AUDIT_AUTHZ_DENIED) {
+        return;
+    }
+
+    ngx_memzero(&ev, sizeof(audit_event_t));
+
+    ev.action = AUDIT_AUTHZ_CHECK;
+    ev.severity = audit_event_default_severity(AUDIT_AUTHZ_CHECK, denied);
+
+    ngx_http_audit_event_identity(&ev, ctx);
+
+    ev.decision.data = denied ? "denied" : "permitted";
+    ev.decision.len = denied ? sizeof("denied") - 1
+                             : sizeof("permitted") - 1;
+
+    if (ctx->rule.len) {
+        ngx_http_audit_str(&ev.rule, &ctx->rule);
+
+    } else {
+        ev.rule.data = "session";
+        ev.rule.len = sizeof("session") - 1;
+    }
+
+    ngx_http_audit_event_emit(r, &ev);
+}
+
+
+/* emitted only when the portal served it: 2xx */
+
+static void
+ngx_http_audit_event_record(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    ngx_str_t      id;
+    audit_event_t  ev;
+
+    if (r->headers_out.status < NGX_HTTP_OK
+        || r->headers_out.status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return;
+    }
+
+    if (ngx_http_complex_value(r, alcf->record_id, &id) != NGX_OK
+        || id.len == 0)
+    {
+        return;
+    }
+
+    ngx_memzero(&ev, sizeof(audit_event_t));
+
+    ev.action = AUDIT_RECORD_ACCESS;
+    ngx_http_audit_event_identity(&ev, ctx);
+    ngx_http_audit_str(&ev.resource_type, &alcf->record_type);
+    ngx_http_audit_str(&ev.resource_id, &id);
+
+    switch (r->method) {
+
+    case NGX_HTTP_POST:
+        ev.access.data = "created";
+        break;
+
+    case NGX_HTTP_PUT:
+    case NGX_HTTP_PATCH:
+        ev.access.data = "updated";
+        break;
+
+    case NGX_HTTP_DELETE:
+        ev.access.data = "deleted";
+        break;
+
+    default:
+        ev.access.data = "viewed";
+        break;
+    }
+
+    ev.access.len = ngx_strlen(ev.access.data);
+
+    ngx_http_audit_event_emit(r, &ev);
+}
+
+
+static void
+ngx_http_audit_event_identity(audit_event_t *ev, ngx_http_audit_ctx_t *ctx)
+{
+    ngx_http_audit_str(&ev->user_id, &ctx->user_id);
+    ngx_http_audit_str(&ev->role, &ctx->role);
+    ngx_http_audit_str(&ev->session_id, &ctx->session_id);
+}
+
+
+/*
+ * Fills what every event has, encodes it, chains it and writes it.  The
+ * caller sets the action and its own fields; a severity left at 0 (info)
+ * is replaced by the action's default.
+ */
+
+void
+ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
+{
+    long                         n;
+    char                         line[AUDIT_EVENT_MAX];
+    ngx_http_audit_producer_t   *p;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
+    p = amcf->producer;
+
+    if (p == NULL) {
+        return;
+    }
+
+    if (ev->severity == AUDIT_SEV_INFO) {
+        ev->severity = audit_event_default_severity(ev->action, 0);
+    }
+
+    ngx_http_audit_event_common(r, ev);
+
+    if (ngx_http_audit_event_id(p, ev) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "audit: no random bytes for an event id");
+        return;
+    }
+
+    ev->producer.data = (const char *) p->name.data;
+    ev->producer.len = p->name.len;
+    ev->seq = p->seq;
+    ev->has_prev = p->has_prev;
+    ngx_memcpy(ev->prev, p->prev, sizeof(p->prev));
+
+    n = audit_event_encode(ev, amcf->scrub, line, sizeof(line));
+
+    if (n <= 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "audit: cannot encode a \"%s\" event",
+                      audit_action_name(ev->action));
+        return;
+    }
+
+    /* the next event names this line (without its "\n") */
+
+    if (EVP_DigestInit_ex(p->md, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(p->md, line, n - 1) != 1
+        || EVP_DigestFinal_ex(p->md, p->prev, NULL) != 1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "audit: SHA-256 of an event failed");
+        return;
+    }
+
+    p->has_prev = 1;
+    p->seq++;
+
+    ngx_http_audit_log_write(amcf->log, (u_char *) line, n,
+                             r->connection->log);
+}
+
+
+static void
+ngx_http_audit_event_common(ngx_http_request_t *r, audit_event_t *ev)
+{
+    ngx_str_t    id;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+    ev->ts_ms = (unsigned long long) tp->sec * 1000 + tp->msec;
+
+    if (ngx_http_audit_request_id(r, &id) == NGX_OK) {
+        ngx_http_audit_str(&ev->request_id, &id);
+    }
+
+    /* the client's address, as the realip module has it when configured */
+    ngx_http_audit_str(&ev->ip, &r->connection->addr_text);
+    ngx_http_audit_str(&ev->method, &r->method_name);
+    ngx_http_audit_str(&ev->uri, &r->unparsed_uri);
+
+    if (r->headers_in.user_agent) {
+        ngx_http_audit_str(&ev->user_agent, &r->headers_in.user_agent->value);
+    }
+
+    ev->status = (int) r->headers_out.status;
+}
+
+
+static ngx_int_t
+ngx_http_audit_event_id(ngx_http_audit_producer_t *p, audit_event_t *ev)
+{
+    if (p->random_used + 10 > NGX_HTTP_AUDIT_RANDOM) {
+        if (RAND_bytes(p->random, NGX_HTTP_AUDIT_RANDOM) != 1) {
+            return NGX_ERROR;
+        }
+
+        p->random_used = 0;
+    }
+
+    audit_uuid7(ev->id, ev->ts_ms, p->random + p->random_used);
+    p->random_used += 10;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_audit_str(audit_str_t *dst, ngx_str_t *src)
+{
+    dst->data = (const char *) src->data;
+    dst->len = src->len;
+}

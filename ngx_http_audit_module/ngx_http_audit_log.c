@@ -1,0 +1,231 @@
+
+/*
+ * ngx_http_audit_module: the JSON-lines log writer.
+ *
+ * Events are appended to a per-worker buffer and written out whole
+ * lines at a time, when the buffer fills, when the flush timer fires,
+ * before nginx reopens its files (USR1) and when the worker exits
+ * (ngx_conf_flush_files() calls our flush for every open file).  The file
+ * is opened O_APPEND by nginx, so the single write() of a flush lands
+ * after whatever other workers wrote: lines never interleave.  Nothing
+ * here calls fsync(); a write error is logged, once per flush.
+ */
+
+
+#include "ngx_http_audit_module.h"
+
+
+#define NGX_HTTP_AUDIT_LOG_BUFFER  (64 * 1024)
+#define NGX_HTTP_AUDIT_LOG_FLUSH   1000
+
+
+static void ngx_http_audit_log_flush(ngx_open_file_t *file, ngx_log_t *log);
+static void ngx_http_audit_log_flush_handler(ngx_event_t *ev);
+static void ngx_http_audit_log_write_out(ngx_http_audit_log_t *alog,
+    u_char *data, size_t len, ngx_log_t *log);
+
+
+char *
+ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
+{
+    ssize_t                size;
+    ngx_str_t             *value, name, s;
+    ngx_msec_t             flush;
+    ngx_uint_t             i;
+    ngx_http_audit_log_t  *alog;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"audit_log off\" takes no parameters");
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_log\" to syslog is not implemented yet, "
+                           "use a file or \"stderr\"");
+        return NGX_CONF_ERROR;
+    }
+
+    size = NGX_HTTP_AUDIT_LOG_BUFFER;
+    flush = NGX_HTTP_AUDIT_LOG_FLUSH;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "buffer=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            size = ngx_parse_size(&s);
+            if (size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid buffer size \"%V\" in "
+                                   "\"audit_log\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            flush = ngx_parse_time(&s, 0);
+            if (flush == (ngx_msec_t) NGX_ERROR || flush == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid flush time \"%V\" in "
+                                   "\"audit_log\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"audit_log\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    alog = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_log_t));
+    if (alog == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* an empty name is nginx's way of saying stderr */
+
+    name = value[1];
+    if (ngx_strcmp(name.data, "stderr") == 0) {
+        ngx_str_null(&name);
+    }
+
+    alog->file = ngx_conf_open_file(cf->cycle, &name);
+    if (alog->file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (alog->file->flush != NULL || alog->file->data != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_log\" file \"%V\" is already used by "
+                           "another log", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size) {
+        alog->start = ngx_pnalloc(cf->pool, size);
+        if (alog->start == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        alog->pos = alog->start;
+        alog->last = alog->start + size;
+        alog->flush = flush;
+
+        alog->event = ngx_pcalloc(cf->pool, sizeof(ngx_event_t));
+        if (alog->event == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        alog->event->data = alog;
+        alog->event->handler = ngx_http_audit_log_flush_handler;
+        alog->event->log = &cf->cycle->new_log;
+        alog->event->cancelable = 1;
+
+        alog->file->flush = ngx_http_audit_log_flush;
+        alog->file->data = alog;
+    }
+
+    amcf->log = alog;
+
+    return NGX_CONF_OK;
+}
+
+
+/* appends one encoded line ("...\n") */
+
+void
+ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
+    size_t len, ngx_log_t *log)
+{
+    if (alog->start == NULL) {
+        ngx_http_audit_log_write_out(alog, line, len, log);
+        return;
+    }
+
+    if (len > (size_t) (alog->last - alog->pos)) {
+        ngx_http_audit_log_flush(alog->file, log);
+
+        if (len > (size_t) (alog->last - alog->pos)) {
+            ngx_http_audit_log_write_out(alog, line, len, log);
+            return;
+        }
+    }
+
+    alog->pos = ngx_cpymem(alog->pos, line, len);
+
+    if (!alog->event->timer_set) {
+        ngx_add_timer(alog->event, alog->flush);
+    }
+}
+
+
+static void
+ngx_http_audit_log_flush(ngx_open_file_t *file, ngx_log_t *log)
+{
+    size_t                 len;
+    ngx_http_audit_log_t  *alog;
+
+    alog = file->data;
+
+    len = alog->pos - alog->start;
+
+    if (len) {
+        ngx_http_audit_log_write_out(alog, alog->start, len, log);
+        alog->pos = alog->start;
+    }
+
+    if (alog->event && alog->event->timer_set) {
+        ngx_del_timer(alog->event);
+    }
+}
+
+
+static void
+ngx_http_audit_log_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_audit_log_t  *alog = ev->data;
+
+    ngx_http_audit_log_flush(alog->file, ev->log);
+}
+
+
+static void
+ngx_http_audit_log_write_out(ngx_http_audit_log_t *alog, u_char *data,
+    size_t len, ngx_log_t *log)
+{
+    ssize_t  n;
+
+    n = ngx_write_fd(alog->file->fd, data, len);
+
+    if (n == (ssize_t) len) {
+        return;
+    }
+
+    if (n == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "audit: " ngx_write_fd_n " to \"%V\" failed, "
+                      "%uz bytes of events lost", &alog->file->name, len);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "audit: " ngx_write_fd_n " to \"%V\" was incomplete: "
+                  "%z of %uz", &alog->file->name, n, len);
+}
