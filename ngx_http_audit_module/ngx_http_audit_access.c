@@ -188,6 +188,13 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* a login POST: the username first, the phases resume after it */
+
+    rc = ngx_http_audit_login_read(r, alcf, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     rc = ngx_http_audit_session_verify(r, alcf, ctx);
 
     if (rc == NGX_ERROR) {
@@ -595,8 +602,15 @@ ngx_http_audit_header_filter(ngx_http_request_t *r)
 
     ctx = ngx_http_audit_get_ctx(r);
 
-    if (ctx && r == r->main && ngx_http_audit_response_id(r) != NGX_OK) {
-        return NGX_ERROR;
+    if (ctx && r == r->main) {
+        if (ngx_http_audit_response_id(r) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->login && ctx->login_body) {
+            ngx_http_audit_login_response(r,
+                ngx_http_get_module_loc_conf(r, ngx_http_audit_module), ctx);
+        }
     }
 
     if (ctx == NULL || ctx->status == 0 || r != r->main

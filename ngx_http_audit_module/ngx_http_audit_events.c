@@ -184,6 +184,8 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
         break;
     }
 
+    ngx_http_audit_login_events(r, alcf, ctx);
+
     return NGX_OK;
 }
 

@@ -43,6 +43,12 @@ static char *ngx_http_audit_authz_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_logout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_bruteforce(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_audit_free_scrub(void *data);
@@ -161,6 +167,27 @@ static ngx_command_t  ngx_http_audit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("audit_login"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_audit_login,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_logout"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_audit_logout,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("audit_bruteforce"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_audit_bruteforce,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("audit_record"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
       ngx_http_audit_record,
@@ -223,18 +250,6 @@ static ngx_command_t  ngx_http_audit_commands[] = {
 
     { ngx_string("audit_sentry_trusted_certificate"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
-
-    { ngx_string("audit_login"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
-
-    { ngx_string("audit_logout"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
-
-    { ngx_string("audit_bruteforce"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_audit_not_implemented, 0, 0, NULL },
 
     { ngx_string("audit_status"),
@@ -430,6 +445,9 @@ ngx_http_audit_create_loc_conf(ngx_conf_t *cf)
     alcf->rules = NGX_CONF_UNSET_PTR;
     alcf->headers = NGX_CONF_UNSET_PTR;
     alcf->authz_log = NGX_CONF_UNSET_UINT;
+    alcf->logout = NGX_CONF_UNSET;
+    alcf->bf_threshold = NGX_CONF_UNSET_UINT;
+    alcf->bf_window = NGX_CONF_UNSET;
 
     return alcf;
 }
@@ -440,6 +458,8 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_audit_loc_conf_t  *prev = parent;
     ngx_http_audit_loc_conf_t  *conf = child;
+
+    ngx_http_audit_main_conf_t  *amcf;
 
     static ngx_http_audit_headers_t  default_headers = {
         ngx_string("X-Audit-User-Id"),
@@ -473,6 +493,32 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->headers, prev->headers, &default_headers);
     ngx_conf_merge_uint_value(conf->authz_log, prev->authz_log,
                               NGX_HTTP_AUDIT_AUTHZ_ALL);
+
+    ngx_conf_merge_value(conf->logout, prev->logout, 0);
+
+    if (conf->bf_threshold == NGX_CONF_UNSET_UINT) {
+        conf->bf_threshold = prev->bf_threshold;
+        conf->bf_window = prev->bf_window;
+    }
+
+    ngx_conf_merge_uint_value(conf->bf_threshold, prev->bf_threshold, 0);
+    ngx_conf_merge_value(conf->bf_window, prev->bf_window, 0);
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_audit_module);
+
+    if (conf->bf_threshold && amcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_bruteforce\" needs \"audit_zone\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if ((conf->login_field.len || conf->logout) && conf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" needs \"audit_session_keys\" in the "
+                           "same or an enclosing block",
+                           conf->logout ? "audit_logout" : "audit_login");
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->record_type.len && conf->keys == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -599,6 +645,7 @@ ngx_http_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_memzero(sh, sizeof(ngx_http_audit_shctx_t));
 
     ngx_http_audit_cache_init(sh);
+    ngx_http_audit_bruteforce_init(sh);
 
     shpool->data = sh;
     shm_zone->data = sh;
@@ -969,6 +1016,64 @@ ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     alcf->record_type = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->login_field.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_set(&alcf->login_field, "username");
+
+    if (cf->args->nelts == 2) {
+
+        if (ngx_strncmp(value[1].data, "username_field=", 15) != 0
+            || value[1].len == 15)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in "
+                               "\"audit_login\", expected "
+                               "username_field=NAME", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        /* NUL-terminated, as cf->args are: the core takes a C string */
+        alcf->login_field.data = value[1].data + 15;
+        alcf->login_field.len = value[1].len - 15;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_logout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    if (alcf->logout != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    alcf->logout = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_bruteforce(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_audit_bruteforce_conf(cf, conf);
 }
 
 

@@ -25,6 +25,7 @@
 #include "audit_event.h"
 #include "audit_scrub.h"
 #include "audit_uuid.h"
+#include "audit_login.h"
 
 
 #define NGX_HTTP_AUDIT_VERSION  "0.1.0"
@@ -90,6 +91,9 @@ typedef struct {
     ngx_uint_t                   cache_entries;
     ngx_uint_t                   cache_hits;
     ngx_uint_t                   cache_misses;
+    ngx_rbtree_t                 bf;               /* failed logins */
+    ngx_rbtree_node_t            bf_sentinel;
+    ngx_queue_t                  bf_lru;
 } ngx_http_audit_shctx_t;
 
 
@@ -127,6 +131,10 @@ typedef struct {
     ngx_uint_t                   authz_log;        /* audit_authz_log */
     ngx_str_t                    record_type;      /* audit_record */
     ngx_http_complex_value_t    *record_id;
+    ngx_str_t                    login_field;      /* audit_login */
+    ngx_flag_t                   logout;           /* audit_logout */
+    ngx_uint_t                   bf_threshold;     /* audit_bruteforce */
+    time_t                       bf_window;
 } ngx_http_audit_loc_conf_t;
 
 
@@ -153,12 +161,18 @@ typedef struct {
     unsigned                     token_valid:1;
     unsigned                     redirect:1;
     unsigned                     audited:1;
+    unsigned                     login:1;          /* a login POST */
+    unsigned                     login_body:1;     /* its body was read */
+    unsigned                     login_success:1;
     unsigned                     body_pending:1;
     unsigned                     body_sent:1;
 
     ngx_str_t                    user_id;
     ngx_str_t                    role;             /* roles, comma-joined */
     ngx_str_t                    session_id;
+
+    ngx_str_t                    attempted_user;   /* from a login body */
+    ngx_str_t                    login_reason;     /* why a login failed */
 } ngx_http_audit_ctx_t;
 
 
@@ -173,6 +187,17 @@ char *ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path);
 ngx_int_t ngx_http_audit_session_verify(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+ngx_int_t ngx_http_audit_session_verify_value(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
+    ngx_str_t *token);
+
+/* login observation */
+ngx_int_t ngx_http_audit_login_read(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+void ngx_http_audit_login_response(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+void ngx_http_audit_login_events(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 
 /* verified-token cache */
 void ngx_http_audit_cache_init(ngx_http_audit_shctx_t *sh);
@@ -182,6 +207,15 @@ ngx_uint_t ngx_http_audit_cache_lookup(ngx_shm_zone_t *zone, u_char *hash,
     time_t now);
 void ngx_http_audit_cache_insert(ngx_shm_zone_t *zone, u_char *hash,
     time_t exp, time_t now);
+
+/* failed-login detector */
+void ngx_http_audit_bruteforce_init(ngx_http_audit_shctx_t *sh);
+char *ngx_http_audit_bruteforce_conf(ngx_conf_t *cf,
+    ngx_http_audit_loc_conf_t *alcf);
+void ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx);
+ngx_int_t ngx_http_audit_bruteforce_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* policy */
 char *ngx_http_audit_policy_add_rule(ngx_conf_t *cf,

@@ -304,16 +304,33 @@ ngx_int_t
 ngx_http_audit_session_verify(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
 {
-    ngx_int_t                       rc;
-    ngx_str_t                       value;
-    ngx_http_audit_main_conf_t     *amcf;
-    const audit_tcache_identity_t  *id;
+    ngx_str_t  value;
 
     if (ngx_http_audit_session_cookie(r, &alcf->cookie, &value) != NGX_OK) {
         ngx_http_audit_session_reason(ctx, "missing");
         return NGX_DECLINED;
     }
 
+    return ngx_http_audit_session_verify_value(r, alcf, ctx, &value);
+}
+
+
+/*
+ * Verifies a token wherever it came from: the request's cookie, or the
+ * Set-Cookie of a login response.  Same results as above.
+ */
+
+ngx_int_t
+ngx_http_audit_session_verify_value(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
+    ngx_str_t *token)
+{
+    ngx_int_t                       rc;
+    ngx_str_t                       value;
+    ngx_http_audit_main_conf_t     *amcf;
+    const audit_tcache_identity_t  *id;
+
+    value = *token;
     ctx->raw = value;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);

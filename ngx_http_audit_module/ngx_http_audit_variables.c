@@ -51,6 +51,9 @@ static ngx_http_variable_t  ngx_http_audit_vars[] = {
     { ngx_string("audit_reason"), NULL,
       ngx_http_audit_variable_reason, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("audit_bruteforce"), NULL,
+      ngx_http_audit_bruteforce_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("audit_claim_"), NULL,
       ngx_http_audit_variable_claim, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },

@@ -53,6 +53,15 @@ my @bad = (
                                                 qr/"audit_log" file .* is already used by another log/ ],
     [ 'audit_authz_log some;',                  qr/invalid value "some" in "audit_authz_log"/ ],
     [ 'audit_scrub ' . ('x' x 65) . ';',        qr/invalid parameter name .* in "audit_scrub"/ ],
+    [ 'audit_bruteforce 5;',                    qr/invalid value "5" in "audit_bruteforce"/ ],
+    [ 'audit_bruteforce 0/5m;',                 qr/invalid value "0\/5m" in "audit_bruteforce"/ ],
+    [ 'audit_bruteforce 5/soon;',               qr/invalid value "5\/soon" in "audit_bruteforce"/ ],
+    [ "audit_bruteforce 5/5m;\n server { listen 127.0.0.1:%%PORT%%; }",
+                                                qr/"audit_bruteforce" needs "audit_zone"/ ],
+    [ "audit_session_keys %%DIR%%/hmac.key;\n server { location /l { audit_login user=email; } }",
+                                                qr/invalid parameter "user=email" in "audit_login"/ ],
+    [ 'server { location /l { audit_login; } }', qr/"audit_login" needs "audit_session_keys"/ ],
+    [ 'server { location /l { audit_logout; } }', qr/"audit_logout" needs "audit_session_keys"/ ],
     [ 'server { location /x { audit_record patient $arg_id; } }',
                                                 qr/"audit_record" needs "audit_session_keys"/ ],
     [ "audit_session_keys %%DIR%%/hmac.key;\n server { location /x { audit_record patient; } }",
@@ -65,13 +74,12 @@ for my $d ('audit_pg "host=127.0.0.1"',
            'audit_sentry_environment prod', 'audit_sentry_release 1',
            'audit_sentry_rate 10/m', 'audit_sentry_timeout 2s',
            'audit_sentry_events all', 'audit_sentry_trusted_certificate /x',
-           'audit_bruteforce 5/5m')
+          )
 {
     my ($name) = $d =~ /^(\S+)/;
     push @bad, [ "$d;", qr/"\Q$name\E" is not implemented yet/ ];
 }
-for my $d ('audit_login username_field=email', 'audit_logout',
-           'audit_status')
+for my $d ('audit_status')
 {
     my ($name) = $d =~ /^(\S+)/;
     push @bad, [ "server { location / { $d; } }",
@@ -105,7 +113,8 @@ $t->write_nginx_conf(<<'CONF');
     server {
         listen 127.0.0.1:%%PORT%%;
         location / { audit_require_role doctor nurse; audit_require_role admin methods=DELETE,PUT; }
-        location /login { audit_public on; }
+        location /login { audit_public on; audit_login username_field=email; audit_bruteforce 5/5m; }
+        location /logout { audit_logout; }
         location ~ ^/patients/(\d+) { audit_record patient $1; }
         location /open { audit_identity_headers off; }
     }

@@ -13,8 +13,10 @@
 #include "audit_uuid.h"
 
 
-#define AUDIT_EVENT_UA_CAP     256
-#define AUDIT_EVENT_ROUTE_CAP  1024
+/* the caps of the members outside the tables below */
+#define AUDIT_EVENT_ROUTE_CAP     1024
+#define AUDIT_EVENT_UA_CAP        256
+#define AUDIT_EVENT_PRODUCER_CAP  256
 
 /* 9999-12-31T23:59:59.999Z: RFC 3339 has four-digit years */
 #define AUDIT_EVENT_TS_MAX     253402300799999ULL
@@ -43,6 +45,10 @@ typedef struct {
 } audit_event_out_t;
 
 
+static void audit_event_head(audit_event_out_t *o, const audit_event_t *ev);
+static void audit_event_request(audit_event_out_t *o, const audit_event_t *ev,
+    const audit_scrub_t *scrub);
+static void audit_event_chain(audit_event_out_t *o, const audit_event_t *ev);
 static void audit_event_key(audit_event_out_t *o, const char *key);
 static void audit_event_raw(audit_event_out_t *o, const char *p, size_t len);
 static void audit_event_str(audit_event_out_t *o, const char *key,
@@ -159,11 +165,8 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
     char *buf, size_t size)
 {
     size_t                      i;
-    audit_str_t                 v;
     audit_event_out_t           o;
     const audit_event_field_t  *f;
-    char                        text[65];
-    char                        route[AUDIT_EVENT_ROUTE_CAP + 1];
 
     if (ev == NULL || buf == NULL || size < 2
         || audit_action_name(ev->action) == NULL
@@ -178,40 +181,8 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
     o.room = size - 2;
     o.error = 0;
 
-    audit_event_raw(&o, "{\"id\":\"", 7);
-    audit_uuid_format(ev->id, text);
-    audit_event_raw(&o, text, 36);
-
-    audit_event_raw(&o, "\",\"ts\":\"", 8);
-    audit_event_ts(ev->ts_ms, text);
-    audit_event_raw(&o, text, 24);
-
-    audit_event_raw(&o, "\",\"action\":\"", 12);
-    audit_event_raw(&o, audit_action_names[ev->action],
-                    strlen(audit_action_names[ev->action]));
-
-    audit_event_raw(&o, "\",\"severity\":\"", 14);
-    audit_event_raw(&o, audit_severity_names[ev->severity],
-                    strlen(audit_severity_names[ev->severity]));
-    audit_event_raw(&o, "\"", 1);
-
-    for (i = 0; i < AUDIT_NELTS(audit_event_common); i++) {
-        f = &audit_event_common[i];
-        audit_event_str(&o, f->key, AUDIT_FIELD_VALUE(ev, f), f->cap);
-    }
-
-    if (ev->uri.data != NULL && ev->uri.len != 0) {
-        v.data = route;
-        v.len = audit_scrub_uri(scrub, ev->uri.data, ev->uri.len, route,
-                                sizeof(route));
-        audit_event_str(&o, "route", v, AUDIT_EVENT_ROUTE_CAP);
-    }
-
-    if (ev->status != 0) {
-        audit_event_num(&o, "status", ev->status);
-    }
-
-    audit_event_str(&o, "user_agent", ev->user_agent, AUDIT_EVENT_UA_CAP);
+    audit_event_head(&o, ev);
+    audit_event_request(&o, ev, scrub);
 
     for (i = 0; i < AUDIT_NELTS(audit_event_specific); i++) {
         f = &audit_event_specific[i];
@@ -226,22 +197,7 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
         audit_event_num(&o, "window", ev->window);
     }
 
-    if (ev->producer.data != NULL && ev->producer.len != 0) {
-        audit_event_str(&o, "producer", ev->producer, 256);
-        audit_event_num(&o, "seq", (long long) ev->seq);
-
-        if (ev->has_prev) {
-            audit_event_key(&o, "prev");
-            audit_event_hex(ev->prev, sizeof(ev->prev), text);
-            audit_event_raw(&o, "\"", 1);
-            audit_event_raw(&o, text, 64);
-            audit_event_raw(&o, "\"", 1);
-
-        } else {
-            audit_event_raw(&o, ",\"prev\":null", 12);
-        }
-    }
-
+    audit_event_chain(&o, ev);
     audit_event_raw(&o, "}", 1);
 
     if (o.error) {
@@ -271,6 +227,92 @@ audit_utf8_sanitize(const char *s, size_t len, char *out, size_t size)
     out[n] = '\0';
 
     return n;
+}
+
+
+/* id, ts, action, severity: always there, never in need of escaping */
+
+static void
+audit_event_head(audit_event_out_t *o, const audit_event_t *ev)
+{
+    const char  *name;
+    char         text[37];
+
+    audit_event_raw(o, "{\"id\":\"", 7);
+    audit_uuid_format(ev->id, text);
+    audit_event_raw(o, text, 36);
+
+    audit_event_raw(o, "\",\"ts\":\"", 8);
+    audit_event_ts(ev->ts_ms, text);
+    audit_event_raw(o, text, 24);
+
+    name = audit_action_names[ev->action];
+    audit_event_raw(o, "\",\"action\":\"", 12);
+    audit_event_raw(o, name, strlen(name));
+
+    name = audit_severity_names[ev->severity];
+    audit_event_raw(o, "\",\"severity\":\"", 14);
+    audit_event_raw(o, name, strlen(name));
+    audit_event_raw(o, "\"", 1);
+}
+
+
+/* request_id, ip, method, route, status, user_agent */
+
+static void
+audit_event_request(audit_event_out_t *o, const audit_event_t *ev,
+    const audit_scrub_t *scrub)
+{
+    size_t                      i;
+    audit_str_t                 v;
+    const audit_event_field_t  *f;
+    char                        route[AUDIT_EVENT_ROUTE_CAP + 1];
+
+    for (i = 0; i < AUDIT_NELTS(audit_event_common); i++) {
+        f = &audit_event_common[i];
+        audit_event_str(o, f->key, AUDIT_FIELD_VALUE(ev, f), f->cap);
+    }
+
+    if (ev->uri.data != NULL && ev->uri.len != 0) {
+        v.data = route;
+        v.len = audit_scrub_uri(scrub, ev->uri.data, ev->uri.len, route,
+                                sizeof(route));
+        audit_event_str(o, "route", v, AUDIT_EVENT_ROUTE_CAP);
+    }
+
+    if (ev->status != 0) {
+        audit_event_num(o, "status", ev->status);
+    }
+
+    audit_event_str(o, "user_agent", ev->user_agent, AUDIT_EVENT_UA_CAP);
+}
+
+
+/* producer, seq, prev: the event's place in its producer's chain */
+
+static void
+audit_event_chain(audit_event_out_t *o, const audit_event_t *ev)
+{
+    char  hex[65];
+
+    if (ev->producer.data == NULL || ev->producer.len == 0) {
+        return;
+    }
+
+    audit_event_str(o, "producer", ev->producer, AUDIT_EVENT_PRODUCER_CAP);
+    audit_event_num(o, "seq", (long long) ev->seq);
+
+    if (!ev->has_prev) {
+        audit_event_raw(o, ",\"prev\":null", 12);
+        return;
+    }
+
+    audit_event_hex(ev->prev, sizeof(ev->prev), hex);
+
+    audit_event_key(o, "prev");
+    audit_event_raw(o, "\"", 1);
+    audit_event_raw(o, hex, 64);
+    audit_event_raw(o, "\"", 1);
 }
 
 

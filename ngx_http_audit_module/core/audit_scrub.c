@@ -17,7 +17,8 @@
 #define AUDIT_SCRUB_PHONE   0x02u
 #define AUDIT_SCRUB_SSN     0x04u
 #define AUDIT_SCRUB_NESTED  0x08u     /* a secret "name=" inside */
-#define AUDIT_SCRUB_PHI     (AUDIT_SCRUB_EMAIL|AUDIT_SCRUB_PHONE|AUDIT_SCRUB_SSN)
+#define AUDIT_SCRUB_PHI                                                     \
+    (AUDIT_SCRUB_EMAIL | AUDIT_SCRUB_PHONE | AUDIT_SCRUB_SSN)
 
 /* a phone number: this many digits, at most this many separators in a row */
 #define AUDIT_SCRUB_PHONE_DIGITS  9
@@ -57,6 +58,13 @@ typedef struct {
 } audit_scrub_tail_t;
 
 
+/* a run of digits and separators that may be a phone number */
+typedef struct {
+    size_t          digits;
+    size_t          seps;           /* separators in a row */
+} audit_scrub_phone_t;
+
+
 /* the bounded output */
 typedef struct {
     char           *p;
@@ -73,6 +81,10 @@ static void audit_scrub_feed(const audit_scrub_t *s, audit_scrub_tail_t *t,
     int c);
 static int audit_scrub_check(const audit_scrub_t *s, const char *p,
     size_t len, unsigned what);
+static int audit_scrub_ssn(unsigned long long *hist, int c);
+static int audit_scrub_phone(audit_scrub_phone_t *ph, int c);
+static int audit_scrub_nested(const audit_scrub_t *s, audit_scrub_tail_t *t,
+    int c);
 static int audit_scrub_plain(const char *p, size_t len);
 static int audit_scrub_domain(audit_scrub_dec_t d);
 static int audit_scrub_local(int c);
@@ -330,14 +342,10 @@ audit_scrub_check(const audit_scrub_t *s, const char *p, size_t len,
     unsigned what)
 {
     int                  c, local;
-    size_t               digits, seps;
-    unsigned             shape;
     unsigned long long   hist;
     audit_scrub_dec_t    d;
     audit_scrub_tail_t   t;
-
-    /* ddd-dd-dddd as shapes, the oldest byte in the highest bits */
-    static const unsigned long long  ssn = 0x159655;
+    audit_scrub_phone_t  phone;
 
     if (audit_scrub_plain(p, len)) {
         return 0;
@@ -347,26 +355,18 @@ audit_scrub_check(const audit_scrub_t *s, const char *p, size_t len,
     d.end = d.p + len;
 
     local = 0;
-    digits = 0;
-    seps = 0;
     hist = 0;
+    phone.digits = 0;
+    phone.seps = 0;
     t.n = 0;
     t.hit = 0;
 
     for ( ;; ) {
         c = audit_scrub_next(&d);
 
-        if (what & AUDIT_SCRUB_SSN) {
-            shape = (c >= '0' && c <= '9') ? AUDIT_SCRUB_DIGIT
-                    : (c == '-') ? AUDIT_SCRUB_DASH : AUDIT_SCRUB_OTHER;
-            hist = (hist << 2) | shape;
-
-            if (shape != AUDIT_SCRUB_DIGIT
-                && ((hist >> 2) & 0x3fffffULL) == ssn
-                && ((hist >> 24) & 3) != AUDIT_SCRUB_DIGIT)
-            {
-                return 1;
-            }
+        /* the SSN check sees the end too: "ddd-dd-dddd" ends a value */
+        if ((what & AUDIT_SCRUB_SSN) && audit_scrub_ssn(&hist, c)) {
+            return 1;
         }
 
         if (c < 0) {
@@ -381,44 +381,98 @@ audit_scrub_check(const audit_scrub_t *s, const char *p, size_t len,
 
         local = audit_scrub_local(c);
 
-        if (what & AUDIT_SCRUB_PHONE) {
-            if (c >= '0' && c <= '9') {
-                seps = 0;
-                if (++digits >= AUDIT_SCRUB_PHONE_DIGITS) {
-                    return 1;
-                }
-
-            } else if (c == '+' || c == '(' || c == ')' || c == '-'
-                       || c == '.' || c == ' ')
-            {
-                if (++seps > AUDIT_SCRUB_PHONE_SEPS) {
-                    digits = 0;
-                }
-
-            } else {
-                digits = 0;
-                seps = 0;
-            }
+        if ((what & AUDIT_SCRUB_PHONE) && audit_scrub_phone(&phone, c)) {
+            return 1;
         }
 
-        if (what & AUDIT_SCRUB_NESTED) {
-            if (c == '=') {
-                if (t.hit) {
-                    return 1;
-                }
-
-                t.n = 0;
-
-            } else if (c == '&' || c == ';' || c == '?' || c == '/'
-                       || c == '#' || c == ' ' || c == ',')
-            {
-                t.n = 0;
-                t.hit = 0;
-
-            } else if (s != NULL && !t.hit) {
-                audit_scrub_feed(s, &t, c);
-            }
+        if ((what & AUDIT_SCRUB_NESTED) && audit_scrub_nested(s, &t, c)) {
+            return 1;
         }
+    }
+}
+
+
+/*
+ * Shifts the shape of c (-1: the end) into hist, two bits per byte, and
+ * returns 1 when the last 12 shapes before c are a non-digit (or nothing)
+ * and ddd-dd-dddd, and c is no digit.
+ */
+
+static int
+audit_scrub_ssn(unsigned long long *hist, int c)
+{
+    unsigned  shape;
+
+    /* ddd-dd-dddd as shapes, the oldest byte in the highest bits */
+    static const unsigned long long  ssn = 0x159655;
+
+    shape = (c >= '0' && c <= '9') ? AUDIT_SCRUB_DIGIT
+            : (c == '-') ? AUDIT_SCRUB_DASH : AUDIT_SCRUB_OTHER;
+
+    *hist = (*hist << 2) | shape;
+
+    return shape != AUDIT_SCRUB_DIGIT
+           && ((*hist >> 2) & 0x3fffffULL) == ssn
+           && ((*hist >> 24) & 3) != AUDIT_SCRUB_DIGIT;
+}
+
+
+/* Counts digits in a run of digits and separators. */
+
+static int
+audit_scrub_phone(audit_scrub_phone_t *ph, int c)
+{
+    if (c >= '0' && c <= '9') {
+        ph->seps = 0;
+        return ++ph->digits >= AUDIT_SCRUB_PHONE_DIGITS;
+    }
+
+    switch (c) {
+    case '+': case '(': case ')': case '-': case '.': case ' ':
+        if (++ph->seps > AUDIT_SCRUB_PHONE_SEPS) {
+            ph->digits = 0;
+        }
+
+        return 0;
+
+    default:
+        ph->digits = 0;
+        ph->seps = 0;
+        return 0;
+    }
+}
+
+
+/*
+ * Follows the names of "name=value" pairs nested in a value or a path
+ * segment ("/cb?token=abc", ";jsessionid=..."): returns 1 at an '=' after
+ * a secret-looking name.
+ */
+
+static int
+audit_scrub_nested(const audit_scrub_t *s, audit_scrub_tail_t *t, int c)
+{
+    switch (c) {
+
+    case '=':
+        if (t->hit) {
+            return 1;
+        }
+
+        t->n = 0;
+        return 0;
+
+    case '&': case ';': case '?': case '/': case '#': case ' ': case ',':
+        t->n = 0;
+        t->hit = 0;
+        return 0;
+
+    default:
+        if (s != NULL && !t->hit) {
+            audit_scrub_feed(s, t, c);
+        }
+
+        return 0;
     }
 }
 

@@ -115,7 +115,7 @@ test_phi(void)
 static void
 test_shapes(void)
 {
-    char            out[64];
+    char            out[64], name[AUDIT_SCRUB_NAME_MAX + 2];
     const char     *extra[2];
     audit_scrub_t  *s;
 
@@ -168,9 +168,11 @@ test_shapes(void)
     ok(audit_scrub_create(extra, 1) == NULL, "empty name refused");
     extra[0] = NULL;
     ok(audit_scrub_create(extra, 1) == NULL, "NULL name refused");
-    extra[0] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    memset(name, 'a', sizeof(name));
+    name[AUDIT_SCRUB_NAME_MAX + 1] = '\0';
+    extra[0] = name;
     ok(audit_scrub_create(extra, 1) == NULL, "name over 64 refused");
-    extra[0] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    name[AUDIT_SCRUB_NAME_MAX] = '\0';
     s = audit_scrub_create(extra, 1);
     ok(s != NULL, "name of 64 accepted");
     ok(audit_scrub_is_secret_name(s, extra[0], 64), "... and matched");

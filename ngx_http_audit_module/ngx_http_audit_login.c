@@ -1,0 +1,406 @@
+
+/*
+ * ngx_http_audit_module: logins and logouts, observed.
+ *
+ * The module does not log anyone in: the portal does.  On a location with
+ * "audit_login", the access phase reads the POSTed body (without
+ * blocking, and keeping it for the upstream, as the mirror module does)
+ * and takes only the username field from it; the header filter then
+ * looks at the portal's answer: a Set-Cookie of the session cookie with a
+ * token that verifies is a login (login_success + session_create, with
+ * the identity from that token), anything else a login_failure naming the
+ * account tried.  The password is never copied anywhere.
+ *
+ * On a location with "audit_logout", a request with a valid session that
+ * the portal answers without an error is a session_destroy.
+ */
+
+
+#include "ngx_http_audit_module.h"
+
+#include <openssl/evp.h>
+
+
+/* longer bodies are not looked into: no login form is that big */
+#define NGX_HTTP_AUDIT_LOGIN_BODY_MAX  (64 * 1024)
+#define NGX_HTTP_AUDIT_LOGIN_USER_MAX  256
+
+
+static void ngx_http_audit_login_body_handler(ngx_http_request_t *r);
+static void ngx_http_audit_login_username(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+static ngx_int_t ngx_http_audit_login_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_audit_login_cookie(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+static void ngx_http_audit_login_failure_reason(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx);
+static void ngx_http_audit_login_session_hash(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx);
+
+
+/*
+ * NGX_DECLINED: nothing to read (or already read), go on deciding;
+ * NGX_DONE: reading, the phases resume when the body is in;
+ * an HTTP status on a body error.
+ */
+
+ngx_int_t
+ngx_http_audit_login_read(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (alcf->login_field.len == 0 || r->method != NGX_HTTP_POST) {
+        return NGX_DECLINED;
+    }
+
+    ctx->login = 1;
+
+    if (ctx->login_body) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_audit_login_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    /* balances the count taken by ngx_http_read_client_request_body() */
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_audit_login_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_audit_ctx_t       *ctx;
+    ngx_http_audit_loc_conf_t  *alcf;
+
+    ctx = ngx_http_audit_get_ctx(r);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
+
+    ctx->login_body = 1;
+
+    ngx_http_audit_login_username(r, alcf, ctx);
+
+    /* the upstream still gets the body */
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static void
+ngx_http_audit_login_username(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    long        n;
+    u_char     *user;
+    ngx_str_t   body, type;
+
+    if (r->headers_in.content_type == NULL
+        || ngx_http_audit_login_body(r, &body) != NGX_OK)
+    {
+        return;
+    }
+
+    type = r->headers_in.content_type->value;
+
+    user = ngx_pnalloc(r->pool, NGX_HTTP_AUDIT_LOGIN_USER_MAX + 1);
+    if (user == NULL) {
+        return;
+    }
+
+    n = audit_login_username((const char *) type.data, type.len,
+                             (const char *) body.data, body.len,
+                             (const char *) alcf->login_field.data,
+                             (char *) user, NGX_HTTP_AUDIT_LOGIN_USER_MAX + 1);
+
+    if (n > 0) {
+        ctx->attempted_user.data = user;
+        ctx->attempted_user.len = n;
+    }
+}
+
+
+/* the body as one piece of memory; NGX_DECLINED when it is in a file */
+
+static ngx_int_t
+ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_DECLINED;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file || !ngx_buf_in_memory(b)) {
+            return NGX_DECLINED;
+        }
+
+        len += b->last - b->pos;
+    }
+
+    if (len == 0 || len > NGX_HTTP_AUDIT_LOGIN_BODY_MAX) {
+        return NGX_DECLINED;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL) {
+        body->data = cl->buf->pos;
+        body->len = len;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The portal's answer to a login POST, seen by the header filter: the
+ * identity of the session it created, or why it did not.
+ */
+
+void
+ngx_http_audit_login_response(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    ngx_str_t  value;
+
+    if (r->headers_out.status < NGX_HTTP_BAD_REQUEST
+        && ngx_http_audit_login_cookie(r, &alcf->cookie, &value) == NGX_OK)
+    {
+        /* the request's own session, if any, is not the one created */
+
+        audit_token_clear(&ctx->token);
+        ngx_memzero(&ctx->token, sizeof(audit_token_t));
+        ngx_str_null(&ctx->user_id);
+        ngx_str_null(&ctx->role);
+        ngx_str_null(&ctx->session_id);
+        ctx->token_valid = 0;
+
+        if (ngx_http_audit_session_verify_value(r, alcf, ctx, &value)
+            == NGX_OK)
+        {
+            ctx->login_success = 1;
+            ngx_http_audit_login_session_hash(r, ctx);
+            return;
+        }
+
+        ngx_str_set(&ctx->login_reason, "bad_session_token");
+        return;
+    }
+
+    ngx_http_audit_login_failure_reason(r, ctx);
+}
+
+
+/* "name=value; Path=/; HttpOnly" among the response's Set-Cookie headers */
+
+static ngx_int_t
+ngx_http_audit_login_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char           *p, *last;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    for (part = &r->headers_out.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+
+            if (h[i].hash == 0
+                || h[i].key.len != sizeof("Set-Cookie") - 1
+                || ngx_strncasecmp(h[i].key.data, (u_char *) "Set-Cookie",
+                                   sizeof("Set-Cookie") - 1)
+                   != 0)
+            {
+                continue;
+            }
+
+            p = h[i].value.data;
+            last = p + h[i].value.len;
+
+            while (p < last && *p == ' ') {
+                p++;
+            }
+
+            if ((size_t) (last - p) <= name->len
+                || ngx_strncmp(p, name->data, name->len) != 0
+                || p[name->len] != '=')
+            {
+                continue;
+            }
+
+            p += name->len + 1;
+
+            value->data = p;
+
+            while (p < last && *p != ';') {
+                p++;
+            }
+
+            value->len = p - value->data;
+
+            if (value->len >= 2 && value->data[0] == '"'
+                && value->data[value->len - 1] == '"')
+            {
+                value->data++;
+                value->len -= 2;
+            }
+
+            /* an emptied cookie is a logout, not a session */
+            if (value->len) {
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_audit_login_failure_reason(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx)
+{
+    ngx_uint_t  status;
+
+    status = r->headers_out.status;
+
+    if (status == NGX_HTTP_UNAUTHORIZED || status == NGX_HTTP_FORBIDDEN) {
+        ngx_str_set(&ctx->login_reason, "invalid_credentials");
+
+    } else if (status == NGX_HTTP_TOO_MANY_REQUESTS) {
+        ngx_str_set(&ctx->login_reason, "rate_limited");
+
+    } else if (status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_str_set(&ctx->login_reason, "upstream_error");
+
+    } else if (status >= NGX_HTTP_BAD_REQUEST) {
+        ngx_str_set(&ctx->login_reason, "bad_request");
+
+    } else {
+        ngx_str_set(&ctx->login_reason, "no_session");
+    }
+}
+
+
+/*
+ * A token without a session claim still needs a session id in the
+ * events: the first 16 bytes of its SHA-256, in hex; never the token.
+ */
+
+static void
+ngx_http_audit_login_session_hash(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx)
+{
+    u_char  *p, md[32];
+
+    if (ctx->session_id.len) {
+        return;
+    }
+
+    if (EVP_Digest(ctx->raw.data, ctx->raw.len, md, NULL, EVP_sha256(), NULL)
+        != 1)
+    {
+        return;
+    }
+
+    p = ngx_pnalloc(r->pool, 32);
+    if (p == NULL) {
+        return;
+    }
+
+    ngx_hex_dump(p, md, 16);
+
+    ctx->session_id.data = p;
+    ctx->session_id.len = 32;
+}
+
+
+void
+ngx_http_audit_login_events(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    audit_event_t  ev;
+
+    if (ctx->login && ctx->login_body) {
+
+        ngx_memzero(&ev, sizeof(audit_event_t));
+
+        if (ctx->login_success) {
+            ev.action = AUDIT_LOGIN_SUCCESS;
+            ev.user_id.data = (const char *) ctx->user_id.data;
+            ev.user_id.len = ctx->user_id.len;
+            ev.role.data = (const char *) ctx->role.data;
+            ev.role.len = ctx->role.len;
+            ev.session_id.data = (const char *) ctx->session_id.data;
+            ev.session_id.len = ctx->session_id.len;
+
+            ngx_http_audit_event_emit(r, &ev);
+
+            ev.action = AUDIT_SESSION_CREATE;
+            ev.role.len = 0;
+            ev.severity = AUDIT_SEV_INFO;
+            ngx_http_audit_event_emit(r, &ev);
+
+            return;
+        }
+
+        ev.action = AUDIT_LOGIN_FAILURE;
+        ev.attempted_user.data = (const char *) ctx->attempted_user.data;
+        ev.attempted_user.len = ctx->attempted_user.len;
+        ev.reason.data = (const char *) ctx->login_reason.data;
+        ev.reason.len = ctx->login_reason.len;
+
+        ngx_http_audit_event_emit(r, &ev);
+
+        ngx_http_audit_bruteforce_failure(r, ctx);
+
+        return;
+    }
+
+    if (alcf->logout && ctx->token_valid
+        && r->headers_out.status < NGX_HTTP_BAD_REQUEST)
+    {
+        ngx_memzero(&ev, sizeof(audit_event_t));
+
+        ev.action = AUDIT_SESSION_DESTROY;
+        ev.user_id.data = (const char *) ctx->user_id.data;
+        ev.user_id.len = ctx->user_id.len;
+        ev.session_id.data = (const char *) ctx->session_id.data;
+        ev.session_id.len = ctx->session_id.len;
+
+        ngx_http_audit_event_emit(r, &ev);
+    }
+}

@@ -1,0 +1,149 @@
+# Logins and logouts observed from the portal's own traffic; the failed-
+# login detector; passwords never logged.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Audit::Test;
+use Audit::Token;
+
+my $t = Audit::Test->new;
+
+my $secret = 'login test secret that is long enough';
+$t->file('hmac.key', $secret);
+
+my $now = time;
+my %users = (
+    'ann@clinic.example' => { password => 'correct-horse', user_id => 'u-ann', role => 'doctor' },
+    'bob@clinic.example' => { password => 'battery-staple', user_id => 'u-bob', role => 'nurse' },
+);
+my $n = 0;
+sub mint {
+    my ($u) = @_;
+    return Audit::Token::hs256($secret, { sub => $u->{user_id}, role => $u->{role},
+                                          sid => 'sess-' . ++$n, exp => time + 3600 });
+}
+
+$t->write_nginx_conf(<<'CONF');
+    audit_zone audit:1m;
+    audit_session_keys %%DIR%%/hmac.key;
+    audit_log %%DIR%%/audit.jsonl flush=100ms;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location = /login {
+            audit_public on;
+            audit_login username_field=email;
+            audit_bruteforce 5/5m;
+            proxy_pass http://%%PORTAL%%;
+        }
+        location = /guarded-login {
+            audit_public on;
+            audit_bruteforce 5/5m;
+            if ($audit_bruteforce) { return 429; }
+            return 204;
+        }
+        location = /logout {
+            audit_logout;
+            proxy_pass http://%%PORTAL%%;
+        }
+        location / { proxy_pass http://%%PORTAL%%; }
+    }
+CONF
+$t->start_portal(users => \%users, token_cb => \&mint);
+$t->start_nginx;
+
+my $log = $t->dir . '/audit.jsonl';
+
+# a good login, form-encoded
+my $r = $t->request(POST => '/login',
+    form => { email => 'ann@clinic.example', password => 'correct-horse' });
+is($r->{status}, 302, 'good credentials: the portal answers 302');
+my ($cookie) = ($r->{headers}{'set-cookie'} // '') =~ /^(session=[^;]+)/;
+ok($cookie, '... and sets the session cookie');
+
+my @ev = $t->wait_events($log, 2);
+is($ev[0]{action}, 'login_success', 'login_success');
+is($ev[0]{user_id}, 'u-ann', '... user from the new token');
+is($ev[0]{role}, 'doctor', '... role');
+is($ev[0]{session_id}, 'sess-1', '... session id claim');
+is($ev[0]{status}, 302, '... status');
+is($ev[1]{action}, 'session_create', 'session_create');
+is($ev[1]{user_id}, 'u-ann', '... user');
+is($ev[1]{session_id}, 'sess-1', '... session');
+
+# the session works at once, and the logout ends it
+$r = $t->request(GET => '/chart', cookie => $cookie);
+is($r->{json}{headers}{'x-audit-user-id'}, 'u-ann', 'the new session is recognised');
+$r = $t->request(POST => '/logout', cookie => $cookie);
+is($r->{status}, 302, 'logout: 302');
+
+# a wrong password, JSON body
+$r = $t->request(POST => '/login',
+    json => { email => 'bob@clinic.example', password => 'hunter2-wrong' });
+is($r->{status}, 401, 'wrong password: 401 from the portal');
+
+# the request body reached the portal intact (login observed, not consumed)
+$r = $t->request(POST => '/login',
+    form => { email => 'bob@clinic.example', password => 'battery-staple', extra => 'x' x 100 });
+is($r->{status}, 302, 'a body read by the module still reaches the portal whole');
+
+@ev = $t->wait_events($log, 8);
+my @actions = map { $_->{action} } @ev;
+is_deeply([@actions[0 .. 7]], [qw(login_success session_create authz_check authz_check
+                                  session_destroy login_failure login_success session_create)],
+          'events in order') or diag explain \@actions;
+is($ev[4]{user_id}, 'u-ann', 'session_destroy user');
+is($ev[4]{session_id}, 'sess-1', 'session_destroy session');
+is($ev[5]{attempted_user}, 'bob@clinic.example', 'login_failure names the account tried');
+is($ev[5]{reason}, 'invalid_credentials', '... reason from the 401');
+is($ev[5]{severity}, 'warning', '... warning');
+ok(!exists $ev[5]{user_id}, '... no user id');
+
+# brute force: 6 failures from one address: exactly one event, for the ip
+for my $i (1 .. 6) {
+    $t->request(POST => '/login',
+        form => { email => "guess$i\@clinic.example", password => "pw-secret-$i" });
+}
+@ev = $t->wait_events($log, 8 + 6 + 1);
+sleep 0.3;
+@ev = $t->log_events($log);
+my @bf = grep { $_->{action} eq 'bruteforce_suspected' } @ev;
+is(scalar @bf, 1, '6 failures in the window: exactly one bruteforce_suspected');
+is($bf[0]{reason}, 'ip', '... keyed by the client address');
+is($bf[0]{ip}, '127.0.0.1', '... which it names');
+is($bf[0]{count}, 5, '... at the 5th failure');
+is($bf[0]{window}, 300, '... window in seconds');
+is($bf[0]{severity}, 'critical', '... critical');
+
+# $audit_bruteforce lets a configuration answer 429
+$r = $t->request(POST => '/guarded-login');
+is($r->{status}, 429, '$audit_bruteforce: 429 for the flagged address');
+
+# five failures for one account (two of them counted above are other accounts)
+for my $i (1 .. 5) {
+    $t->request(POST => '/login', form => { email => 'ann@clinic.example', password => "nope$i" });
+}
+my $by_user = sub {
+    grep { $_->{action} eq 'bruteforce_suspected' && ($_->{reason} // '') eq 'attempted_user' }
+        $t->log_events($log);
+};
+$t->wait_until(sub { $by_user->() }, timeout => 5);
+sleep 0.3;
+@bf = $by_user->();
+is(scalar @bf, 1, 'five failures for one account: one bruteforce_suspected for it');
+is($bf[0]{attempted_user}, 'ann@clinic.example', '... naming the account');
+
+# passwords never anywhere
+my $all = join '', $t->log_lines($log), $t->error_log;
+for my $pw ('correct-horse', 'battery-staple', 'hunter2-wrong', 'pw-secret-3', 'nope2') {
+    unlike($all, qr/\Q$pw\E/, "password '$pw' appears nowhere");
+}
+unlike($all, qr/eyJ/, 'no token appears anywhere');
+
+unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
+
+$t->stop_all_and_check;
+done_testing;
