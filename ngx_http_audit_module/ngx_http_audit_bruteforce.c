@@ -18,39 +18,13 @@
 #define NGX_HTTP_AUDIT_BF_KEY_MAX  300
 
 
-typedef struct {
-    ngx_rbtree_node_t            node;        /* node.key: ngx_crc32_short */
-    ngx_queue_t                  queue;       /* LRU */
-    time_t                       start;       /* window opened */
-    ngx_uint_t                   count;
-    ngx_uint_t                   alerted;
-    u_short                      len;
-    u_char                       key[1];
-} ngx_http_audit_bf_node_t;
-
-
 static ngx_uint_t ngx_http_audit_bruteforce_count(ngx_shm_zone_t *zone,
     ngx_str_t *key, time_t window, ngx_uint_t threshold, ngx_uint_t add);
-static ngx_http_audit_bf_node_t *ngx_http_audit_bruteforce_lookup(
-    ngx_http_audit_shctx_t *sh, ngx_str_t *key, uint32_t hash);
-static void ngx_http_audit_bruteforce_expire(ngx_http_audit_shctx_t *sh,
-    ngx_slab_pool_t *shpool, time_t window, ngx_uint_t force);
 static void ngx_http_audit_bruteforce_emit(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_uint_t count, ngx_uint_t by_user,
     ngx_http_audit_ctx_t *ctx);
 static ngx_int_t ngx_http_audit_bruteforce_key(ngx_http_request_t *r,
     const char *kind, ngx_str_t *value, ngx_str_t *key);
-static void ngx_http_audit_bruteforce_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-
-
-void
-ngx_http_audit_bruteforce_init(ngx_http_audit_shctx_t *sh)
-{
-    ngx_rbtree_init(&sh->bf, &sh->bf_sentinel,
-                    ngx_http_audit_bruteforce_rbtree_insert);
-    ngx_queue_init(&sh->bf_lru);
-}
 
 
 char *
@@ -198,148 +172,64 @@ static ngx_uint_t
 ngx_http_audit_bruteforce_count(ngx_shm_zone_t *zone, ngx_str_t *key,
     time_t window, ngx_uint_t threshold, ngx_uint_t add)
 {
-    size_t                     size;
-    time_t                     now;
-    uint32_t                   hash;
-    ngx_uint_t                 result;
-    ngx_slab_pool_t           *shpool;
-    ngx_http_audit_shctx_t    *sh;
-    ngx_http_audit_bf_node_t  *bn;
+    time_t                        now;
+    ngx_uint_t                    result;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_audit_shctx_t       *sh;
+    ngx_http_audit_keyed_node_t  *kn;
 
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
     sh = zone->data;
     now = ngx_time();
-    hash = ngx_crc32_short(key->data, key->len);
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    bn = ngx_http_audit_bruteforce_lookup(sh, key, hash);
+    kn = ngx_http_audit_keyed_find(&sh->bf, key);
 
-    if (bn && now - bn->start >= window) {
+    if (kn && now >= kn->expires) {
         /* the window has passed: start afresh */
-        bn->start = now;
-        bn->count = 0;
-        bn->alerted = 0;
+        kn->start = now;
+        kn->expires = now + window;
+        kn->count = 0;
+        kn->flag = 0;
     }
 
     if (!add) {
-        result = (bn && bn->count >= threshold);
+        result = (kn && kn->count >= threshold);
         ngx_shmtx_unlock(&shpool->mutex);
         return result;
     }
 
-    if (bn == NULL) {
-        ngx_http_audit_bruteforce_expire(sh, shpool, window, 0);
+    if (kn == NULL) {
+        ngx_http_audit_keyed_expire(&sh->bf, shpool, now);
 
-        size = offsetof(ngx_http_audit_bf_node_t, key) + key->len;
-
-        bn = ngx_slab_alloc_locked(shpool, size);
-        if (bn == NULL) {
-            ngx_http_audit_bruteforce_expire(sh, shpool, window, 1);
-            bn = ngx_slab_alloc_locked(shpool, size);
-        }
-
-        if (bn == NULL) {
+        kn = ngx_http_audit_keyed_add(&sh->bf, shpool, key);
+        if (kn == NULL) {
             ngx_shmtx_unlock(&shpool->mutex);
             return 0;
         }
 
-        bn->node.key = hash;
-        bn->start = now;
-        bn->count = 0;
-        bn->alerted = 0;
-        bn->len = (u_short) key->len;
-        ngx_memcpy(bn->key, key->data, key->len);
-
-        ngx_rbtree_insert(&sh->bf, &bn->node);
+        kn->start = now;
+        kn->expires = now + window;
 
     } else {
-        ngx_queue_remove(&bn->queue);
+        ngx_http_audit_keyed_touch(&sh->bf, kn);
     }
 
-    ngx_queue_insert_head(&sh->bf_lru, &bn->queue);
+    kn->count++;
 
-    bn->count++;
+    /* "flag": this key's window has had its alert */
 
     result = 0;
 
-    if (bn->count >= threshold && !bn->alerted) {
-        bn->alerted = 1;
-        result = bn->count;
+    if (kn->count >= threshold && !kn->flag) {
+        kn->flag = 1;
+        result = kn->count;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
     return result;
-}
-
-
-static ngx_http_audit_bf_node_t *
-ngx_http_audit_bruteforce_lookup(ngx_http_audit_shctx_t *sh, ngx_str_t *key,
-    uint32_t hash)
-{
-    ngx_int_t                  rc;
-    ngx_rbtree_node_t         *node, *sentinel;
-    ngx_http_audit_bf_node_t  *bn;
-
-    node = sh->bf.root;
-    sentinel = sh->bf.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        bn = (ngx_http_audit_bf_node_t *) node;
-
-        rc = ngx_memn2cmp(key->data, bn->key, key->len, bn->len);
-
-        if (rc == 0) {
-            return bn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-/*
- * force = 0: drops up to two entries whose window has passed;
- * force = 1: also drops the least recently used one, to make room.
- */
-
-static void
-ngx_http_audit_bruteforce_expire(ngx_http_audit_shctx_t *sh,
-    ngx_slab_pool_t *shpool, time_t window, ngx_uint_t force)
-{
-    time_t                     now;
-    ngx_uint_t                 i;
-    ngx_queue_t               *q;
-    ngx_http_audit_bf_node_t  *bn;
-
-    now = ngx_time();
-
-    for (i = 0; i < 3; i++) {
-
-        if (ngx_queue_empty(&sh->bf_lru)) {
-            return;
-        }
-
-        q = ngx_queue_last(&sh->bf_lru);
-        bn = ngx_queue_data(q, ngx_http_audit_bf_node_t, queue);
-
-        if (now - bn->start < window && !(force && i == 0)) {
-            return;
-        }
-
-        ngx_queue_remove(q);
-        ngx_rbtree_delete(&sh->bf, &bn->node);
-        ngx_slab_free_locked(shpool, bn);
-    }
 }
 
 
@@ -393,42 +283,4 @@ ngx_http_audit_bruteforce_key(ngx_http_request_t *r, const char *kind,
     key->len = ngx_sprintf(key->data, "%s:%V", kind, value) - key->data;
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_audit_bruteforce_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t         **p;
-    ngx_http_audit_bf_node_t   *bn, *bnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            bn = (ngx_http_audit_bf_node_t *) node;
-            bnt = (ngx_http_audit_bf_node_t *) temp;
-
-            p = (ngx_memn2cmp(bn->key, bnt->key, bn->len, bnt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }

@@ -402,5 +402,7 @@ ngx_http_audit_login_events(ngx_http_request_t *r,
         ev.session_id.len = ctx->session_id.len;
 
         ngx_http_audit_event_emit(r, &ev);
+
+        ngx_http_audit_session_revoke(r, ctx);
     }
 }

@@ -23,8 +23,6 @@ static char *ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
 static char *ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_audit_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
 static char *ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_session_algorithms(ngx_conf_t *cf,
@@ -607,63 +605,10 @@ ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    amcf->shm_zone->init = ngx_http_audit_init_zone;
+    amcf->shm_zone->init = ngx_http_audit_zone_init;
     amcf->shm_zone->data = amcf;
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * The zone survives a reload as it is (the old data is reused), so cached
- * verdicts and, later, counters carry over to the new workers.
- */
-
-static ngx_int_t
-ngx_http_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_slab_pool_t         *shpool;
-    ngx_http_audit_shctx_t  *sh;
-
-    if (data) {
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
-        return NGX_OK;
-    }
-
-    sh = ngx_slab_alloc(shpool, sizeof(ngx_http_audit_shctx_t));
-    if (sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(sh, sizeof(ngx_http_audit_shctx_t));
-
-    ngx_http_audit_cache_init(sh);
-    ngx_http_audit_bruteforce_init(sh);
-
-    shpool->data = sh;
-    shm_zone->data = sh;
-
-    shpool->log_ctx = ngx_slab_alloc(shpool,
-                                     sizeof(" in audit_zone \"\"")
-                                     + shm_zone->shm.name.len);
-    if (shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(shpool->log_ctx, " in audit_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone evicts cache entries: no "ngx_slab_alloc() failed" */
-    shpool->log_nomem = 0;
-
-    return NGX_OK;
 }
 
 

@@ -83,6 +83,29 @@ typedef struct ngx_http_audit_producer_s  ngx_http_audit_producer_t;
 #define NGX_HTTP_AUDIT_AUTHZ_ALL     2
 
 
+/*
+ * An entry of a string-keyed map in the zone: a key, a time after which
+ * it may go, and a counter for those that need one.
+ */
+typedef struct {
+    ngx_rbtree_node_t            node;             /* key: crc32 of key */
+    ngx_queue_t                  queue;            /* LRU */
+    time_t                       start;
+    time_t                       expires;
+    ngx_uint_t                   count;
+    ngx_uint_t                   flag;
+    u_short                      len;
+    u_char                       key[1];
+} ngx_http_audit_keyed_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  lru;
+} ngx_http_audit_keyed_t;
+
+
 /* the audit_zone shared memory: one per nginx, shared by all workers */
 typedef struct {
     ngx_rbtree_t                 cache;            /* verified tokens */
@@ -91,9 +114,9 @@ typedef struct {
     ngx_uint_t                   cache_entries;
     ngx_uint_t                   cache_hits;
     ngx_uint_t                   cache_misses;
-    ngx_rbtree_t                 bf;               /* failed logins */
-    ngx_rbtree_node_t            bf_sentinel;
-    ngx_queue_t                  bf_lru;
+    ngx_http_audit_keyed_t       bf;               /* failed logins */
+    ngx_http_audit_keyed_t       revoked;          /* logged-out sessions */
+    ngx_atomic_t                 nrevoked;
 } ngx_http_audit_shctx_t;
 
 
@@ -190,6 +213,8 @@ ngx_int_t ngx_http_audit_session_verify(ngx_http_request_t *r,
 ngx_int_t ngx_http_audit_session_verify_value(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
     ngx_str_t *token);
+void ngx_http_audit_session_revoke(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx);
 
 /* login observation */
 ngx_int_t ngx_http_audit_login_read(ngx_http_request_t *r,
@@ -198,6 +223,20 @@ void ngx_http_audit_login_response(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 void ngx_http_audit_login_events(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+
+/* the shared zone and its string-keyed maps */
+ngx_int_t ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+void ngx_http_audit_keyed_init(ngx_http_audit_keyed_t *map);
+ngx_http_audit_keyed_node_t *ngx_http_audit_keyed_find(
+    ngx_http_audit_keyed_t *map, ngx_str_t *key);
+ngx_http_audit_keyed_node_t *ngx_http_audit_keyed_add(
+    ngx_http_audit_keyed_t *map, ngx_slab_pool_t *shpool, ngx_str_t *key);
+void ngx_http_audit_keyed_touch(ngx_http_audit_keyed_t *map,
+    ngx_http_audit_keyed_node_t *kn);
+void ngx_http_audit_keyed_expire(ngx_http_audit_keyed_t *map,
+    ngx_slab_pool_t *shpool, time_t now);
+void ngx_http_audit_keyed_delete(ngx_http_audit_keyed_t *map,
+    ngx_slab_pool_t *shpool, ngx_http_audit_keyed_node_t *kn);
 
 /* verified-token cache */
 void ngx_http_audit_cache_init(ngx_http_audit_shctx_t *sh);
@@ -209,7 +248,6 @@ void ngx_http_audit_cache_insert(ngx_shm_zone_t *zone, u_char *hash,
     time_t exp, time_t now);
 
 /* failed-login detector */
-void ngx_http_audit_bruteforce_init(ngx_http_audit_shctx_t *sh);
 char *ngx_http_audit_bruteforce_conf(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf);
 void ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,

@@ -44,6 +44,8 @@ static void ngx_http_audit_session_remember(
     ngx_http_audit_main_conf_t *amcf, ngx_http_audit_loc_conf_t *alcf,
     ngx_http_audit_ctx_t *ctx, ngx_str_t *value);
 static size_t ngx_http_audit_session_roles_len(audit_token_t *tok);
+static ngx_uint_t ngx_http_audit_session_revoked(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 static ngx_uint_t ngx_http_audit_session_header_safe(ngx_str_t *s);
 static void ngx_http_audit_session_reason(ngx_http_audit_ctx_t *ctx,
     const char *reason);
@@ -361,11 +363,7 @@ ngx_http_audit_session_verify_value(ngx_http_request_t *r,
 
     /* revocation takes effect at once, cached or not */
 
-    if (alcf->revoked != NULL && ctx->session_id.len
-        && audit_idset_contains(alcf->revoked,
-                                (const char *) ctx->session_id.data,
-                                ctx->session_id.len))
-    {
+    if (ngx_http_audit_session_revoked(r, alcf, ctx)) {
         ngx_http_audit_session_reason(ctx, "revoked");
         return NGX_DECLINED;
     }
@@ -678,6 +676,114 @@ ngx_http_audit_session_identity(ngx_http_request_t *r,
     *p = '\0';
 
     return NGX_OK;
+}
+
+
+/*
+ * Revoked: listed in audit_session_revoked, or logged out (a logout seen
+ * by audit_logout ends the session's token for every worker, so a copy
+ * of the cookie cannot be replayed until the token expires).
+ */
+
+static ngx_uint_t
+ngx_http_audit_session_revoked(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+{
+    ngx_uint_t                    found;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_audit_shctx_t       *sh;
+    ngx_http_audit_keyed_node_t  *kn;
+    ngx_http_audit_main_conf_t   *amcf;
+
+    if (ctx->session_id.len == 0) {
+        return 0;
+    }
+
+    if (alcf->revoked != NULL
+        && audit_idset_contains(alcf->revoked,
+                                (const char *) ctx->session_id.data,
+                                ctx->session_id.len))
+    {
+        return 1;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
+
+    if (amcf->shm_zone == NULL) {
+        return 0;
+    }
+
+    sh = amcf->shm_zone->data;
+
+    /* no logout seen yet: no lock to take (the usual case) */
+    if (sh->nrevoked == 0) {
+        return 0;
+    }
+
+    shpool = (ngx_slab_pool_t *) amcf->shm_zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    kn = ngx_http_audit_keyed_find(&sh->revoked, &ctx->session_id);
+    found = (kn != NULL && kn->expires > ngx_time());
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return found;
+}
+
+
+void
+ngx_http_audit_session_revoke(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx)
+{
+    time_t                        now;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_audit_shctx_t       *sh;
+    ngx_http_audit_keyed_node_t  *kn;
+    ngx_http_audit_loc_conf_t    *alcf;
+    ngx_http_audit_main_conf_t   *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
+
+    if (amcf->shm_zone == NULL || ctx->session_id.len == 0) {
+        return;
+    }
+
+    sh = amcf->shm_zone->data;
+    shpool = (ngx_slab_pool_t *) amcf->shm_zone->shm.addr;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    ngx_http_audit_keyed_expire(&sh->revoked, shpool, now);
+
+    kn = ngx_http_audit_keyed_find(&sh->revoked, &ctx->session_id);
+
+    if (kn == NULL) {
+        kn = ngx_http_audit_keyed_add(&sh->revoked, shpool, &ctx->session_id);
+
+        if (kn) {
+            sh->nrevoked++;
+        }
+    }
+
+    /* only as long as the token itself could still be used */
+
+    if (kn) {
+        kn->start = now;
+        kn->expires = (ctx->token.exp > now ? ctx->token.exp : now)
+                      + alcf->leeway + 1;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (kn == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "audit: audit_zone full, a logged-out session stays "
+                      "valid until its token expires");
+    }
 }
 
 

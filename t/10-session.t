@@ -57,6 +57,11 @@ $t->write_nginx_conf(<<'CONF');
             deny all;
             proxy_pass http://%%PORTAL%%;
         }
+        location /ward/ {
+            audit_require_role nurse;
+            location /ward/notes/ { proxy_pass http://%%PORTAL%%; }
+            location /ward/open/ { audit_public on; proxy_pass http://%%PORTAL%%; }
+        }
         location /claims/ {
             add_header X-Claim-Dept $audit_claim_dept always;
             add_header X-Decision $audit_decision always;
@@ -159,6 +164,22 @@ $r = $t->request(GET => '/admin/users',
                  cookie => 'session=' . token(role => ['nurse', 'admin']), headers => $api);
 is($r->{status}, 200, 'role claim as an array');
 is($r->{json}{headers}{'x-audit-role'}, 'nurse,admin', 'all roles passed on');
+
+# rules are inherited by nested locations that have none of their own
+$r = $t->request(GET => '/ward/notes/1', cookie => 'session=' . token(), headers => $api);
+is($r->{status}, 403, 'nested location inherits audit_require_role nurse');
+$r = $t->request(GET => '/ward/notes/1', cookie => 'session=' . token(role => 'nurse'),
+                 headers => $api);
+is($r->{status}, 200, '... and lets a nurse in');
+$r = $t->request(GET => '/ward/open/1', headers => $api);
+is($r->{status}, 200, 'a nested public location needs no session');
+
+# an alg=none attempt changes nothing for the requests after it
+$r = $t->request(GET => '/patients/42', headers => $api, cookie => 'session=' .
+    Audit::Token::raw('{"alg":"none"}', qq({"sub":"x","role":"admin","exp":@{[$now + 60]}}), ''));
+is($r->{status}, 401, 'alg none refused');
+$r = $t->request(GET => '/patients/42', headers => $api, cookie => "session=$other");
+is($r->{json}{error}, 'session_bad_signature', '... and signatures are still checked after it');
 
 # error_page 401 = @named keeps working
 $r = $t->request(GET => '/friendly/page', headers => $api);

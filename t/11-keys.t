@@ -115,6 +115,27 @@ like($@, qr/audit_session_keys/, '... the error log names the directive');
 $r = get('/chart', es2());
 is($r->{status}, 200, 'after a failed reload the old keys still verify');
 
+# refresh=: the same kid now names another key, picked up by the timer
+# (an unknown kid would not be involved: the kid is known all along)
+my $ec3 = Audit::Token::gen_ec($dir, 'ec-2028');
+my %same_kid = (%{ $ec3->{jwk} }, kid => 'ec-2027');
+$t->file('refresh.jwks', Audit::Token::jwks($ec2->{jwk}));
+$t->write_nginx_conf(<<'CONF');
+    audit_session_keys %%DIR%%/refresh.jwks refresh=1s;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { proxy_pass http://%%PORTAL%%; }
+    }
+CONF
+$t->reload;
+my $by_ec3 = Audit::Token::es256($ec3->{private}, {%claims}, {kid => 'ec-2027'});
+is(get('/chart', es2())->{status}, 200, 'refresh=: the current key verifies');
+is(get('/chart', $by_ec3)->{status}, 401, '... a token of the next key does not yet');
+$t->file('refresh.jwks', Audit::Token::jwks(\%same_kid));
+$t->wait_until(sub { get('/chart', $by_ec3)->{status} == 200 }, timeout => 5);
+is(get('/chart', $by_ec3)->{status}, 200, 'refresh=: the timer picked up the rotated key');
+is(get('/chart', es2())->{status}, 401, '... and the old one is gone, cached sessions included');
+
 unlike($t->error_log, qr/\[(alert|crit|emerg)\].*(signal|exited)|exited on signal/, 'no worker crashed');
 
 $t->stop_all_and_check;

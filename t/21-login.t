@@ -80,6 +80,11 @@ is($r->{json}{headers}{'x-audit-user-id'}, 'u-ann', 'the new session is recognis
 $r = $t->request(POST => '/logout', cookie => $cookie);
 is($r->{status}, 302, 'logout: 302');
 
+# a copy of the logged-out cookie cannot be replayed, on any worker
+$r = $t->request(GET => '/chart', cookie => $cookie, headers => { Accept => 'application/json' });
+is($r->{status}, 401, 'the logged-out session is refused');
+is($r->{json}{error}, 'session_revoked', '... as revoked');
+
 # a wrong password, JSON body
 $r = $t->request(POST => '/login',
     json => { email => 'bob@clinic.example', password => 'hunter2-wrong' });
@@ -90,24 +95,26 @@ $r = $t->request(POST => '/login',
     form => { email => 'bob@clinic.example', password => 'battery-staple', extra => 'x' x 100 });
 is($r->{status}, 302, 'a body read by the module still reaches the portal whole');
 
-@ev = $t->wait_events($log, 8);
+@ev = $t->wait_events($log, 9);
 my @actions = map { $_->{action} } @ev;
-is_deeply([@actions[0 .. 7]], [qw(login_success session_create authz_check authz_check
-                                  session_destroy login_failure login_success session_create)],
+is_deeply([@actions[0 .. 8]], [qw(login_success session_create authz_check authz_check
+                                  session_destroy session_invalid
+                                  login_failure login_success session_create)],
           'events in order') or diag explain \@actions;
 is($ev[4]{user_id}, 'u-ann', 'session_destroy user');
 is($ev[4]{session_id}, 'sess-1', 'session_destroy session');
-is($ev[5]{attempted_user}, 'bob@clinic.example', 'login_failure names the account tried');
-is($ev[5]{reason}, 'invalid_credentials', '... reason from the 401');
-is($ev[5]{severity}, 'warning', '... warning');
-ok(!exists $ev[5]{user_id}, '... no user id');
+is($ev[5]{reason}, 'revoked', 'the replay is a session_invalid, revoked');
+is($ev[6]{attempted_user}, 'bob@clinic.example', 'login_failure names the account tried');
+is($ev[6]{reason}, 'invalid_credentials', '... reason from the 401');
+is($ev[6]{severity}, 'warning', '... warning');
+ok(!exists $ev[6]{user_id}, '... no user id');
 
 # brute force: 6 failures from one address: exactly one event, for the ip
 for my $i (1 .. 6) {
     $t->request(POST => '/login',
         form => { email => "guess$i\@clinic.example", password => "pw-secret-$i" });
 }
-@ev = $t->wait_events($log, 8 + 6 + 1);
+@ev = $t->wait_events($log, 9 + 6 + 1);
 sleep 0.3;
 @ev = $t->log_events($log);
 my @bf = grep { $_->{action} eq 'bruteforce_suspected' } @ev;

@@ -1,0 +1,242 @@
+
+/*
+ * ngx_http_audit_module: the audit_zone shared memory.
+ *
+ * One zone per nginx, shared by all workers and kept across reloads: the
+ * verified-token cache (ngx_http_audit_cache.c) and two string-keyed maps
+ * built on the helpers below, the failed-login counters
+ * (ngx_http_audit_bruteforce.c) and the sessions ended by an observed
+ * logout (ngx_http_audit_session.c).  Callers hold the slab mutex around
+ * every use of the maps.
+ */
+
+
+#include "ngx_http_audit_module.h"
+
+
+static void ngx_http_audit_keyed_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+
+
+/*
+ * The zone survives a reload as it is (the old data is reused), so cached
+ * verdicts, counters and revocations carry over to the new workers.
+ */
+
+ngx_int_t
+ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_slab_pool_t         *shpool;
+    ngx_http_audit_shctx_t  *sh;
+
+    if (data) {
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_alloc(shpool, sizeof(ngx_http_audit_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(sh, sizeof(ngx_http_audit_shctx_t));
+
+    ngx_http_audit_cache_init(sh);
+    ngx_http_audit_keyed_init(&sh->bf);
+    ngx_http_audit_keyed_init(&sh->revoked);
+
+    shpool->data = sh;
+    shm_zone->data = sh;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool,
+                                     sizeof(" in audit_zone \"\"")
+                                     + shm_zone->shm.name.len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in audit_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone evicts entries: no "ngx_slab_alloc() failed" */
+    shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_audit_keyed_init(ngx_http_audit_keyed_t *map)
+{
+    ngx_rbtree_init(&map->rbtree, &map->sentinel,
+                    ngx_http_audit_keyed_insert_value);
+    ngx_queue_init(&map->lru);
+}
+
+
+ngx_http_audit_keyed_node_t *
+ngx_http_audit_keyed_find(ngx_http_audit_keyed_t *map, ngx_str_t *key)
+{
+    uint32_t                      hash;
+    ngx_int_t                     rc;
+    ngx_rbtree_node_t            *node, *sentinel;
+    ngx_http_audit_keyed_node_t  *kn;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    node = map->rbtree.root;
+    sentinel = map->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        kn = (ngx_http_audit_keyed_node_t *) node;
+
+        rc = ngx_memn2cmp(key->data, kn->key, key->len, kn->len);
+
+        if (rc == 0) {
+            return kn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Adds a zeroed entry for key, most recently used.  When the zone is full
+ * the least recently used entry of this map makes room.  NULL when even
+ * that does not help.
+ */
+
+ngx_http_audit_keyed_node_t *
+ngx_http_audit_keyed_add(ngx_http_audit_keyed_t *map, ngx_slab_pool_t *shpool,
+    ngx_str_t *key)
+{
+    size_t                        size;
+    ngx_http_audit_keyed_node_t  *kn;
+
+    if (key->len > 0xffff) {
+        return NULL;
+    }
+
+    size = offsetof(ngx_http_audit_keyed_node_t, key) + key->len;
+
+    kn = ngx_slab_alloc_locked(shpool, size);
+
+    if (kn == NULL && !ngx_queue_empty(&map->lru)) {
+        ngx_http_audit_keyed_delete(map, shpool,
+            ngx_queue_data(ngx_queue_last(&map->lru),
+                           ngx_http_audit_keyed_node_t, queue));
+
+        kn = ngx_slab_alloc_locked(shpool, size);
+    }
+
+    if (kn == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(kn, offsetof(ngx_http_audit_keyed_node_t, key));
+
+    kn->node.key = ngx_crc32_short(key->data, key->len);
+    kn->len = (u_short) key->len;
+    ngx_memcpy(kn->key, key->data, key->len);
+
+    ngx_rbtree_insert(&map->rbtree, &kn->node);
+    ngx_queue_insert_head(&map->lru, &kn->queue);
+
+    return kn;
+}
+
+
+void
+ngx_http_audit_keyed_touch(ngx_http_audit_keyed_t *map,
+    ngx_http_audit_keyed_node_t *kn)
+{
+    ngx_queue_remove(&kn->queue);
+    ngx_queue_insert_head(&map->lru, &kn->queue);
+}
+
+
+/* drops up to two least recently used entries whose time has passed */
+
+void
+ngx_http_audit_keyed_expire(ngx_http_audit_keyed_t *map,
+    ngx_slab_pool_t *shpool, time_t now)
+{
+    ngx_uint_t                    i;
+    ngx_http_audit_keyed_node_t  *kn;
+
+    for (i = 0; i < 2 && !ngx_queue_empty(&map->lru); i++) {
+
+        kn = ngx_queue_data(ngx_queue_last(&map->lru),
+                            ngx_http_audit_keyed_node_t, queue);
+
+        if (kn->expires > now) {
+            return;
+        }
+
+        ngx_http_audit_keyed_delete(map, shpool, kn);
+    }
+}
+
+
+void
+ngx_http_audit_keyed_delete(ngx_http_audit_keyed_t *map,
+    ngx_slab_pool_t *shpool, ngx_http_audit_keyed_node_t *kn)
+{
+    ngx_queue_remove(&kn->queue);
+    ngx_rbtree_delete(&map->rbtree, &kn->node);
+    ngx_slab_free_locked(shpool, kn);
+}
+
+
+static void
+ngx_http_audit_keyed_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t            **p;
+    ngx_http_audit_keyed_node_t   *kn, *knt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            kn = (ngx_http_audit_keyed_node_t *) node;
+            knt = (ngx_http_audit_keyed_node_t *) temp;
+
+            p = (ngx_memn2cmp(kn->key, knt->key, kn->len, knt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
