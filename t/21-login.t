@@ -22,7 +22,8 @@ my $n = 0;
 sub mint {
     my ($u) = @_;
     return Audit::Token::hs256($secret, { sub => $u->{user_id}, role => $u->{role},
-                                          sid => 'sess-' . ++$n, exp => time + 3600 });
+                                          sid => "sess-$u->{user_id}-" . ++$n . '-' . int(rand 1e9),
+                                          exp => time + 3600 });
 }
 
 $t->write_nginx_conf(<<'CONF');
@@ -68,11 +69,11 @@ my @ev = $t->wait_events($log, 2);
 is($ev[0]{action}, 'login_success', 'login_success');
 is($ev[0]{user_id}, 'u-ann', '... user from the new token');
 is($ev[0]{role}, 'doctor', '... role');
-is($ev[0]{session_id}, 'sess-1', '... session id claim');
+like($ev[0]{session_id}, qr/^sess-u-ann-/, '... session id claim');
 is($ev[0]{status}, 302, '... status');
 is($ev[1]{action}, 'session_create', 'session_create');
 is($ev[1]{user_id}, 'u-ann', '... user');
-is($ev[1]{session_id}, 'sess-1', '... session');
+is($ev[1]{session_id}, $ev[0]{session_id}, '... session');
 
 # the session works at once, and the logout ends it
 $r = $t->request(GET => '/chart', cookie => $cookie);
@@ -102,7 +103,7 @@ is_deeply([@actions[0 .. 8]], [qw(login_success session_create authz_check authz
                                   login_failure login_success session_create)],
           'events in order') or diag explain \@actions;
 is($ev[4]{user_id}, 'u-ann', 'session_destroy user');
-is($ev[4]{session_id}, 'sess-1', 'session_destroy session');
+is($ev[4]{session_id}, $ev[0]{session_id}, 'session_destroy session');
 is($ev[5]{reason}, 'revoked', 'the replay is a session_invalid, revoked');
 is($ev[6]{attempted_user}, 'bob@clinic.example', 'login_failure names the account tried');
 is($ev[6]{reason}, 'invalid_credentials', '... reason from the 401');
