@@ -87,7 +87,7 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    if (amcf == NULL || amcf->log == NULL) {
+    if (amcf == NULL || (amcf->log == NULL && amcf->pg == NULL)) {
         return NGX_OK;
     }
 
@@ -369,8 +369,14 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     p->has_prev = 1;
     p->seq++;
 
-    ngx_http_audit_log_write(amcf->log, (u_char *) line, n,
-                             r->connection->log);
+    if (amcf->log) {
+        ngx_http_audit_log_write(amcf->log, (u_char *) line, n,
+                                 r->connection->log);
+    }
+
+    if (amcf->pg_state) {
+        ngx_http_audit_pg_enqueue(amcf->pg_state, (u_char *) line, n - 1);
+    }
 }
 
 

@@ -49,6 +49,10 @@ static char *ngx_http_audit_bruteforce(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_audit_pg(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_spool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_http_audit_free_scrub(void *data);
 static char *ngx_http_audit_not_implemented(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -216,11 +220,17 @@ static ngx_command_t  ngx_http_audit_commands[] = {
 
     { ngx_string("audit_pg"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_http_audit_pg,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("audit_spool"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_audit_spool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("audit_sentry_dsn"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -384,6 +394,14 @@ ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf)
     cln->handler = ngx_http_audit_free_scrub;
     cln->data = amcf->scrub;
 
+    if (amcf->pg && amcf->spool == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_pg\" needs \"audit_spool\": events "
+                           "must have somewhere to wait while PostgreSQL "
+                           "is down");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -398,17 +416,40 @@ ngx_http_audit_free_scrub(void *data)
 static ngx_int_t
 ngx_http_audit_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_audit_session_init_process(cycle) != NGX_OK) {
+    ngx_http_audit_main_conf_t  *amcf;
+
+    if (ngx_http_audit_session_init_process(cycle) != NGX_OK
+        || ngx_http_audit_events_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    return ngx_http_audit_events_init_process(cycle);
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    if (amcf == NULL || amcf->pg == NULL) {
+        return NGX_OK;
+    }
+
+    amcf->spool_state = ngx_http_audit_spool_create(cycle, amcf->spool);
+    if (amcf->spool_state == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_audit_pg_init_process(cycle, amcf);
 }
 
 
 static void
 ngx_http_audit_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    if (amcf) {
+        ngx_http_audit_pg_exit_process(amcf);
+    }
+
     ngx_http_audit_events_exit_process(cycle);
 }
 
@@ -1057,6 +1098,20 @@ ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_audit_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_audit_pg_conf(cf, conf);
+}
+
+
+static char *
+ngx_http_audit_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_audit_spool_conf(cf, conf);
 }
 
 

@@ -77,6 +77,24 @@ typedef struct {
 
 
 typedef struct ngx_http_audit_producer_s  ngx_http_audit_producer_t;
+typedef struct ngx_http_audit_pg_s        ngx_http_audit_pg_t;
+typedef struct ngx_http_audit_spool_s     ngx_http_audit_spool_t;
+
+
+/* audit_pg */
+typedef struct {
+    ngx_str_t                    conninfo;
+    ngx_uint_t                   batch;
+    ngx_msec_t                   flush;
+    size_t                       queue;
+} ngx_http_audit_pg_conf_t;
+
+
+/* audit_spool */
+typedef struct {
+    ngx_str_t                    dir;
+    off_t                        max_size;
+} ngx_http_audit_spool_conf_t;
 
 
 #define NGX_HTTP_AUDIT_AUTHZ_DENIED  1
@@ -129,6 +147,10 @@ typedef struct {
     ngx_array_t                 *scrub_names;      /* audit_scrub */
     audit_scrub_t               *scrub;
     ngx_http_audit_producer_t   *producer;         /* per worker */
+    ngx_http_audit_pg_conf_t    *pg;               /* audit_pg */
+    ngx_http_audit_pg_t         *pg_state;         /* per worker */
+    ngx_http_audit_spool_conf_t *spool;            /* audit_spool */
+    ngx_http_audit_spool_t      *spool_state;      /* per worker */
 } ngx_http_audit_main_conf_t;
 
 
@@ -273,6 +295,32 @@ char *ngx_http_audit_log_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
 void ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
     size_t len, ngx_log_t *log);
+
+/* PostgreSQL shipper */
+char *ngx_http_audit_pg_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
+ngx_int_t ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_audit_main_conf_t *amcf);
+void ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf);
+void ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line,
+    size_t len);
+
+/* spool */
+char *ngx_http_audit_spool_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
+ngx_http_audit_spool_t *ngx_http_audit_spool_create(ngx_cycle_t *cycle,
+    ngx_http_audit_spool_conf_t *scf);
+ngx_uint_t ngx_http_audit_spool_backlog(ngx_http_audit_spool_t *sp);
+void ngx_http_audit_spool_append(ngx_http_audit_spool_t *sp, u_char *data,
+    size_t len, ngx_log_t *log);
+ngx_int_t ngx_http_audit_spool_save(ngx_http_audit_spool_t *sp,
+    u_char *data, size_t len, ngx_log_t *log);
+void ngx_http_audit_spool_scan(ngx_http_audit_spool_t *sp, ngx_log_t *log);
+size_t ngx_http_audit_spool_read(ngx_http_audit_spool_t *sp, u_char *buf,
+    size_t size, ngx_log_t *log);
+void ngx_http_audit_spool_commit(ngx_http_audit_spool_t *sp,
+    ngx_log_t *log);
+void ngx_http_audit_spool_close(ngx_http_audit_spool_t *sp);
 
 /* events */
 ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);

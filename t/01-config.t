@@ -62,6 +62,14 @@ my @bad = (
                                                 qr/invalid parameter "user=email" in "audit_login"/ ],
     [ 'server { location /l { audit_login; } }', qr/"audit_login" needs "audit_session_keys"/ ],
     [ 'server { location /l { audit_logout; } }', qr/"audit_logout" needs "audit_session_keys"/ ],
+    [ 'audit_pg "host=127.0.0.1 dbname=audit" batch=0;', qr/invalid parameter "batch=0" in "audit_pg"/ ],
+    [ 'audit_pg "host=127.0.0.1" queue=1k;',    qr/invalid parameter "queue=1k" in "audit_pg"/ ],
+    [ 'audit_pg "host=127.0.0.1" flush=soon;',  qr/invalid parameter "flush=soon" in "audit_pg"/ ],
+    [ 'audit_pg "host=127.0.0.1 nosuchoption=1";', qr/invalid connection string in "audit_pg"/ ],
+    [ 'audit_pg "host=127.0.0.1";',             qr/"audit_pg" needs "audit_spool"/ ],
+    [ 'audit_spool %%DIR%%/nope;',              qr/"audit_spool" directory ".*nope" is not usable/ ],
+    [ 'audit_spool %%DIR%% max_size=1k;',       qr/invalid max_size "1k" in "audit_spool"/ ],
+    [ 'audit_spool %%DIR%% max=1m;',            qr/invalid parameter "max=1m" in "audit_spool"/ ],
     [ 'server { location /x { audit_record patient $arg_id; } }',
                                                 qr/"audit_record" needs "audit_session_keys"/ ],
     [ "audit_session_keys %%DIR%%/hmac.key;\n server { location /x { audit_record patient; } }",
@@ -69,8 +77,7 @@ my @bad = (
 );
 
 # directives whose behaviour is not built yet are refused, not ignored
-for my $d ('audit_pg "host=127.0.0.1"',
-           'audit_spool /tmp/spool', 'audit_sentry_dsn https://k@h/1',
+for my $d ('audit_sentry_dsn https://k@h/1',
            'audit_sentry_environment prod', 'audit_sentry_release 1',
            'audit_sentry_rate 10/m', 'audit_sentry_timeout 2s',
            'audit_sentry_events all', 'audit_sentry_trusted_certificate /x',
@@ -107,6 +114,8 @@ $t->write_nginx_conf(<<'CONF');
     audit_session_revoked %%DIR%%/revoked.txt;
     audit_login_url /login?from=audit;
     audit_log %%DIR%%/audit.jsonl buffer=32k flush=2s;
+    audit_pg "host=127.0.0.1 port=1 dbname=audit user=audit_writer" batch=500 flush=1s queue=2m;
+    audit_spool %%DIR%% max_size=100m;
     audit_authz_log denied;
     audit_scrub mrn insurance_no;
     audit_identity_headers user=X-User role=X-Role;
