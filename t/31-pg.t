@@ -1,0 +1,159 @@
+# Every audit event stored in PostgreSQL, asynchronously, idempotently,
+# and never lost: through an outage under load, reloads and a quit.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(sleep);
+use Audit::Test;
+use Audit::Token;
+
+plan skip_all => 'wrk not installed' unless -x '/usr/bin/wrk';
+
+my $t = Audit::Test->new;
+my $dir = $t->dir;
+
+$t->start_pg;
+$t->psql('CREATE DATABASE audit');
+my $admin = $t->pg_conninfo('audit', 'postgres');
+my $out = `sql/migrate "$admin" 2>&1`;
+is($? >> 8, 0, 'sql/migrate applies the migrations') or diag $out;
+$t->psql('ALTER ROLE audit_writer LOGIN; ALTER ROLE audit_reader LOGIN', db => 'audit');
+
+my $secret = 'postgres test secret that is long enough';
+$t->file('hmac.key', $secret);
+mkdir "$dir/spool" or die;
+my $now = time;
+sub token { Audit::Token::hs256($secret, { sub => 'u-ann', role => 'doctor', sid => 's-1',
+                                           exp => $now + 3600, @_ }) }
+
+$t->write_nginx_conf(<<'CONF', workers => 2,
+                     vars => { CONN => $t->pg_conninfo('audit', 'audit_writer') });
+    audit_zone audit:1m;
+    audit_session_keys %%DIR%%/hmac.key;
+    audit_log %%DIR%%/audit.jsonl flush=100ms;
+    audit_pg "%%CONN%%" batch=200 flush=100ms;
+    audit_spool %%DIR%%/spool;
+    upstream portal { server %%PORTAL%%; keepalive 16; }
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location / { proxy_pass http://portal; }
+        location ~ ^/patients/(\d+) {
+            audit_record patient $1;
+            proxy_pass http://portal;
+        }
+        location /admin/ { audit_require_role admin; proxy_pass http://portal; }
+    }
+CONF
+$t->start_portal;
+$t->start_nginx;
+
+my $log = "$dir/audit.jsonl";
+sub rows { $t->psql('SELECT count(*) FROM audit.events', db => 'audit') }
+sub settle {
+    my ($want) = @_;
+    $t->wait_until(sub { rows() >= $want }, timeout => 30, interval => 0.25);
+    sleep 0.5;
+}
+
+# N requests: exactly the log's events, same ids
+for my $i (1 .. 40) {
+    $t->request(GET => "/patients/$i", cookie => 'session=' . token());
+}
+$t->request(GET => '/admin/x', cookie => 'session=' . token());
+$t->request(GET => '/patients/1');
+my @ev = $t->wait_events($log, 83);
+settle(83);
+is(rows(), 83, '40 views (2 events each) + a denial + a refusal: 83 rows');
+my %log_ids = map { $_->{id} => 1 } $t->log_events($log);
+my %db_ids = map { $_ => 1 } split /\n/, $t->psql('SELECT id FROM audit.events', db => 'audit');
+is_deeply(\%db_ids, \%log_ids, 'row ids are exactly the JSON log\'s event ids');
+
+# the query functions answer what the log says
+my $hist = $t->psql("SELECT user_id || ',' || access FROM audit.record_history('patient', '7', now() - interval '1 hour')",
+                    db => 'audit', user => 'audit_reader');
+is($hist, 'u-ann,viewed', 'record_history: who viewed patient 7');
+
+# an outage of 10 s under load: the spool takes over, then replays
+my $conns = 8;
+my $wrk_out = "$dir/wrk.out";
+my $pid = fork // die;
+if ($pid == 0) {
+    open STDOUT, '>', $wrk_out or die;
+    open STDERR, '>&', \*STDOUT;
+    exec 'wrk', '-t2', "-c$conns", '-d16s', '-H', 'Cookie: session=' . token(),
+         'http://127.0.0.1:' . $t->port . '/load';
+    exit 127;
+}
+sleep 2;
+$t->stop_pg;
+sleep 10;
+my @spooled = glob "$dir/spool/*.spool";
+ok(scalar @spooled, 'while PostgreSQL is down, events are spooled (' . scalar(@spooled) . ' files)');
+$t->start_pg_again;
+sleep 1.5;
+$t->reload;                 # reload under load, while replaying
+waitpid $pid, 0;
+open my $fh, '<', $wrk_out or die;
+my $report = do { local $/; <$fh> };
+my ($requests) = $report =~ /(\d+) requests in/;
+ok($requests && $requests > 1000, "wrk completed $requests requests") or diag $report;
+unlike($report, qr/Non-2xx/, 'every response was a 2xx, PostgreSQL down or not');
+
+# a quit under load: nothing queued may be lost either
+sleep 1;
+my $lines = () = $t->log_lines($log);
+$t->wait_until(sub { rows() >= $lines }, timeout => 60, interval => 0.5);
+is(rows(), $lines, "after the outage and a reload: rows = log lines ($lines)");
+is($t->psql('SELECT count(*) - count(DISTINCT id) FROM audit.events', db => 'audit'), 0,
+   'no duplicate rows');
+
+$pid = fork // die;
+if ($pid == 0) {
+    open STDOUT, '>', '/dev/null'; open STDERR, '>&', \*STDOUT;
+    exec 'wrk', '-t1', '-c4', '-d3s', '-H', 'Cookie: session=' . token(),
+         'http://127.0.0.1:' . $t->port . '/quit-load';
+    exit 127;
+}
+sleep 1.5;
+$t->stop_nginx;             # QUIT while wrk is still sending
+waitpid $pid, 0;
+$lines = () = $t->log_lines($log);
+ok(scalar(glob "$dir/spool/*.spool") || rows() == $lines,
+   'what was queued at quit is in PostgreSQL or in the spool');
+
+# the next nginx adopts the spool left behind and replays it
+$t->start_nginx;
+$t->wait_until(sub { rows() >= $lines }, timeout => 30, interval => 0.25);
+is(rows(), $lines, "after quit and start: rows = log lines ($lines)");
+
+# replaying the same spool twice adds nothing
+my $copy = "$dir/spool/audit-999999.spool";    # a worker long gone
+my $again = join '', map { (my $l = $_) =~ s/\\/\\\\/g; "$l\n" } ($t->log_lines($log))[0 .. 99];
+$t->file('spool/audit-999999.spool', $again);
+$t->wait_until(sub { !-e $copy }, timeout => 30, interval => 0.25);
+ok(!-e $copy, 'an orphaned spool file is adopted and replayed');
+sleep 0.5;
+is(rows(), $lines, '... adding no row: replay is idempotent');
+
+# the chain: no gap after all of the above
+my $chain = $t->psql("SELECT bool_and(ok) FROM audit.verify_chain(now() - interval '1 hour')",
+                     db => 'audit', user => 'audit_reader');
+is($chain, 't', 'verify_chain: every producer\'s chain is intact');
+
+# ... and it sees a deleted row and an edited one
+$t->psql("DELETE FROM audit.events WHERE id = (SELECT id FROM audit.events WHERE seq = 5 LIMIT 1)",
+         db => 'audit');
+$t->psql("UPDATE audit.events SET user_id = 'u-mallory' WHERE id = (SELECT id FROM audit.events WHERE seq = 9 LIMIT 1)",
+         db => 'audit');
+$chain = $t->psql("SELECT bool_and(ok) FROM audit.verify_chain(now() - interval '1 hour')",
+                  db => 'audit', user => 'audit_reader');
+is($chain, 'f', 'verify_chain: a deleted and an edited row are reported');
+
+unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
+
+$t->stop_all_and_check;
+done_testing;
