@@ -50,6 +50,8 @@ static void ngx_http_audit_event_common(ngx_http_request_t *r,
     audit_event_t *ev);
 static ngx_int_t ngx_http_audit_event_id(ngx_http_audit_producer_t *p,
     audit_event_t *ev);
+static void ngx_http_audit_count_decision(ngx_http_audit_main_conf_t *amcf,
+    ngx_http_audit_ctx_t *ctx);
 static void ngx_http_audit_str(audit_str_t *dst, ngx_str_t *src);
 
 
@@ -145,10 +147,6 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
 
-    if (amcf->producer == NULL) {
-        return NGX_OK;
-    }
-
     ctx = ngx_http_audit_get_ctx(r);
 
     if (ctx == NULL || ctx->audited) {
@@ -156,6 +154,12 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
     }
 
     ctx->audited = 1;
+
+    ngx_http_audit_count_decision(amcf, ctx);
+
+    if (amcf->producer == NULL) {
+        return NGX_OK;
+    }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
 
@@ -318,6 +322,7 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 {
     long                         n;
     char                         line[AUDIT_EVENT_MAX];
+    ngx_http_audit_shctx_t      *sh;
     ngx_http_audit_producer_t   *p;
     ngx_http_audit_main_conf_t  *amcf;
 
@@ -368,6 +373,11 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 
     p->has_prev = 1;
     p->seq++;
+
+    if (amcf->shm_zone) {
+        sh = amcf->shm_zone->data;
+        (void) ngx_atomic_fetch_add(&sh->events[ev->action], 1);
+    }
 
     if (amcf->log) {
         ngx_http_audit_log_write(amcf->log, (u_char *) line, n,
@@ -421,6 +431,46 @@ ngx_http_audit_event_id(ngx_http_audit_producer_t *p, audit_event_t *ev)
     p->random_used += 10;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_audit_count_decision(ngx_http_audit_main_conf_t *amcf,
+    ngx_http_audit_ctx_t *ctx)
+{
+    ngx_atomic_t            *counter;
+    ngx_http_audit_shctx_t  *sh;
+
+    if (amcf->shm_zone == NULL) {
+        return;
+    }
+
+    sh = amcf->shm_zone->data;
+
+    switch (ctx->decision) {
+
+    case NGX_HTTP_AUDIT_PERMITTED:
+        counter = &sh->permitted;
+        break;
+
+    case NGX_HTTP_AUDIT_DENIED:
+        counter = &sh->denied;
+        break;
+
+    case NGX_HTTP_AUDIT_UNAUTHENTICATED:
+        counter = &sh->unauthenticated;
+        break;
+
+    default:
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(counter, 1);
+
+    if (ctx->decision != NGX_HTTP_AUDIT_PERMITTED) {
+        (void) ngx_atomic_fetch_add(
+                   &sh->reasons[ngx_http_audit_reason_index(&ctx->reason)], 1);
+    }
 }
 
 

@@ -51,6 +51,8 @@ static char *ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_pg(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_audit_spool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_audit_free_scrub(void *data);
@@ -262,7 +264,10 @@ static ngx_command_t  ngx_http_audit_commands[] = {
 
     { ngx_string("audit_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_http_audit_status,
+      0,
+      0,
+      NULL },
 
       ngx_null_command
 };
@@ -416,7 +421,8 @@ ngx_http_audit_free_scrub(void *data)
 static ngx_int_t
 ngx_http_audit_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_audit_main_conf_t  *amcf;
+    ngx_http_audit_main_conf_t     *amcf;
+    ngx_http_audit_worker_stats_t  *stats;
 
     if (ngx_http_audit_session_init_process(cycle) != NGX_OK
         || ngx_http_audit_events_init_process(cycle) != NGX_OK)
@@ -426,7 +432,18 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    if (amcf == NULL || amcf->pg == NULL) {
+    if (amcf == NULL) {
+        return NGX_OK;
+    }
+
+    stats = ngx_http_audit_stats(cycle);
+    if (stats) {
+        ngx_memzero(stats, sizeof(ngx_http_audit_worker_stats_t));
+        stats->pid = ngx_pid;
+        amcf->stats = stats;
+    }
+
+    if (amcf->pg == NULL) {
         return NGX_OK;
     }
 
@@ -1105,6 +1122,13 @@ static char *
 ngx_http_audit_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     return ngx_http_audit_pg_conf(cf, conf);
+}
+
+
+static char *
+ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_audit_status_conf(cf);
 }
 
 

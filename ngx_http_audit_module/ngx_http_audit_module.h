@@ -121,7 +121,25 @@ typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  lru;
+    ngx_atomic_uint_t            n;
 } ngx_http_audit_keyed_t;
+
+
+/* refusal reasons counted in the zone (ngx_http_audit_status.c) */
+#define NGX_HTTP_AUDIT_REASONS  13
+
+
+/* one worker's gauges, written by that worker only */
+typedef struct {
+    ngx_pid_t                    pid;
+    ngx_uint_t                   pg_state;
+    ngx_atomic_uint_t            queue_bytes;
+    ngx_atomic_uint_t            spool_bytes;
+    ngx_atomic_uint_t            sentry_queue;
+    ngx_atomic_uint_t            sentry_breaker;
+    ngx_atomic_uint_t            tcache_hits;
+    ngx_atomic_uint_t            tcache_misses;
+} ngx_http_audit_worker_stats_t;
 
 
 /* the audit_zone shared memory: one per nginx, shared by all workers */
@@ -135,6 +153,20 @@ typedef struct {
     ngx_http_audit_keyed_t       bf;               /* failed logins */
     ngx_http_audit_keyed_t       revoked;          /* logged-out sessions */
     ngx_atomic_t                 nrevoked;
+
+    /* counters, summed over all workers */
+    ngx_atomic_t                 events[AUDIT_ACTION_MAX];
+    ngx_atomic_t                 permitted;
+    ngx_atomic_t                 denied;
+    ngx_atomic_t                 unauthenticated;
+    ngx_atomic_t                 reasons[NGX_HTTP_AUDIT_REASONS];
+    ngx_atomic_t                 pg_rows_sent;
+    ngx_atomic_t                 pg_rows_inserted;
+    ngx_atomic_t                 pg_batches;
+    ngx_atomic_t                 pg_failures;
+    ngx_atomic_t                 sentry_sent;
+    ngx_atomic_t                 sentry_dropped;
+    ngx_http_audit_worker_stats_t  workers[64];
 } ngx_http_audit_shctx_t;
 
 
@@ -142,6 +174,7 @@ typedef struct {
     ngx_shm_zone_t              *shm_zone;         /* audit_zone */
     ngx_array_t                  keys;             /* ngx_http_audit_keys_t * */
     audit_tcache_t              *tcache;           /* per worker */
+    ngx_http_audit_worker_stats_t *stats;          /* this worker's slot */
     ngx_http_audit_log_t        *log;              /* audit_log */
     ngx_flag_t                   log_set;
     ngx_array_t                 *scrub_names;      /* audit_scrub */
@@ -269,6 +302,11 @@ ngx_uint_t ngx_http_audit_cache_lookup(ngx_shm_zone_t *zone, u_char *hash,
 void ngx_http_audit_cache_insert(ngx_shm_zone_t *zone, u_char *hash,
     time_t exp, time_t now);
 
+/* counters and status */
+char *ngx_http_audit_status_conf(ngx_conf_t *cf);
+ngx_uint_t ngx_http_audit_reason_index(ngx_str_t *reason);
+ngx_http_audit_worker_stats_t *ngx_http_audit_stats(ngx_cycle_t *cycle);
+
 /* failed-login detector */
 char *ngx_http_audit_bruteforce_conf(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf);
@@ -311,6 +349,7 @@ char *ngx_http_audit_spool_conf(ngx_conf_t *cf,
 ngx_http_audit_spool_t *ngx_http_audit_spool_create(ngx_cycle_t *cycle,
     ngx_http_audit_spool_conf_t *scf);
 ngx_uint_t ngx_http_audit_spool_backlog(ngx_http_audit_spool_t *sp);
+size_t ngx_http_audit_spool_size(ngx_http_audit_spool_t *sp);
 void ngx_http_audit_spool_append(ngx_http_audit_spool_t *sp, u_char *data,
     size_t len, ngx_log_t *log);
 ngx_int_t ngx_http_audit_spool_save(ngx_http_audit_spool_t *sp,

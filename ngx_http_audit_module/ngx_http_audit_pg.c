@@ -66,6 +66,9 @@ struct ngx_http_audit_pg_s {
     ngx_uint_t                   batch_failed;
 
     ngx_uint_t                   exiting;
+
+    ngx_http_audit_shctx_t      *sh;               /* counters, if a zone */
+    ngx_http_audit_worker_stats_t *stats;
 };
 
 
@@ -74,6 +77,7 @@ static void ngx_http_audit_pg_register(ngx_http_audit_pg_t *pg);
 static void ngx_http_audit_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_audit_pg_timer_handler(ngx_event_t *ev);
 static void ngx_http_audit_pg_run(ngx_http_audit_pg_t *pg);
+static void ngx_http_audit_pg_step(ngx_http_audit_pg_t *pg);
 static ngx_int_t ngx_http_audit_pg_poll_connect(ngx_http_audit_pg_t *pg);
 static ngx_int_t ngx_http_audit_pg_results(ngx_http_audit_pg_t *pg);
 static ngx_int_t ngx_http_audit_pg_start_batch(ngx_http_audit_pg_t *pg);
@@ -83,6 +87,7 @@ static void ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg,
     const char *what);
 static void ngx_http_audit_pg_close(ngx_http_audit_pg_t *pg);
 static void ngx_http_audit_pg_arm(ngx_http_audit_pg_t *pg, ngx_msec_t ms);
+static void ngx_http_audit_pg_publish(ngx_http_audit_pg_t *pg);
 
 
 char *
@@ -201,6 +206,11 @@ ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
     pg->conf = amcf->pg;
     pg->spool = amcf->spool_state;
     pg->log = cycle->log;
+    pg->stats = amcf->stats;
+
+    if (amcf->shm_zone) {
+        pg->sh = amcf->shm_zone->data;
+    }
 
     pg->queue = ngx_alloc(pg->conf->queue, cycle->log);
     pg->batch = ngx_alloc(pg->conf->queue, cycle->log);
@@ -302,6 +312,7 @@ ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
     }
 
     if (pg->state != NGX_HTTP_AUDIT_PG_IDLE) {
+        ngx_http_audit_pg_publish(pg);
         return;
     }
 
@@ -445,6 +456,14 @@ ngx_http_audit_pg_timer_handler(ngx_event_t *ev)
 static void
 ngx_http_audit_pg_run(ngx_http_audit_pg_t *pg)
 {
+    ngx_http_audit_pg_step(pg);
+    ngx_http_audit_pg_publish(pg);
+}
+
+
+static void
+ngx_http_audit_pg_step(ngx_http_audit_pg_t *pg)
+{
     for ( ;; ) {
 
         switch (pg->state) {
@@ -565,6 +584,13 @@ ngx_http_audit_pg_results(ngx_http_audit_pg_t *pg)
         }
 
         st = PQresultStatus(res);
+
+        if (st == PGRES_TUPLES_OK && pg->sh && PQntuples(res) == 1) {
+            /* audit.ingest(): the rows it inserted */
+            (void) ngx_atomic_fetch_add(&pg->sh->pg_rows_inserted,
+                             ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                                      PQgetlength(res, 0, 0)));
+        }
 
         if (st == PGRES_FATAL_ERROR) {
             ngx_log_error(NGX_LOG_ERR, pg->log, 0,
@@ -746,6 +772,21 @@ ngx_http_audit_pg_copy(ngx_http_audit_pg_t *pg)
 static void
 ngx_http_audit_pg_batch_done(ngx_http_audit_pg_t *pg)
 {
+    u_char      *p, *last;
+    ngx_uint_t   rows;
+
+    if (pg->sh) {
+        rows = 0;
+        last = pg->batch + pg->batch_len;
+
+        for (p = pg->batch; p < last; p++) {
+            rows += (*p == '\n');
+        }
+
+        (void) ngx_atomic_fetch_add(&pg->sh->pg_rows_sent, rows);
+        (void) ngx_atomic_fetch_add(&pg->sh->pg_batches, 1);
+    }
+
     if (pg->batch_spooled) {
         ngx_http_audit_spool_commit(pg->spool, pg->log);
     }
@@ -767,6 +808,10 @@ static void
 ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
 {
     ngx_uint_t  level;
+
+    if (pg->sh) {
+        (void) ngx_atomic_fetch_add(&pg->sh->pg_failures, 1);
+    }
 
     /* an unreachable server is expected news, a broken batch is not */
 
@@ -845,6 +890,19 @@ ngx_http_audit_pg_close(ngx_http_audit_pg_t *pg)
 
     if (pg->timer.timer_set) {
         ngx_del_timer(&pg->timer);
+    }
+}
+
+
+/* this worker's gauges for audit_status */
+
+static void
+ngx_http_audit_pg_publish(ngx_http_audit_pg_t *pg)
+{
+    if (pg->stats) {
+        pg->stats->pg_state = pg->state;
+        pg->stats->queue_bytes = pg->queued + pg->batch_len;
+        pg->stats->spool_bytes = ngx_http_audit_spool_size(pg->spool);
     }
 }
 

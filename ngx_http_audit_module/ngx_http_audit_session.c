@@ -343,6 +343,15 @@ ngx_http_audit_session_verify_value(ngx_http_request_t *r,
                           alcf->keys->generation, ngx_time(), alcf->leeway,
                           (const char *) value.data, value.len);
 
+    if (amcf->stats) {
+        if (id) {
+            amcf->stats->tcache_hits++;
+
+        } else {
+            amcf->stats->tcache_misses++;
+        }
+    }
+
     if (id != NULL) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "audit: session cache hit");

@@ -152,6 +152,16 @@ ngx_http_audit_spool_create(ngx_cycle_t *cycle,
 }
 
 
+/* bytes waiting in this worker's own file */
+
+size_t
+ngx_http_audit_spool_size(ngx_http_audit_spool_t *sp)
+{
+    return sp->own_size > sp->roff && sp->replaying_own
+           ? (size_t) (sp->own_size - sp->roff) : (size_t) sp->own_size;
+}
+
+
 /* cheap: on the request path, decides where a new event goes */
 
 ngx_uint_t

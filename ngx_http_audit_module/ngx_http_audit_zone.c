@@ -157,6 +157,7 @@ ngx_http_audit_keyed_add(ngx_http_audit_keyed_t *map, ngx_slab_pool_t *shpool,
 
     ngx_rbtree_insert(&map->rbtree, &kn->node);
     ngx_queue_insert_head(&map->lru, &kn->queue);
+    map->n++;
 
     return kn;
 }
@@ -201,6 +202,7 @@ ngx_http_audit_keyed_delete(ngx_http_audit_keyed_t *map,
     ngx_queue_remove(&kn->queue);
     ngx_rbtree_delete(&map->rbtree, &kn->node);
     ngx_slab_free_locked(shpool, kn);
+    map->n--;
 }
 
 

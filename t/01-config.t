@@ -86,12 +86,7 @@ for my $d ('audit_sentry_dsn https://k@h/1',
     my ($name) = $d =~ /^(\S+)/;
     push @bad, [ "$d;", qr/"\Q$name\E" is not implemented yet/ ];
 }
-for my $d ('audit_status')
-{
-    my ($name) = $d =~ /^(\S+)/;
-    push @bad, [ "server { location / { $d; } }",
-                 qr/"\Q$name\E" is not implemented yet/ ];
-}
+push @bad, [ 'server { location /s { audit_status; } }', qr/"audit_status" needs "audit_zone"/ ];
 
 for my $case (@bad) {
     my ($fragment, $want) = @$case;
@@ -124,6 +119,7 @@ $t->write_nginx_conf(<<'CONF');
         location / { audit_require_role doctor nurse; audit_require_role admin methods=DELETE,PUT; }
         location /login { audit_public on; audit_login username_field=email; audit_bruteforce 5/5m; }
         location /logout { audit_logout; }
+        location = /_audit/status { audit_status; audit_require_role admin; }
         location ~ ^/patients/(\d+) { audit_record patient $1; }
         location /open { audit_identity_headers off; }
     }

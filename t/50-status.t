@@ -1,0 +1,103 @@
+# /_audit/status: counters from the shared zone, summed over workers, as
+# JSON and as Prometheus text; protected like any location.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Audit::Test;
+use Audit::Token;
+
+my $t = Audit::Test->new;
+my $secret = 'status test secret, long enough to use';
+$t->file('hmac.key', $secret);
+my $now = time;
+sub token { Audit::Token::hs256($secret, { sub => 'u-1', role => 'doctor', sid => 's-1',
+                                           exp => $now + 3600, @_ }) }
+
+$t->write_nginx_conf(<<'CONF', workers => 2);
+    audit_zone audit:1m;
+    audit_session_keys %%DIR%%/hmac.key;
+    audit_log %%DIR%%/audit.jsonl flush=100ms;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { audit_require_role doctor admin; proxy_pass http://%%PORTAL%%; }
+        location /admin/ { audit_require_role admin; proxy_pass http://%%PORTAL%%; }
+        location = /_audit/status { audit_status; audit_require_role admin; }
+    }
+CONF
+$t->start_portal;
+$t->start_nginx;
+
+my $api = { Accept => 'application/json' };
+$t->request(GET => "/p/$_", cookie => 'session=' . token(), headers => $api) for 1 .. 10;
+$t->request(GET => '/admin/x', cookie => 'session=' . token(), headers => $api) for 1 .. 3;
+$t->request(GET => '/p/1', headers => $api) for 1 .. 2;
+$t->request(GET => '/p/1', cookie => 'session=' . token(exp => $now - 999), headers => $api);
+$t->wait_events($t->dir . '/audit.jsonl', 16);
+sleep 0.3;
+
+my $admin = 'session=' . token(role => 'admin');
+my $r = $t->request(GET => '/_audit/status', headers => $api, cookie => 'session=' . token());
+is($r->{status}, 403, 'status is protected by the location\'s policy');
+
+$r = $t->request(GET => '/_audit/status', headers => $api, cookie => $admin);
+is($r->{status}, 200, 'admin gets the status');
+is($r->{headers}{'content-type'}, 'application/json', 'JSON by default');
+my $s = $r->{json};
+ok($s, 'valid JSON') or diag $r->{content};
+is($s->{events}{authz_check}, 13 + 1, 'authz_check counted across workers (incl. the 403 above)');
+is($s->{events}{session_invalid}, 3, 'session_invalid counted');
+is($s->{decisions}{denied}, 4, 'denials');
+is($s->{decisions}{unauthenticated}, 3, 'unauthenticated');
+is($s->{reasons}{missing}, 2, 'reason missing');
+is($s->{reasons}{expired}, 1, 'reason expired');
+is($s->{reasons}{role}, 4, 'reason role');
+ok(exists $s->{token_cache}{worker_hits}, 'token cache counters present');
+cmp_ok($s->{token_cache}{worker_hits}, '>=', 5, 'the session cache is hit');
+ok(exists $s->{postgresql}{spool_bytes} && exists $s->{sentry}{dropped},
+   'PostgreSQL and Sentry sections present');
+
+# Prometheus text: by query and by Accept
+for my $how ([ '/_audit/status?format=prometheus', {} ],
+             [ '/_audit/status', { Accept => 'text/plain' } ])
+{
+    $r = $t->request(GET => $how->[0], headers => $how->[1], cookie => $admin);
+    is($r->{status}, 200, "prometheus via $how->[0] " . join(',', %{ $how->[1] }));
+    like($r->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, '... exposition content type');
+    my ($ok, $why, %samples) = parse_prometheus($r->{content});
+    ok($ok, '... valid exposition format') or diag $why;
+    is($samples{'audit_events_total{action="authz_check"}'}, $s->{events}{authz_check} + 1,
+       '... same counts as the JSON (plus the JSON request itself)')
+        if $how->[0] =~ /format/;
+}
+
+# a strict reading of the text format 0.0.4: HELP/TYPE before samples of
+# the family, names and labels well-formed, values numbers, no duplicates
+sub parse_prometheus {
+    my ($text) = @_;
+    my (%type, %samples, $family);
+    return (0, 'does not end with a newline') unless $text =~ /\n\z/;
+    for my $line (split /\n/, $text) {
+        if ($line =~ /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$/) { next }
+        if ($line =~ /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/) {
+            return (0, "TYPE twice for $1") if $type{$1}++;
+            $family = $1;
+            next;
+        }
+        return (0, "bad comment: $line") if $line =~ /^#/;
+        my ($name, $labels, $value) =
+            $line =~ /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)?\})? (-?[0-9.eE+]+|NaN|[+-]Inf)$/
+            or return (0, "bad sample: $line");
+        return (0, "sample $name before its TYPE") unless defined $family && $name =~ /^\Q$family\E/;
+        my $key = $name . ($labels // '');
+        return (0, "duplicate $key") if exists $samples{$key};
+        $samples{$key} = $value;
+    }
+    return (1, '', %samples);
+}
+
+unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
+
+$t->stop_all_and_check;
+done_testing;
