@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_audit_access_strip(ngx_http_request_t *r,
 static ngx_int_t ngx_http_audit_access_push(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_response_id(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_http_audit_add_out_header(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -242,6 +244,10 @@ ngx_http_audit_access_deny(ngx_http_request_t *r,
 {
     ngx_table_elt_t  *h;
 
+    static ngx_str_t  www_authenticate = ngx_string("WWW-Authenticate");
+    static ngx_str_t  invalid_token =
+                                    ngx_string("Bearer error=\"invalid_token\"");
+
     ctx->status = status;
 
     if (status == NGX_HTTP_UNAUTHORIZED
@@ -257,17 +263,10 @@ ngx_http_audit_access_deny(ngx_http_request_t *r,
         return status;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_http_audit_add_out_header(r, &www_authenticate, &invalid_token);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
 
     r->headers_out.www_authenticate = h;
 
@@ -571,19 +570,31 @@ ngx_http_audit_response_id(ngx_http_request_t *r)
         return NGX_OK;
     }
 
+    h = ngx_http_audit_add_out_header(r, &alcf->headers->request_id, &id);
+
+    return h ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_audit_add_out_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     h->hash = 1;
 #if (nginx_version >= 1023000)
     h->next = NULL;
 #endif
-    h->key = alcf->headers->request_id;
-    h->value = id;
+    h->key = *key;
+    h->value = *value;
 
-    return NGX_OK;
+    return h;
 }
 
 
@@ -599,6 +610,8 @@ ngx_http_audit_header_filter(ngx_http_request_t *r)
     ngx_str_t              body;
     ngx_table_elt_t       *h;
     ngx_http_audit_ctx_t  *ctx;
+
+    static ngx_str_t  location = ngx_string("Location");
 
     ctx = ngx_http_audit_get_ctx(r);
 
@@ -621,17 +634,10 @@ ngx_http_audit_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx->redirect) {
-        h = ngx_list_push(&r->headers_out.headers);
+        h = ngx_http_audit_add_out_header(r, &location, &ctx->location);
         if (h == NULL) {
             return NGX_ERROR;
         }
-
-        h->hash = 1;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
-        ngx_str_set(&h->key, "Location");
-        h->value = ctx->location;
 
         r->headers_out.location = h;
         r->headers_out.status = NGX_HTTP_MOVED_TEMPORARILY;

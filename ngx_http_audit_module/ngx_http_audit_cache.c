@@ -23,33 +23,6 @@
 #include <openssl/evp.h>
 
 
-typedef struct {
-    ngx_rbtree_node_t            node;      /* node.key: hash prefix */
-    ngx_queue_t                  queue;     /* LRU */
-    time_t                       exp;
-    u_char                       hash[NGX_HTTP_AUDIT_CACHE_HASH];
-} ngx_http_audit_cache_node_t;
-
-
-static ngx_http_audit_cache_node_t *ngx_http_audit_cache_find(
-    ngx_http_audit_shctx_t *sh, u_char *hash);
-static void ngx_http_audit_cache_expire(ngx_http_audit_shctx_t *sh,
-    ngx_slab_pool_t *shpool, ngx_uint_t n);
-static void ngx_http_audit_cache_delete(ngx_http_audit_shctx_t *sh,
-    ngx_slab_pool_t *shpool, ngx_http_audit_cache_node_t *cn);
-static void ngx_http_audit_cache_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-
-
-void
-ngx_http_audit_cache_init(ngx_http_audit_shctx_t *sh)
-{
-    ngx_rbtree_init(&sh->cache, &sh->cache_sentinel,
-                    ngx_http_audit_cache_rbtree_insert);
-    ngx_queue_init(&sh->cache_lru);
-}
-
-
 ngx_int_t
 ngx_http_audit_cache_key(ngx_http_audit_keys_t *keys, ngx_str_t *token,
     u_char *hash)
@@ -77,25 +50,27 @@ ngx_http_audit_cache_key(ngx_http_audit_keys_t *keys, ngx_str_t *token,
 ngx_uint_t
 ngx_http_audit_cache_lookup(ngx_shm_zone_t *zone, u_char *hash, time_t now)
 {
+    ngx_str_t                     key;
     ngx_uint_t                    hit;
     ngx_slab_pool_t              *shpool;
     ngx_http_audit_shctx_t       *sh;
-    ngx_http_audit_cache_node_t  *cn;
+    ngx_http_audit_keyed_node_t  *kn;
 
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
     sh = zone->data;
 
+    key.data = hash;
+    key.len = NGX_HTTP_AUDIT_CACHE_HASH;
+
     ngx_shmtx_lock(&shpool->mutex);
 
-    cn = ngx_http_audit_cache_find(sh, hash);
+    kn = ngx_http_audit_keyed_find(&sh->cache, &key);
 
-    hit = 0;
+    hit = (kn != NULL && kn->expires > now);
 
-    if (cn && cn->exp > now) {
-        ngx_queue_remove(&cn->queue);
-        ngx_queue_insert_head(&sh->cache_lru, &cn->queue);
+    if (hit) {
+        ngx_http_audit_keyed_touch(&sh->cache, kn);
         sh->cache_hits++;
-        hit = 1;
 
     } else {
         sh->cache_misses++;
@@ -111,9 +86,10 @@ void
 ngx_http_audit_cache_insert(ngx_shm_zone_t *zone, u_char *hash, time_t exp,
     time_t now)
 {
+    ngx_str_t                     key;
     ngx_slab_pool_t              *shpool;
     ngx_http_audit_shctx_t       *sh;
-    ngx_http_audit_cache_node_t  *cn;
+    ngx_http_audit_keyed_node_t  *kn;
 
     if (exp <= now) {
         return;
@@ -122,157 +98,21 @@ ngx_http_audit_cache_insert(ngx_shm_zone_t *zone, u_char *hash, time_t exp,
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
     sh = zone->data;
 
+    key.data = hash;
+    key.len = NGX_HTTP_AUDIT_CACHE_HASH;
+
     ngx_shmtx_lock(&shpool->mutex);
 
-    if (ngx_http_audit_cache_find(sh, hash) != NULL) {
-        ngx_shmtx_unlock(&shpool->mutex);
-        return;
-    }
+    if (ngx_http_audit_keyed_find(&sh->cache, &key) == NULL) {
 
-    /* two expired entries go for every one that comes, as limit_req does */
+        /* expired entries go first; a full zone drops the least used */
+        ngx_http_audit_keyed_expire(&sh->cache, shpool, now);
 
-    ngx_http_audit_cache_expire(sh, shpool, 0);
-
-    cn = ngx_slab_alloc_locked(shpool, sizeof(ngx_http_audit_cache_node_t));
-
-    if (cn == NULL) {
-        ngx_http_audit_cache_expire(sh, shpool, 16);
-
-        cn = ngx_slab_alloc_locked(shpool,
-                                   sizeof(ngx_http_audit_cache_node_t));
-        if (cn == NULL) {
-            ngx_shmtx_unlock(&shpool->mutex);
-            return;
+        kn = ngx_http_audit_keyed_add(&sh->cache, shpool, &key);
+        if (kn) {
+            kn->expires = exp;
         }
     }
-
-    ngx_memcpy(cn->hash, hash, NGX_HTTP_AUDIT_CACHE_HASH);
-    ngx_memcpy(&cn->node.key, hash, sizeof(ngx_rbtree_key_t));
-    cn->exp = exp;
-
-    ngx_rbtree_insert(&sh->cache, &cn->node);
-    ngx_queue_insert_head(&sh->cache_lru, &cn->queue);
-    sh->cache_entries++;
 
     ngx_shmtx_unlock(&shpool->mutex);
-}
-
-
-static ngx_http_audit_cache_node_t *
-ngx_http_audit_cache_find(ngx_http_audit_shctx_t *sh, u_char *hash)
-{
-    ngx_int_t                     rc;
-    ngx_rbtree_key_t              key;
-    ngx_rbtree_node_t            *node, *sentinel;
-    ngx_http_audit_cache_node_t  *cn;
-
-    ngx_memcpy(&key, hash, sizeof(ngx_rbtree_key_t));
-
-    node = sh->cache.root;
-    sentinel = sh->cache.sentinel;
-
-    while (node != sentinel) {
-
-        if (key != node->key) {
-            node = (key < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        cn = (ngx_http_audit_cache_node_t *) node;
-
-        rc = ngx_memcmp(hash, cn->hash, NGX_HTTP_AUDIT_CACHE_HASH);
-
-        if (rc == 0) {
-            return cn;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-/*
- * n == 0: drop up to two expired entries from the LRU tail;
- * n > 0: drop n entries from the tail, expired or not, to make room.
- */
-
-static void
-ngx_http_audit_cache_expire(ngx_http_audit_shctx_t *sh,
-    ngx_slab_pool_t *shpool, ngx_uint_t n)
-{
-    time_t                        now;
-    ngx_uint_t                    i, max;
-    ngx_queue_t                  *q;
-    ngx_http_audit_cache_node_t  *cn;
-
-    now = ngx_time();
-    max = n ? n : 2;
-
-    for (i = 0; i < max; i++) {
-
-        if (ngx_queue_empty(&sh->cache_lru)) {
-            return;
-        }
-
-        q = ngx_queue_last(&sh->cache_lru);
-        cn = ngx_queue_data(q, ngx_http_audit_cache_node_t, queue);
-
-        if (n == 0 && cn->exp > now) {
-            return;
-        }
-
-        ngx_http_audit_cache_delete(sh, shpool, cn);
-    }
-}
-
-
-static void
-ngx_http_audit_cache_delete(ngx_http_audit_shctx_t *sh,
-    ngx_slab_pool_t *shpool, ngx_http_audit_cache_node_t *cn)
-{
-    ngx_queue_remove(&cn->queue);
-    ngx_rbtree_delete(&sh->cache, &cn->node);
-    ngx_slab_free_locked(shpool, cn);
-    sh->cache_entries--;
-}
-
-
-static void
-ngx_http_audit_cache_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t            **p;
-    ngx_http_audit_cache_node_t   *cn, *cnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            cn = (ngx_http_audit_cache_node_t *) node;
-            cnt = (ngx_http_audit_cache_node_t *) temp;
-
-            p = (ngx_memcmp(cn->hash, cnt->hash, NGX_HTTP_AUDIT_CACHE_HASH)
-                 < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }

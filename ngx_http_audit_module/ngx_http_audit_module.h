@@ -144,10 +144,7 @@ typedef struct {
 
 /* the audit_zone shared memory: one per nginx, shared by all workers */
 typedef struct {
-    ngx_rbtree_t                 cache;            /* verified tokens */
-    ngx_rbtree_node_t            cache_sentinel;
-    ngx_queue_t                  cache_lru;
-    ngx_uint_t                   cache_entries;
+    ngx_http_audit_keyed_t       cache;            /* verified tokens */
     ngx_uint_t                   cache_hits;
     ngx_uint_t                   cache_misses;
     ngx_http_audit_keyed_t       bf;               /* failed logins */
@@ -294,7 +291,6 @@ void ngx_http_audit_keyed_delete(ngx_http_audit_keyed_t *map,
     ngx_slab_pool_t *shpool, ngx_http_audit_keyed_node_t *kn);
 
 /* verified-token cache */
-void ngx_http_audit_cache_init(ngx_http_audit_shctx_t *sh);
 ngx_int_t ngx_http_audit_cache_key(ngx_http_audit_keys_t *keys,
     ngx_str_t *token, u_char *hash);
 ngx_uint_t ngx_http_audit_cache_lookup(ngx_shm_zone_t *zone, u_char *hash,

@@ -263,7 +263,7 @@ ngx_http_audit_status_json(ngx_http_request_t *r, ngx_http_audit_shctx_t *sh)
                          AUDIT_BRUTEFORCE_SUSPECTED],
                      (ngx_atomic_uint_t) sh->cache_hits,
                      (ngx_atomic_uint_t) sh->cache_misses,
-                     (ngx_atomic_uint_t) sh->cache_entries,
+                     sh->cache.n,
                      sum.tcache_hits, sum.tcache_misses);
 
     b->last = p;

@@ -48,7 +48,7 @@ ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(sh, sizeof(ngx_http_audit_shctx_t));
 
-    ngx_http_audit_cache_init(sh);
+    ngx_http_audit_keyed_init(&sh->cache);
     ngx_http_audit_keyed_init(&sh->bf);
     ngx_http_audit_keyed_init(&sh->revoked);
 
