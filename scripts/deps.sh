@@ -13,6 +13,12 @@ PACKAGES="
     wrk
 "
 
+# the test producer for the Sentry receiver (t/package.json) needs npm;
+# a machine that already has node and npm keeps its own
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
+
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
@@ -21,7 +27,20 @@ for p in $PACKAGES; do
     fi
 done
 
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+# t/node_modules: @sentry/node, pinned by t/package-lock.json
+install_node_modules() {
+    if [ ! -d "$top/t/node_modules/@sentry/node" ] \
+            && command -v npm >/dev/null 2>&1; then
+        echo "deps: npm ci --prefix t"
+        npm ci --prefix "$top/t" --no-audit --no-fund --loglevel=error \
+            || echo "deps: npm ci failed; the @sentry/node check will be skipped" >&2
+    fi
+}
+
 if [ -z "$missing" ]; then
+    install_node_modules
     exit 0
 fi
 
@@ -48,3 +67,5 @@ trap '[ -n "$created" ] && rm -f "$policy"' EXIT
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+
+install_node_modules
