@@ -173,7 +173,8 @@ long audit_sentry_envelope(const audit_event_t *ev,
  *      "quantity":N},...]}
  *
  * with an entry for each nonzero count, in the order of
- * audit_sentry_discards_t.  Returns the length; 0 when every count is 0
+ * audit_sentry_discards_t; a count past 2^32 - 1 is sent as that (Relay
+ * reads a u32).  Returns the length; 0 when every count is 0
  * (nothing written); -1 when buf is too small.
  */
 long audit_sentry_client_report(const audit_sentry_discards_t *d,
