@@ -89,7 +89,10 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    if (amcf == NULL || (amcf->log == NULL && amcf->pg == NULL)) {
+    if (amcf == NULL
+        || (amcf->log == NULL && amcf->pg == NULL
+            && amcf->sentry.dsn_text.len == 0))
+    {
         return NGX_OK;
     }
 
@@ -386,6 +389,10 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 
     if (amcf->pg_state) {
         ngx_http_audit_pg_enqueue(amcf->pg_state, (u_char *) line, n - 1);
+    }
+
+    if (amcf->sentry_state) {
+        ngx_http_audit_sentry_event(amcf->sentry_state, ev, amcf->scrub);
     }
 }
 

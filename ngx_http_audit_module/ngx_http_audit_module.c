@@ -53,11 +53,15 @@ static char *ngx_http_audit_pg(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_audit_sentry_dsn(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_sentry_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_audit_sentry_events(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_audit_spool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_audit_free_scrub(void *data);
-static char *ngx_http_audit_not_implemented(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static char *ngx_http_audit_check_uri(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_audit_check_name(ngx_conf_t *cf, void *post,
@@ -213,13 +217,6 @@ static ngx_command_t  ngx_http_audit_commands[] = {
       0,
       NULL },
 
-    /*
-     * The rest of the directive set is parsed so that a configuration
-     * written for a later version fails loudly instead of silently doing
-     * nothing: each is refused with "not implemented yet" until the
-     * behaviour behind it exists.
-     */
-
     { ngx_string("audit_pg"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_audit_pg,
@@ -236,31 +233,52 @@ static ngx_command_t  ngx_http_audit_commands[] = {
 
     { ngx_string("audit_sentry_dsn"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_http_audit_sentry_dsn,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("audit_sentry_environment"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_audit_main_conf_t, sentry.environment),
+      NULL },
 
     { ngx_string("audit_sentry_release"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_audit_main_conf_t, sentry.release),
+      NULL },
 
     { ngx_string("audit_sentry_rate"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_http_audit_sentry_rate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("audit_sentry_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_audit_main_conf_t, sentry.timeout),
+      NULL },
 
     { ngx_string("audit_sentry_events"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_http_audit_sentry_events,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("audit_sentry_trusted_certificate"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_not_implemented, 0, 0, NULL },
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_audit_main_conf_t, sentry.trusted),
+      NULL },
 
     { ngx_string("audit_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -341,6 +359,8 @@ ngx_http_audit_create_main_conf(ngx_conf_t *cf)
      *     amcf->shm_zone = NULL;
      */
 
+    amcf->sentry.timeout = NGX_CONF_UNSET_MSEC;
+
     if (ngx_array_init(&amcf->keys, cf->pool, 2,
                        sizeof(ngx_http_audit_keys_t *))
         != NGX_OK)
@@ -399,6 +419,10 @@ ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf)
     cln->handler = ngx_http_audit_free_scrub;
     cln->data = amcf->scrub;
 
+    if (ngx_http_audit_sentry_init_conf(cf, amcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (amcf->pg && amcf->spool == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"audit_pg\" needs \"audit_spool\": events "
@@ -443,6 +467,10 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
         amcf->stats = stats;
     }
 
+    if (ngx_http_audit_sentry_init_process(cycle, amcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (amcf->pg == NULL) {
         return NGX_OK;
     }
@@ -465,6 +493,7 @@ ngx_http_audit_exit_process(ngx_cycle_t *cycle)
 
     if (amcf) {
         ngx_http_audit_pg_exit_process(amcf);
+        ngx_http_audit_sentry_exit_process(amcf);
     }
 
     ngx_http_audit_events_exit_process(cycle);
@@ -1133,22 +1162,30 @@ ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_audit_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_audit_sentry_dsn(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    return ngx_http_audit_spool_conf(cf, conf);
+    return ngx_http_audit_sentry_dsn_conf(cf, conf);
 }
 
 
 static char *
-ngx_http_audit_not_implemented(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+ngx_http_audit_sentry_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V\" is not implemented yet in this version of "
-                       "ngx_http_audit_module (" NGX_HTTP_AUDIT_VERSION ")",
-                       &cmd->name);
+    return ngx_http_audit_sentry_rate_conf(cf, conf);
+}
 
-    return NGX_CONF_ERROR;
+
+static char *
+ngx_http_audit_sentry_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_audit_sentry_events_conf(cf, conf);
+}
+
+
+static char *
+ngx_http_audit_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_http_audit_spool_conf(cf, conf);
 }
 
 

@@ -26,6 +26,7 @@
 #include "audit_scrub.h"
 #include "audit_uuid.h"
 #include "audit_login.h"
+#include "audit_sentry.h"
 
 
 #define NGX_HTTP_AUDIT_VERSION  "0.1.0"
@@ -79,6 +80,34 @@ typedef struct {
 typedef struct ngx_http_audit_producer_s  ngx_http_audit_producer_t;
 typedef struct ngx_http_audit_pg_s        ngx_http_audit_pg_t;
 typedef struct ngx_http_audit_spool_s     ngx_http_audit_spool_t;
+typedef struct ngx_http_audit_sentry_s    ngx_http_audit_sentry_t;
+
+
+/* audit_sentry_*: what audit_sentry_events may select */
+#define NGX_HTTP_AUDIT_SENTRY_LOGIN       0x01
+#define NGX_HTTP_AUDIT_SENTRY_SESSION     0x02
+#define NGX_HTTP_AUDIT_SENTRY_AUTHZ       0x04
+#define NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE  0x08
+#define NGX_HTTP_AUDIT_SENTRY_ALL         0x0f
+
+
+typedef struct {
+    audit_sentry_dsn_t           dsn;
+    ngx_str_t                    dsn_text;         /* audit_sentry_dsn */
+    ngx_str_t                    host;
+    ngx_addr_t                   addr;             /* resolved at start */
+    u_char                       auth[512];        /* X-Sentry-Auth */
+    ngx_str_t                    environment;      /* audit_sentry_environment */
+    ngx_str_t                    release;          /* audit_sentry_release */
+    ngx_msec_t                   timeout;          /* audit_sentry_timeout */
+    ngx_uint_t                   rate;             /* audit_sentry_rate */
+    time_t                       rate_window;
+    ngx_uint_t                   events;           /* audit_sentry_events */
+    ngx_str_t                    trusted;          /* ..._trusted_certificate */
+#if (NGX_SSL)
+    ngx_ssl_t                   *ssl;
+#endif
+} ngx_http_audit_sentry_conf_t;
 
 
 /* audit_pg */
@@ -181,6 +210,8 @@ typedef struct {
     ngx_http_audit_pg_t         *pg_state;         /* per worker */
     ngx_http_audit_spool_conf_t *spool;            /* audit_spool */
     ngx_http_audit_spool_t      *spool_state;      /* per worker */
+    ngx_http_audit_sentry_conf_t sentry;           /* audit_sentry_* */
+    ngx_http_audit_sentry_t     *sentry_state;     /* per worker */
 } ngx_http_audit_main_conf_t;
 
 
@@ -338,6 +369,21 @@ ngx_int_t ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
 void ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf);
 void ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line,
     size_t len);
+
+/* error tracker */
+char *ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
+char *ngx_http_audit_sentry_init_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
+ngx_int_t ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
+    ngx_http_audit_main_conf_t *amcf);
+void ngx_http_audit_sentry_exit_process(ngx_http_audit_main_conf_t *amcf);
+char *ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
+char *ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
+void ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s,
+    audit_event_t *ev, const audit_scrub_t *scrub);
 
 /* spool */
 char *ngx_http_audit_spool_conf(ngx_conf_t *cf,

@@ -76,16 +76,17 @@ my @bad = (
                                                 qr/invalid number of arguments in "audit_record"/ ],
 );
 
-# directives whose behaviour is not built yet are refused, not ignored
-for my $d ('audit_sentry_dsn https://k@h/1',
-           'audit_sentry_environment prod', 'audit_sentry_release 1',
-           'audit_sentry_rate 10/m', 'audit_sentry_timeout 2s',
-           'audit_sentry_events all', 'audit_sentry_trusted_certificate /x',
-          )
-{
-    my ($name) = $d =~ /^(\S+)/;
-    push @bad, [ "$d;", qr/"\Q$name\E" is not implemented yet/ ];
-}
+# the error tracker's directives
+push @bad,
+    [ 'audit_sentry_dsn https://example.org/3;',       qr/invalid DSN in "audit_sentry_dsn"/ ],
+    [ 'audit_sentry_dsn ftp://k@example.org/3;',       qr/invalid DSN in "audit_sentry_dsn"/ ],
+    [ 'audit_sentry_dsn http://k@127.0.0.1/abc;',      qr/invalid DSN in "audit_sentry_dsn"/ ],
+    [ 'audit_sentry_dsn http://k@no-such-host.invalid/3;', qr/"audit_sentry_dsn" host "no-such-host.invalid" cannot be resolved/ ],
+    [ 'audit_sentry_rate 10/week;',                    qr/invalid value "10\/week" in "audit_sentry_rate"/ ],
+    [ 'audit_sentry_events everything;',               qr/invalid category "everything" in "audit_sentry_events"/ ],
+    [ 'audit_sentry_timeout soon;',                    qr/"audit_sentry_timeout" directive invalid value/ ],
+    [ "audit_sentry_dsn https://k\@127.0.0.1/3;\n audit_sentry_trusted_certificate %%DIR%%/none.pem;",
+                                                       qr/none\.pem/ ];
 push @bad, [ 'server { location /s { audit_status; } }', qr/"audit_status" needs "audit_zone"/ ];
 
 for my $case (@bad) {
@@ -111,6 +112,12 @@ $t->write_nginx_conf(<<'CONF');
     audit_log %%DIR%%/audit.jsonl buffer=32k flush=2s;
     audit_pg "host=127.0.0.1 port=1 dbname=audit user=audit_writer" batch=500 flush=1s queue=2m;
     audit_spool %%DIR%% max_size=100m;
+    audit_sentry_dsn http://pubkey@127.0.0.1:9/42;
+    audit_sentry_environment production;
+    audit_sentry_release 1.0;
+    audit_sentry_rate 10/m;
+    audit_sentry_timeout 2s;
+    audit_sentry_events login_failure session_invalid authz_denied bruteforce_suspected;
     audit_authz_log denied;
     audit_scrub mrn insurance_no;
     audit_identity_headers user=X-User role=X-Role;

@@ -72,6 +72,12 @@ my %log_ids = map { $_->{id} => 1 } $t->log_events($log);
 my %db_ids = map { $_ => 1 } split /\n/, $t->psql('SELECT id FROM audit.events', db => 'audit');
 is_deeply(\%db_ids, \%log_ids, 'row ids are exactly the JSON log\'s event ids');
 
+# failures are grouped by fingerprint, as an error tracker would
+is($t->psql("SELECT fingerprint || '=' || count FROM audit.error_groups ORDER BY 1",
+            db => 'audit', user => 'audit_reader'),
+   "authz_denied:location /admin/ require_role admin=1\nsession_invalid:missing=1",
+   'error groups: one per kind of failure, with a count');
+
 # the query functions answer what the log says
 my $hist = $t->psql("SELECT user_id || ',' || access FROM audit.record_history('patient', '7', now() - interval '1 hour')",
                     db => 'audit', user => 'audit_reader');

@@ -1,0 +1,1128 @@
+
+/*
+ * ngx_http_audit_module: the error tracker client.
+ *
+ * Failures (failed logins, refused sessions, denials, brute force) are
+ * sent to an endpoint that speaks the Sentry protocol (Sentry, GlitchTip)
+ * as envelopes encoded by the core (audit_sentry.c), one fingerprint per
+ * category so each kind of failure is one issue with a count.
+ *
+ * Nothing here may slow a request: an envelope is encoded and queued
+ * (bounded, per worker) on the request path; a worker-level HTTP/1.1
+ * client, like the OCSP stapling one in nginx, sends the queue over one
+ * keep-alive connection in the event loop, with a timeout on every step.
+ * The address is resolved when the configuration is read.  Rate limits
+ * sent by the server are honoured, a circuit breaker stops trying after
+ * repeated failures, and whatever is dropped is counted and reported in a
+ * client_report envelope later.
+ */
+
+
+#include "ngx_http_audit_module.h"
+
+
+#define NGX_HTTP_AUDIT_SENTRY_QUEUE     64
+#define NGX_HTTP_AUDIT_SENTRY_BUF       (64 * 1024)
+#define NGX_HTTP_AUDIT_SENTRY_RESPONSE  4096
+#define NGX_HTTP_AUDIT_SENTRY_FAILURES  5
+#define NGX_HTTP_AUDIT_SENTRY_COOLDOWN  60000
+#define NGX_HTTP_AUDIT_SENTRY_REPORT    30000
+#define NGX_HTTP_AUDIT_SENTRY_FPS       64
+
+
+typedef struct {
+    u_char                      *data;
+    size_t                       len;
+    ngx_uint_t                   report;          /* a client_report */
+} ngx_http_audit_sentry_item_t;
+
+
+typedef struct {
+    u_char                       fp[128];
+    time_t                       start;
+    ngx_uint_t                   count;
+} ngx_http_audit_sentry_fp_t;
+
+
+struct ngx_http_audit_sentry_s {
+    ngx_http_audit_sentry_conf_t  *conf;
+    ngx_log_t                     *log;
+
+    ngx_peer_connection_t          pc;
+    ngx_uint_t                     connected;
+    ngx_uint_t                     busy;
+
+    ngx_http_audit_sentry_item_t   queue[NGX_HTTP_AUDIT_SENTRY_QUEUE];
+    ngx_uint_t                     head;
+    ngx_uint_t                     n;
+
+    u_char                        *out;            /* request on the wire */
+    size_t                         out_len;
+    size_t                         out_sent;
+
+    u_char                         in[NGX_HTTP_AUDIT_SENTRY_RESPONSE];
+    size_t                         in_len;
+
+    ngx_event_t                    timer;           /* timeout */
+    ngx_event_t                    report;          /* client reports */
+
+    unsigned long long             error_until;     /* rate limits, ms */
+    unsigned long long             report_until;
+    ngx_uint_t                     failures;
+    ngx_msec_t                     breaker_until;
+
+    audit_sentry_discards_t        discards;
+
+    ngx_http_audit_sentry_fp_t     fps[NGX_HTTP_AUDIT_SENTRY_FPS];
+    ngx_uint_t                     nfps;
+};
+
+
+static ngx_uint_t ngx_http_audit_sentry_category(audit_event_t *ev);
+static ngx_uint_t ngx_http_audit_sentry_sampled(ngx_http_audit_sentry_t *s,
+    u_char *fp, size_t len);
+static void ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s,
+    u_char *data, size_t len, ngx_uint_t report);
+static void ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s);
+static void ngx_http_audit_sentry_connect(ngx_http_audit_sentry_t *s);
+#if (NGX_SSL)
+static void ngx_http_audit_sentry_handshake(ngx_connection_t *c);
+#endif
+static void ngx_http_audit_sentry_write_handler(ngx_event_t *wev);
+static void ngx_http_audit_sentry_read_handler(ngx_event_t *rev);
+static ngx_int_t ngx_http_audit_sentry_response(ngx_http_audit_sentry_t *s);
+static void ngx_http_audit_sentry_header(ngx_http_audit_sentry_t *s,
+    u_char *start, u_char *end, ngx_str_t *name);
+static void ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s,
+    ngx_uint_t ok, ngx_uint_t keepalive);
+static void ngx_http_audit_sentry_fail(ngx_http_audit_sentry_t *s,
+    const char *what);
+static void ngx_http_audit_sentry_close(ngx_http_audit_sentry_t *s);
+static void ngx_http_audit_sentry_timeout(ngx_event_t *ev);
+static void ngx_http_audit_sentry_report(ngx_event_t *ev);
+static void ngx_http_audit_sentry_dummy(ngx_event_t *ev);
+static unsigned long long ngx_http_audit_sentry_now(void);
+
+
+char *
+ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf)
+{
+    char                           err[256];
+    ngx_str_t                     *value;
+    ngx_url_t                      u;
+    ngx_http_audit_sentry_conf_t  *scf;
+
+    scf = &amcf->sentry;
+    value = cf->args->elts;
+
+    if (scf->dsn_text.len) {
+        return "is duplicate";
+    }
+
+    if (audit_sentry_dsn_parse((const char *) value[1].data, value[1].len,
+                               &scf->dsn, err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid DSN in \"audit_sentry_dsn\": %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+#if !(NGX_SSL)
+    if (scf->dsn.https) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_sentry_dsn\" with https needs nginx "
+                           "built with OpenSSL");
+        return NGX_CONF_ERROR;
+    }
+#endif
+
+    /* resolved now, once: no DNS on the request path or in the loop */
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.data = (u_char *) scf->dsn.host;
+    u.url.len = ngx_strlen(scf->dsn.host);
+    u.default_port = (in_port_t) scf->dsn.port;
+    u.no_resolve = 0;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_sentry_dsn\" host \"%s\" cannot be "
+                           "resolved%s%s", scf->dsn.host,
+                           u.err ? ": " : "", u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_inet_set_port(u.addrs[0].sockaddr, (in_port_t) scf->dsn.port);
+
+    scf->addr = u.addrs[0];
+    scf->dsn_text = value[1];
+    scf->host.data = (u_char *) scf->dsn.host;
+    scf->host.len = ngx_strlen(scf->dsn.host);
+
+    if (audit_sentry_auth_header(&scf->dsn, NGX_HTTP_AUDIT_VERSION,
+                                 (char *) scf->auth, sizeof(scf->auth))
+        < 0)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* audit_sentry_rate N/s|m|h */
+
+char *
+ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf)
+{
+    u_char     *slash;
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        amcf->sentry.rate = 0;
+        return NGX_CONF_OK;
+    }
+
+    slash = (u_char *) ngx_strchr(value[1].data, '/');
+
+    n = slash ? ngx_atoi(value[1].data, slash - value[1].data) : NGX_ERROR;
+
+    if (n < 1 || slash[1] == '\0' || slash[2] != '\0'
+        || ngx_strchr("smh", slash[1]) == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"audit_sentry_rate\", "
+                           "expected N/s, N/m or N/h, or \"off\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->sentry.rate = n;
+    amcf->sentry.rate_window = slash[1] == 's' ? 1
+                               : slash[1] == 'm' ? 60 : 3600;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf)
+{
+    ngx_str_t   *value;
+    ngx_uint_t   i, k, mask;
+
+    static struct {
+        ngx_str_t   name;
+        ngx_uint_t  bit;
+    }  names[] = {
+        { ngx_string("login_failure"), NGX_HTTP_AUDIT_SENTRY_LOGIN },
+        { ngx_string("session_invalid"), NGX_HTTP_AUDIT_SENTRY_SESSION },
+        { ngx_string("authz_denied"), NGX_HTTP_AUDIT_SENTRY_AUTHZ },
+        { ngx_string("bruteforce_suspected"),
+          NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE },
+        { ngx_string("all"), NGX_HTTP_AUDIT_SENTRY_ALL },
+    };
+
+    value = cf->args->elts;
+    mask = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+            if (value[i].len == names[k].name.len
+                && ngx_strcmp(value[i].data, names[k].name.data) == 0)
+            {
+                mask |= names[k].bit;
+                break;
+            }
+        }
+
+        if (k == sizeof(names) / sizeof(names[0])) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid category \"%V\" in "
+                               "\"audit_sentry_events\", expected "
+                               "login_failure, session_invalid, "
+                               "authz_denied, bruteforce_suspected or all",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    amcf->sentry.events = mask;
+
+    return NGX_CONF_OK;
+}
+
+
+/* after the whole configuration: SSL context, defaults */
+
+char *
+ngx_http_audit_sentry_init_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf)
+{
+    ngx_http_audit_sentry_conf_t  *scf;
+
+    scf = &amcf->sentry;
+
+    ngx_conf_init_msec_value(scf->timeout, 5000);
+
+    if (scf->events == 0) {
+        scf->events = NGX_HTTP_AUDIT_SENTRY_ALL;
+    }
+
+    if (scf->dsn_text.len == 0 || !scf->dsn.https) {
+        return NGX_CONF_OK;
+    }
+
+#if (NGX_SSL)
+    {
+        ngx_pool_cleanup_t  *cln;
+
+        scf->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+        if (scf->ssl == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        scf->ssl->log = cf->log;
+
+        if (ngx_ssl_create(scf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            ngx_ssl_cleanup_ctx(scf->ssl);
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_ssl_cleanup_ctx;
+        cln->data = scf->ssl;
+
+        if (scf->trusted.len) {
+            if (ngx_ssl_trusted_certificate(cf, scf->ssl, &scf->trusted, 5)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+        } else if (SSL_CTX_set_default_verify_paths(scf->ssl->ctx) != 1) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"audit_sentry_dsn\": no system CA "
+                               "certificates, set "
+                               "\"audit_sentry_trusted_certificate\"");
+            return NGX_CONF_ERROR;
+        }
+    }
+#endif
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
+    ngx_http_audit_main_conf_t *amcf)
+{
+    ngx_http_audit_sentry_t  *s;
+
+    if (amcf->sentry.dsn_text.len == 0) {
+        return NGX_OK;
+    }
+
+    s = ngx_pcalloc(cycle->pool, sizeof(ngx_http_audit_sentry_t));
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->conf = &amcf->sentry;
+    s->log = cycle->log;
+
+    s->out = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, cycle->log);
+    if (s->out == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->timer.handler = ngx_http_audit_sentry_timeout;
+    s->timer.data = s;
+    s->timer.log = cycle->log;
+    s->timer.cancelable = 1;
+
+    s->report.handler = ngx_http_audit_sentry_report;
+    s->report.data = s;
+    s->report.log = cycle->log;
+    s->report.cancelable = 1;
+
+    ngx_add_timer(&s->report, NGX_HTTP_AUDIT_SENTRY_REPORT);
+
+    amcf->sentry_state = s;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_audit_sentry_exit_process(ngx_http_audit_main_conf_t *amcf)
+{
+    ngx_http_audit_sentry_t  *s;
+
+    s = amcf->sentry_state;
+
+    if (s) {
+        ngx_http_audit_sentry_close(s);
+    }
+}
+
+
+/*
+ * On the request path: is this event a failure to report, and is there
+ * room for it?  Encoding is the only work done here.
+ */
+
+void
+ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s, audit_event_t *ev,
+    const audit_scrub_t *scrub)
+{
+    int                   fplen;
+    long                  n;
+    u_char                fp[128], *p;
+    audit_sentry_opts_t   opts;
+    unsigned long long    now;
+
+    fplen = audit_sentry_fingerprint(ev, (char *) fp, sizeof(fp));
+    if (fplen <= 0) {
+        return;
+    }
+
+    if (!(s->conf->events & ngx_http_audit_sentry_category(ev))) {
+        return;
+    }
+
+    now = ngx_http_audit_sentry_now();
+
+    if (now < s->error_until) {
+        s->discards.ratelimit_backoff++;
+        return;
+    }
+
+    if (s->breaker_until && ngx_current_msec < s->breaker_until) {
+        s->discards.network_error++;
+        return;
+    }
+
+    if (ngx_http_audit_sentry_sampled(s, fp, fplen)) {
+        s->discards.ratelimit_backoff++;
+        return;
+    }
+
+    if (s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE) {
+        s->discards.queue_overflow++;
+        return;
+    }
+
+    p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
+    if (p == NULL) {
+        s->discards.queue_overflow++;
+        return;
+    }
+
+    opts.environment = s->conf->environment.len
+                       ? (const char *) s->conf->environment.data : NULL;
+    opts.release = s->conf->release.len
+                   ? (const char *) s->conf->release.data : NULL;
+    opts.server_name = (const char *) ngx_cycle->hostname.data;
+    opts.send_pii = 0;
+
+    n = audit_sentry_envelope(ev, &s->conf->dsn,
+                              (const char *) s->conf->dsn_text.data, &opts,
+                              scrub, now, (char *) p,
+                              NGX_HTTP_AUDIT_SENTRY_BUF);
+    if (n <= 0) {
+        ngx_free(p);
+        s->discards.send_error++;
+        return;
+    }
+
+    ngx_http_audit_sentry_push(s, p, n, 0);
+}
+
+
+static ngx_uint_t
+ngx_http_audit_sentry_category(audit_event_t *ev)
+{
+    switch (ev->action) {
+
+    case AUDIT_LOGIN_FAILURE:
+        return NGX_HTTP_AUDIT_SENTRY_LOGIN;
+
+    case AUDIT_SESSION_INVALID:
+        return NGX_HTTP_AUDIT_SENTRY_SESSION;
+
+    case AUDIT_AUTHZ_CHECK:
+        return NGX_HTTP_AUDIT_SENTRY_AUTHZ;
+
+    case AUDIT_BRUTEFORCE_SUSPECTED:
+        return NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE;
+
+    default:
+        return 0;
+    }
+}
+
+
+/* audit_sentry_rate N/m: at most N events per fingerprint a minute */
+
+static ngx_uint_t
+ngx_http_audit_sentry_sampled(ngx_http_audit_sentry_t *s, u_char *fp,
+    size_t len)
+{
+    time_t                       now;
+    ngx_uint_t                   i;
+    ngx_http_audit_sentry_fp_t  *f;
+
+    if (s->conf->rate == 0 || len >= sizeof(s->fps[0].fp)) {
+        return 0;
+    }
+
+    now = ngx_time();
+
+    for (i = 0; i < s->nfps; i++) {
+        if (ngx_strncmp(s->fps[i].fp, fp, len) == 0
+            && s->fps[i].fp[len] == '\0')
+        {
+            break;
+        }
+    }
+
+    if (i == s->nfps) {
+        if (s->nfps == NGX_HTTP_AUDIT_SENTRY_FPS) {
+            /* too many kinds to track: the oldest slot is reused */
+            i = (ngx_uint_t) now % NGX_HTTP_AUDIT_SENTRY_FPS;
+
+        } else {
+            s->nfps++;
+        }
+
+        f = &s->fps[i];
+        ngx_memcpy(f->fp, fp, len);
+        f->fp[len] = '\0';
+        f->start = now;
+        f->count = 0;
+    }
+
+    f = &s->fps[i];
+
+    if (now - f->start >= s->conf->rate_window) {
+        f->start = now;
+        f->count = 0;
+    }
+
+    return ++f->count > s->conf->rate;
+}
+
+
+static void
+ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s, u_char *data,
+    size_t len, ngx_uint_t report)
+{
+    ngx_http_audit_sentry_item_t  *it;
+
+    it = &s->queue[(s->head + s->n) % NGX_HTTP_AUDIT_SENTRY_QUEUE];
+    it->data = data;
+    it->len = len;
+    it->report = report;
+    s->n++;
+
+    if (!s->busy) {
+        ngx_http_audit_sentry_next(s);
+    }
+}
+
+
+/* the head of the queue, as one HTTP/1.1 request */
+
+static void
+ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s)
+{
+    u_char                        *p;
+    ngx_http_audit_sentry_item_t  *it;
+
+    if (s->n == 0 || s->busy || ngx_exiting) {
+        return;
+    }
+
+    if (s->breaker_until && ngx_current_msec < s->breaker_until) {
+        while (s->n) {
+            ngx_free(s->queue[s->head].data);
+            s->head = (s->head + 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE;
+            s->n--;
+            s->discards.network_error++;
+        }
+
+        return;
+    }
+
+    it = &s->queue[s->head];
+
+    p = ngx_snprintf(s->out, NGX_HTTP_AUDIT_SENTRY_BUF,
+                     "POST %s HTTP/1.1" CRLF
+                     "Host: %V" CRLF
+                     "User-Agent: ngx_http_audit/" NGX_HTTP_AUDIT_VERSION CRLF
+                     "Content-Type: application/x-sentry-envelope" CRLF
+                     "X-Sentry-Auth: %s" CRLF
+                     "Content-Length: %uz" CRLF CRLF,
+                     s->conf->dsn.envelope_path, &s->conf->host,
+                     s->conf->auth, it->len);
+
+    if ((size_t) (s->out + NGX_HTTP_AUDIT_SENTRY_BUF - p) < it->len) {
+        s->discards.send_error++;
+        ngx_http_audit_sentry_done(s, 0, s->connected);
+        return;
+    }
+
+    p = ngx_cpymem(p, it->data, it->len);
+
+    s->out_len = p - s->out;
+    s->out_sent = 0;
+    s->in_len = 0;
+    s->busy = 1;
+
+    ngx_add_timer(&s->timer, s->conf->timeout);
+
+    if (!s->connected) {
+        ngx_http_audit_sentry_connect(s);
+        return;
+    }
+
+    ngx_http_audit_sentry_write_handler(s->pc.connection->write);
+}
+
+
+static void
+ngx_http_audit_sentry_connect(ngx_http_audit_sentry_t *s)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    ngx_memzero(&s->pc, sizeof(ngx_peer_connection_t));
+
+    s->pc.sockaddr = s->conf->addr.sockaddr;
+    s->pc.socklen = s->conf->addr.socklen;
+    s->pc.name = &s->conf->addr.name;
+    s->pc.get = ngx_event_get_peer;
+    s->pc.log = s->log;
+    s->pc.log_error = NGX_ERROR_ERR;
+
+    rc = ngx_event_connect_peer(&s->pc);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        ngx_http_audit_sentry_fail(s, "connect");
+        return;
+    }
+
+    c = s->pc.connection;
+    c->data = s;
+    c->read->handler = ngx_http_audit_sentry_read_handler;
+    c->write->handler = ngx_http_audit_sentry_write_handler;
+
+#if (NGX_SSL)
+    if (s->conf->ssl) {
+
+        if (rc == NGX_AGAIN) {
+            /* the handshake starts once the TCP connection is up */
+            c->write->handler = ngx_http_audit_sentry_write_handler;
+            return;
+        }
+
+        if (ngx_ssl_create_connection(s->conf->ssl, c, NGX_SSL_CLIENT)
+            != NGX_OK)
+        {
+            ngx_http_audit_sentry_fail(s, "SSL");
+            return;
+        }
+
+        SSL_set_tlsext_host_name(c->ssl->connection, s->conf->dsn.host);
+
+        rc = ngx_ssl_handshake(c);
+
+        if (rc == NGX_AGAIN) {
+            c->ssl->handler = ngx_http_audit_sentry_handshake;
+            return;
+        }
+
+        ngx_http_audit_sentry_handshake(c);
+        return;
+    }
+#endif
+
+    s->connected = 1;
+
+    if (rc == NGX_OK) {
+        ngx_http_audit_sentry_write_handler(c->write);
+    }
+}
+
+
+#if (NGX_SSL)
+
+static void
+ngx_http_audit_sentry_handshake(ngx_connection_t *c)
+{
+    long                      rc;
+    ngx_http_audit_sentry_t  *s = c->data;
+
+    if (!c->ssl->handshaked) {
+        ngx_http_audit_sentry_fail(s, "SSL handshake");
+        return;
+    }
+
+    rc = SSL_get_verify_result(c->ssl->connection);
+
+    if (rc != X509_V_OK
+        || ngx_ssl_check_host(c, &s->conf->host) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                      "audit: Sentry certificate of \"%V\" not trusted: %s",
+                      &s->conf->host, X509_verify_cert_error_string(rc));
+        ngx_http_audit_sentry_fail(s, "certificate");
+        return;
+    }
+
+    c->read->handler = ngx_http_audit_sentry_read_handler;
+    c->write->handler = ngx_http_audit_sentry_write_handler;
+
+    s->connected = 1;
+
+    ngx_http_audit_sentry_write_handler(c->write);
+}
+
+#endif
+
+
+static void
+ngx_http_audit_sentry_write_handler(ngx_event_t *wev)
+{
+    ssize_t                   n;
+    ngx_connection_t         *c = wev->data;
+    ngx_http_audit_sentry_t  *s = c->data;
+
+#if (NGX_SSL)
+    if (s->conf->ssl && c->ssl == NULL) {
+        /* connected: now the TLS handshake */
+
+        if (ngx_ssl_create_connection(s->conf->ssl, c, NGX_SSL_CLIENT)
+            != NGX_OK)
+        {
+            ngx_http_audit_sentry_fail(s, "SSL");
+            return;
+        }
+
+        SSL_set_tlsext_host_name(c->ssl->connection, s->conf->dsn.host);
+
+        if (ngx_ssl_handshake(c) == NGX_AGAIN) {
+            c->ssl->handler = ngx_http_audit_sentry_handshake;
+            return;
+        }
+
+        ngx_http_audit_sentry_handshake(c);
+        return;
+    }
+#endif
+
+    if (!s->busy) {
+        return;
+    }
+
+    while (s->out_sent < s->out_len) {
+
+        n = c->send(c, s->out + s->out_sent, s->out_len - s->out_sent);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+                ngx_http_audit_sentry_fail(s, "send");
+            }
+            return;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_audit_sentry_fail(s, "send");
+            return;
+        }
+
+        s->out_sent += n;
+    }
+
+    s->connected = 1;
+    wev->handler = ngx_http_audit_sentry_dummy;
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_audit_sentry_fail(s, "read");
+    }
+}
+
+
+static void
+ngx_http_audit_sentry_read_handler(ngx_event_t *rev)
+{
+    ssize_t                   n;
+    ngx_int_t                 rc;
+    ngx_connection_t         *c = rev->data;
+    ngx_http_audit_sentry_t  *s = c->data;
+
+    if (!s->busy) {
+        /* an idle keep-alive connection closed by the server */
+        ngx_http_audit_sentry_close(s);
+        return;
+    }
+
+    for ( ;; ) {
+        n = c->recv(c, s->in + s->in_len, sizeof(s->in) - s->in_len);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                ngx_http_audit_sentry_fail(s, "read");
+            }
+            return;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_audit_sentry_fail(s, "read");
+            return;
+        }
+
+        s->in_len += n;
+
+        rc = ngx_http_audit_sentry_response(s);
+
+        if (rc != NGX_AGAIN) {
+            return;
+        }
+
+        if (s->in_len == sizeof(s->in)) {
+            ngx_http_audit_sentry_fail(s, "response too long");
+            return;
+        }
+    }
+}
+
+
+/*
+ * The status line and headers are enough: rate limits are headers, and
+ * the body is a small JSON we do not need.  A response whose length is
+ * known and whole is a keep-alive candidate; anything else closes.
+ */
+
+static ngx_int_t
+ngx_http_audit_sentry_response(ngx_http_audit_sentry_t *s)
+{
+    u_char      *p, *last, *eol, *end;
+    ngx_int_t    status;
+    ngx_str_t    rl, ra, name;
+    ngx_uint_t   keepalive;
+    size_t       body;
+
+    last = s->in + s->in_len;
+
+    end = ngx_strlcasestrn(s->in, last, (u_char *) CRLF CRLF, 4 - 1);
+    if (end == NULL) {
+        return NGX_AGAIN;
+    }
+
+    end += 4;
+
+    if (s->in_len < sizeof("HTTP/1.1 200") - 1
+        || ngx_strncmp(s->in, "HTTP/1.", 7) != 0)
+    {
+        ngx_http_audit_sentry_fail(s, "bad response");
+        return NGX_ERROR;
+    }
+
+    status = ngx_atoi(s->in + 9, 3);
+    if (status == NGX_ERROR) {
+        ngx_http_audit_sentry_fail(s, "bad status");
+        return NGX_ERROR;
+    }
+
+    ngx_str_null(&rl);
+    ngx_str_null(&ra);
+    keepalive = 0;
+    body = (size_t) -1;
+
+    for (p = (u_char *) ngx_strchr(s->in, '\n') + 1; p < end - 2;
+         p = eol + 1)
+    {
+        eol = ngx_strlchr(p, end, '\n');
+        if (eol == NULL) {
+            break;
+        }
+
+        ngx_http_audit_sentry_header(s, p, eol, &name);
+
+        if (name.len == 0) {
+            continue;
+        }
+
+        if (ngx_strncasecmp(p, (u_char *) "X-Sentry-Rate-Limits:", 21) == 0)
+        {
+            rl = name;
+
+        } else if (ngx_strncasecmp(p, (u_char *) "Retry-After:", 12) == 0) {
+            ra = name;
+
+        } else if (ngx_strncasecmp(p, (u_char *) "Content-Length:", 15)
+                   == 0)
+        {
+            body = ngx_atosz(name.data, name.len);
+            keepalive = 1;
+
+        } else if (ngx_strncasecmp(p, (u_char *) "Connection:", 11) == 0
+                   && ngx_strlcasestrn(name.data, name.data + name.len,
+                                       (u_char *) "close", 5 - 1))
+        {
+            body = (size_t) -1;
+        }
+    }
+
+    if (keepalive && body != (size_t) -1 && (size_t) (last - end) < body) {
+        /* the rest of a small body is on its way */
+        return NGX_AGAIN;
+    }
+
+    if (audit_sentry_rate_limits((int) status, (const char *) rl.data,
+                                 rl.len, (const char *) ra.data, ra.len,
+                                 ngx_http_audit_sentry_now(),
+                                 &s->error_until, &s->report_until))
+    {
+        ngx_log_error(NGX_LOG_WARN, s->log, 0,
+                      "audit: Sentry rate limit: sending paused for %uL ms",
+                      s->error_until > ngx_http_audit_sentry_now()
+                      ? s->error_until - ngx_http_audit_sentry_now() : 0);
+    }
+
+    keepalive = keepalive && body != (size_t) -1
+                && (size_t) (last - end) == body;
+
+    if (status >= 500) {
+        ngx_log_error(NGX_LOG_WARN, s->log, 0,
+                      "audit: Sentry answered %i", status);
+        s->discards.send_error++;
+        ngx_http_audit_sentry_done(s, 0, keepalive);
+        return NGX_OK;
+    }
+
+    if (status >= 400 && status != 429) {
+        ngx_log_error(NGX_LOG_WARN, s->log, 0,
+                      "audit: Sentry refused an envelope: %i", status);
+        s->discards.send_error++;
+    }
+
+    if (status == 429) {
+        s->discards.ratelimit_backoff++;
+    }
+
+    ngx_http_audit_sentry_done(s, 1, keepalive);
+
+    return NGX_OK;
+}
+
+
+/* value of "Name: value\r\n" between start and end, trimmed */
+
+static void
+ngx_http_audit_sentry_header(ngx_http_audit_sentry_t *s, u_char *start,
+    u_char *end, ngx_str_t *value)
+{
+    u_char  *colon;
+
+    ngx_str_null(value);
+
+    colon = ngx_strlchr(start, end, ':');
+    if (colon == NULL) {
+        return;
+    }
+
+    for (colon++; colon < end && *colon == ' '; colon++) {
+        /* void */
+    }
+
+    while (end > colon && (end[-1] == '\r' || end[-1] == '\n'
+                           || end[-1] == ' '))
+    {
+        end--;
+    }
+
+    value->data = colon;
+    value->len = end - colon;
+}
+
+
+/* the request at the head of the queue is finished, one way or another */
+
+static void
+ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s, ngx_uint_t ok,
+    ngx_uint_t keepalive)
+{
+    ngx_http_audit_sentry_item_t  *it;
+
+    if (s->timer.timer_set) {
+        ngx_del_timer(&s->timer);
+    }
+
+    if (s->n) {
+        it = &s->queue[s->head];
+        ngx_free(it->data);
+        s->head = (s->head + 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE;
+        s->n--;
+    }
+
+    s->busy = 0;
+
+    if (ok) {
+        s->failures = 0;
+        s->breaker_until = 0;
+    }
+
+    if (!keepalive) {
+        ngx_http_audit_sentry_close(s);
+
+    } else if (s->pc.connection) {
+        s->pc.connection->write->handler =
+                                        ngx_http_audit_sentry_write_handler;
+    }
+
+    ngx_http_audit_sentry_next(s);
+}
+
+
+/*
+ * A network failure: the envelope is dropped (counted), and after
+ * NGX_HTTP_AUDIT_SENTRY_FAILURES in a row the breaker opens for a minute:
+ * everything queued is dropped and nothing is tried meanwhile.
+ */
+
+static void
+ngx_http_audit_sentry_fail(ngx_http_audit_sentry_t *s, const char *what)
+{
+    ngx_log_error(NGX_LOG_WARN, s->log, 0,
+                  "audit: Sentry %s failed, an event is dropped", what);
+
+    s->discards.network_error++;
+
+    if (++s->failures >= NGX_HTTP_AUDIT_SENTRY_FAILURES) {
+        s->breaker_until = ngx_current_msec + NGX_HTTP_AUDIT_SENTRY_COOLDOWN;
+        s->failures = 0;
+
+        ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                      "audit: Sentry circuit breaker open for %d s after "
+                      "%d failures, %ui queued events dropped",
+                      NGX_HTTP_AUDIT_SENTRY_COOLDOWN / 1000,
+                      NGX_HTTP_AUDIT_SENTRY_FAILURES, s->n);
+
+        while (s->n > 1) {
+            ngx_free(s->queue[(s->head + s->n - 1)
+                              % NGX_HTTP_AUDIT_SENTRY_QUEUE].data);
+            s->n--;
+            s->discards.network_error++;
+        }
+    }
+
+    ngx_http_audit_sentry_close(s);
+    ngx_http_audit_sentry_done(s, 0, 0);
+}
+
+
+static void
+ngx_http_audit_sentry_close(ngx_http_audit_sentry_t *s)
+{
+    ngx_connection_t  *c;
+
+    c = s->pc.connection;
+
+    if (c) {
+#if (NGX_SSL)
+        if (c->ssl) {
+            c->ssl->no_wait_shutdown = 1;
+            (void) ngx_ssl_shutdown(c);
+        }
+#endif
+        ngx_close_connection(c);
+        s->pc.connection = NULL;
+    }
+
+    s->connected = 0;
+}
+
+
+static void
+ngx_http_audit_sentry_timeout(ngx_event_t *ev)
+{
+    ngx_http_audit_sentry_t  *s = ev->data;
+
+    ngx_http_audit_sentry_fail(s, "request timed out:");
+}
+
+
+/* what our own limits dropped, reported as the protocol asks */
+
+static void
+ngx_http_audit_sentry_report(ngx_event_t *ev)
+{
+    long                      n;
+    u_char                   *p;
+    ngx_http_audit_sentry_t  *s = ev->data;
+
+    if (!ngx_exiting) {
+        ngx_add_timer(ev, NGX_HTTP_AUDIT_SENTRY_REPORT);
+    }
+
+    if (ngx_http_audit_sentry_now() < s->report_until
+        || (s->breaker_until && ngx_current_msec < s->breaker_until)
+        || s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE)
+    {
+        return;
+    }
+
+    p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
+    if (p == NULL) {
+        return;
+    }
+
+    n = audit_sentry_client_report(&s->discards,
+                                   (const char *) s->conf->dsn_text.data,
+                                   ngx_http_audit_sentry_now(), (char *) p,
+                                   NGX_HTTP_AUDIT_SENTRY_BUF);
+    if (n <= 0) {
+        ngx_free(p);
+        return;
+    }
+
+    ngx_memzero(&s->discards, sizeof(audit_sentry_discards_t));
+
+    ngx_http_audit_sentry_push(s, p, n, 1);
+}
+
+
+static void
+ngx_http_audit_sentry_dummy(ngx_event_t *ev)
+{
+}
+
+
+static unsigned long long
+ngx_http_audit_sentry_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (unsigned long long) tp->sec * 1000 + tp->msec;
+}
