@@ -23,7 +23,6 @@
 
 /* longer bodies are not looked into: no login form is that big */
 #define NGX_HTTP_AUDIT_LOGIN_BODY_MAX  (64 * 1024)
-#define NGX_HTTP_AUDIT_LOGIN_USER_MAX  256
 
 
 static void ngx_http_audit_login_body_handler(ngx_http_request_t *r);
@@ -112,7 +111,9 @@ ngx_http_audit_login_username(ngx_http_request_t *r,
 
     type = r->headers_in.content_type->value;
 
-    user = ngx_pnalloc(r->pool, NGX_HTTP_AUDIT_LOGIN_USER_MAX + 1);
+    /* a value is never longer than the body; the event caps it later */
+
+    user = ngx_pnalloc(r->pool, body.len + 1);
     if (user == NULL) {
         return;
     }
@@ -120,7 +121,7 @@ ngx_http_audit_login_username(ngx_http_request_t *r,
     n = audit_login_username((const char *) type.data, type.len,
                              (const char *) body.data, body.len,
                              (const char *) alcf->login_field.data,
-                             (char *) user, NGX_HTTP_AUDIT_LOGIN_USER_MAX + 1);
+                             (char *) user, body.len + 1);
 
     if (n > 0) {
         ctx->attempted_user.data = user;
@@ -129,13 +130,19 @@ ngx_http_audit_login_username(ngx_http_request_t *r,
 }
 
 
-/* the body as one piece of memory; NGX_DECLINED when it is in a file */
+/*
+ * The body as one piece of memory.  A body over client_body_buffer_size
+ * is in a temporary file nginx has just written: it is read back from the
+ * page cache, as nginx itself reads such files without aio.
+ */
 
 static ngx_int_t
 ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
+    off_t         size;
     size_t        len;
+    ssize_t       n;
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
@@ -147,12 +154,8 @@ ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body)
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
-
-        if (b->in_file || !ngx_buf_in_memory(b)) {
-            return NGX_DECLINED;
-        }
-
-        len += b->last - b->pos;
+        size = b->in_file ? b->file_last - b->file_pos : b->last - b->pos;
+        len += (size_t) size;
     }
 
     if (len == 0 || len > NGX_HTTP_AUDIT_LOGIN_BODY_MAX) {
@@ -161,7 +164,7 @@ ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body)
 
     cl = r->request_body->bufs;
 
-    if (cl->next == NULL) {
+    if (cl->next == NULL && !cl->buf->in_file) {
         body->data = cl->buf->pos;
         body->len = len;
         return NGX_OK;
@@ -176,7 +179,20 @@ ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body)
     body->len = len;
 
     for ( /* void */ ; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                          b->file_pos);
+        if (n != b->file_last - b->file_pos) {
+            return NGX_DECLINED;
+        }
+
+        p += n;
     }
 
     return NGX_OK;

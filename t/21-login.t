@@ -144,9 +144,23 @@ sleep 0.3;
 is(scalar @bf, 1, 'five failures for one account: one bruteforce_suspected for it');
 is($bf[0]{attempted_user}, 'ann@clinic.example', '... naming the account');
 
+# a 16 KiB username with quotes, a line break and invalid UTF-8: one line,
+# valid JSON, the name cut to its cap
+my $huge = "x\"\n\xff" . ('u' x 16384) . '@clinic.example';
+my $before = () = $t->log_lines($log);
+$r = $t->request(POST => '/login', form => { email => $huge, password => 'huge-pw-1' });
+is($r->{status}, 401, '16 KiB username: the portal answers, the module does not fail');
+$t->wait_until(sub { $t->log_lines($log) > $before }, timeout => 5);
+sleep 0.3;
+my @all = eval { $t->log_events($log) };
+is(scalar @all, scalar($t->log_lines($log)), 'every line is still one JSON object');
+my ($last) = grep { $_->{action} eq 'login_failure' } reverse @all;
+cmp_ok(length($last->{attempted_user} // ''), '<=', 256, 'attempted_user capped');
+like($last->{attempted_user} // "", qr/^x"\n.u+/s, "... quote and line break kept as data");
+
 # passwords never anywhere
 my $all = join '', $t->log_lines($log), $t->error_log;
-for my $pw ('correct-horse', 'battery-staple', 'hunter2-wrong', 'pw-secret-3', 'nope2') {
+for my $pw ('correct-horse', 'battery-staple', 'hunter2-wrong', 'pw-secret-3', 'nope2', 'huge-pw-1') {
     unlike($all, qr/\Q$pw\E/, "password '$pw' appears nowhere");
 }
 unlike($all, qr/eyJ/, 'no token appears anywhere');

@@ -83,6 +83,11 @@ my $hist = $t->psql("SELECT user_id || ',' || access FROM audit.record_history('
                     db => 'audit', user => 'audit_reader');
 is($hist, 'u-ann,viewed', 'record_history: who viewed patient 7');
 
+my $acts = $t->psql("SELECT count(*) FROM audit.user_activity('u-ann', now() - interval '1 hour')",
+                    db => 'audit', user => 'audit_reader');
+is($acts, scalar(grep { ($_->{user_id} // '') eq 'u-ann' } $t->log_events($log)),
+   'user_activity: as many events of u-ann as the log has');
+
 # an outage of 10 s under load: the spool takes over, then replays
 my $conns = 8;
 my $wrk_out = "$dir/wrk.out";
