@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "audit_pct.h"
 #include "audit_login.h"
 
 
@@ -17,11 +18,6 @@ typedef enum {
 } audit_login_format_t;
 
 
-/* a reader of form-urlencoded bytes, decoding as it goes */
-typedef struct {
-    const unsigned char  *p;
-    const unsigned char  *end;
-} audit_login_dec_t;
 
 
 static audit_login_format_t audit_login_format(const char *ct, size_t len);
@@ -31,8 +27,6 @@ static long audit_login_form(const char *body, size_t len, const char *field,
 static int audit_login_name_is(const char *p, size_t len, const char *field);
 static long audit_login_json(const char *body, size_t len, const char *field,
     char *out, size_t size);
-static int audit_login_next(audit_login_dec_t *d);
-static int audit_login_hex(int c);
 
 
 long
@@ -146,7 +140,7 @@ audit_login_form(const char *body, size_t len, const char *field, char *out,
     int                 c;
     size_t              n;
     const char         *param, *amp, *eq, *end;
-    audit_login_dec_t   d;
+    audit_pct_t         d;
 
     end = body + len;
     param = body;
@@ -170,9 +164,10 @@ audit_login_form(const char *body, size_t len, const char *field, char *out,
 
         d.p = (const unsigned char *) (eq ? eq + 1 : amp);
         d.end = (const unsigned char *) amp;
+        d.plus = 1;
         n = 0;
 
-        while ((c = audit_login_next(&d)) >= 0) {
+        while ((c = audit_pct_next(&d)) >= 0) {
             if (n + 1 >= size) {
                 return -1;
             }
@@ -192,12 +187,13 @@ audit_login_name_is(const char *p, size_t len, const char *field)
 {
     int                 c;
     const char         *f;
-    audit_login_dec_t   d;
+    audit_pct_t         d;
 
     d.p = (const unsigned char *) p;
     d.end = d.p + len;
+    d.plus = 1;
 
-    for (f = field; (c = audit_login_next(&d)) >= 0; f++) {
+    for (f = field; (c = audit_pct_next(&d)) >= 0; f++) {
         if (*f == '\0' || (unsigned char) *f != c) {
             return 0;
         }
@@ -240,49 +236,5 @@ audit_login_json(const char *body, size_t len, const char *field, char *out,
 }
 
 
-/* The next decoded byte: %XX is a byte, '+' a space; -1 at the end. */
-
-static int
-audit_login_next(audit_login_dec_t *d)
-{
-    int  c, hi, lo;
-
-    if (d->p >= d->end) {
-        return -1;
-    }
-
-    c = *d->p++;
-
-    if (c == '+') {
-        return ' ';
-    }
-
-    if (c == '%' && d->end - d->p >= 2) {
-        hi = audit_login_hex(d->p[0]);
-        lo = audit_login_hex(d->p[1]);
-
-        if (hi >= 0 && lo >= 0) {
-            d->p += 2;
-            return (hi << 4) | lo;
-        }
-    }
-
-    return c;
-}
 
 
-static int
-audit_login_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}

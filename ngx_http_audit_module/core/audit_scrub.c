@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_pct.h"
 #include "audit_scrub.h"
 
 
@@ -43,11 +44,6 @@ struct audit_scrub_s {
 };
 
 
-/* %-decoding reader over uri bytes */
-typedef struct {
-    const unsigned char  *p;
-    const unsigned char  *end;
-} audit_scrub_dec_t;
 
 
 /* the last bytes of a name being read, to match names as suffixes */
@@ -75,8 +71,6 @@ typedef struct {
 
 
 static void audit_scrub_add(audit_scrub_t *s, const char *name, size_t len);
-static int audit_scrub_next(audit_scrub_dec_t *d);
-static int audit_scrub_hex(int c);
 static void audit_scrub_feed(const audit_scrub_t *s, audit_scrub_tail_t *t,
     int c);
 static int audit_scrub_check(const audit_scrub_t *s, const char *p,
@@ -86,7 +80,7 @@ static int audit_scrub_phone(audit_scrub_phone_t *ph, int c);
 static int audit_scrub_nested(const audit_scrub_t *s, audit_scrub_tail_t *t,
     int c);
 static int audit_scrub_plain(const char *p, size_t len);
-static int audit_scrub_domain(audit_scrub_dec_t d);
+static int audit_scrub_domain(audit_pct_t d);
 static int audit_scrub_local(int c);
 static void audit_scrub_path(const audit_scrub_t *s, audit_scrub_out_t *o,
     const char *p, size_t len);
@@ -205,7 +199,7 @@ audit_scrub_is_secret_name(const audit_scrub_t *s, const char *name,
     size_t len)
 {
     int                  c;
-    audit_scrub_dec_t    d;
+    audit_pct_t          d;
     audit_scrub_tail_t   t;
 
     if (s == NULL || name == NULL) {
@@ -214,10 +208,11 @@ audit_scrub_is_secret_name(const audit_scrub_t *s, const char *name,
 
     d.p = (const unsigned char *) name;
     d.end = d.p + len;
+    d.plus = 0;
     t.n = 0;
     t.hit = 0;
 
-    while (!t.hit && (c = audit_scrub_next(&d)) >= 0) {
+    while (!t.hit && (c = audit_pct_next(&d)) >= 0) {
         audit_scrub_feed(s, &t, c);
     }
 
@@ -245,46 +240,8 @@ audit_scrub_add(audit_scrub_t *s, const char *name, size_t len)
 }
 
 
-static int
-audit_scrub_next(audit_scrub_dec_t *d)
-{
-    int  c, hi, lo;
-
-    if (d->p >= d->end) {
-        return -1;
-    }
-
-    c = *d->p++;
-
-    if (c == '%' && d->end - d->p >= 2) {
-        hi = audit_scrub_hex(d->p[0]);
-        lo = audit_scrub_hex(d->p[1]);
-
-        if (hi >= 0 && lo >= 0) {
-            d->p += 2;
-            return (hi << 4) | lo;
-        }
-    }
-
-    return c;
-}
 
 
-static int
-audit_scrub_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
 
 
 /*
@@ -343,7 +300,7 @@ audit_scrub_check(const audit_scrub_t *s, const char *p, size_t len,
 {
     int                  c, local;
     unsigned long long   hist;
-    audit_scrub_dec_t    d;
+    audit_pct_t          d;
     audit_scrub_tail_t   t;
     audit_scrub_phone_t  phone;
 
@@ -353,6 +310,7 @@ audit_scrub_check(const audit_scrub_t *s, const char *p, size_t len,
 
     d.p = (const unsigned char *) p;
     d.end = d.p + len;
+    d.plus = 0;
 
     local = 0;
     hist = 0;
@@ -362,7 +320,7 @@ audit_scrub_check(const audit_scrub_t *s, const char *p, size_t len,
     t.hit = 0;
 
     for ( ;; ) {
-        c = audit_scrub_next(&d);
+        c = audit_pct_next(&d);
 
         /* the SSN check sees the end too: "ddd-dd-dddd" ends a value */
         if ((what & AUDIT_SCRUB_SSN) && audit_scrub_ssn(&hist, c)) {
@@ -518,7 +476,7 @@ audit_scrub_plain(const char *p, size_t len)
 /* A domain after '@': labels of letters, digits and '-', at least two. */
 
 static int
-audit_scrub_domain(audit_scrub_dec_t d)
+audit_scrub_domain(audit_pct_t d)
 {
     int     c;
     size_t  labels, cur;
@@ -526,7 +484,7 @@ audit_scrub_domain(audit_scrub_dec_t d)
     labels = 0;
     cur = 0;
 
-    while ((c = audit_scrub_next(&d)) >= 0) {
+    while ((c = audit_pct_next(&d)) >= 0) {
 
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
             || (c >= '0' && c <= '9') || c == '-')
