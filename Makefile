@@ -48,7 +48,7 @@ fuzz: deps
 	@$(MAKE) -s -C $(CORE) fuzz BUILD=$(BUILD)/fuzz
 
 demo: build
-	@echo "make demo: not yet (issue 8); 'make test' runs the module end to end"
+	@scripts/demo
 
 bench: build
 	bench/run
