@@ -94,7 +94,8 @@ typedef struct ngx_http_audit_sentry_s    ngx_http_audit_sentry_t;
 typedef struct {
     audit_sentry_dsn_t           dsn;
     ngx_str_t                    dsn_text;         /* audit_sentry_dsn */
-    ngx_str_t                    host;
+    ngx_str_t                    host;             /* for Host: */
+    ngx_str_t                    name;             /* for the certificate */
     ngx_addr_t                   addr;             /* resolved at start */
     u_char                       auth[512];        /* X-Sentry-Auth */
     ngx_str_t                    environment;      /* audit_sentry_environment */

@@ -22,7 +22,7 @@
 
 
 #define NGX_HTTP_AUDIT_SENTRY_QUEUE     64
-#define NGX_HTTP_AUDIT_SENTRY_BUF       (64 * 1024)
+#define NGX_HTTP_AUDIT_SENTRY_BUF       (AUDIT_SENTRY_ENVELOPE_MAX + 4096)
 #define NGX_HTTP_AUDIT_SENTRY_RESPONSE  4096
 #define NGX_HTTP_AUDIT_SENTRY_FAILURES  5
 #define NGX_HTTP_AUDIT_SENTRY_COOLDOWN  60000
@@ -38,7 +38,7 @@ typedef struct {
 
 
 typedef struct {
-    u_char                       fp[128];
+    u_char                       fp[AUDIT_SENTRY_FINGERPRINT_MAX];
     time_t                       start;
     ngx_uint_t                   count;
 } ngx_http_audit_sentry_fp_t;
@@ -109,8 +109,10 @@ ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf)
 {
     char                           err[256];
+    size_t                         len;
     ngx_str_t                     *value;
     ngx_url_t                      u;
+    ngx_uint_t                     v6;
     ngx_http_audit_sentry_conf_t  *scf;
 
     scf = &amcf->sentry;
@@ -140,10 +142,24 @@ ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
 
     /* resolved now, once: no DNS on the request path or in the loop */
 
+    /* an IPv6 literal goes in brackets, for ngx_parse_url() and Host: */
+
+    len = ngx_strlen(scf->dsn.host);
+    v6 = (ngx_strlchr((u_char *) scf->dsn.host,
+                      (u_char *) scf->dsn.host + len, ':') != NULL);
+
+    scf->host.data = ngx_pnalloc(cf->pool, len + sizeof("[]:65535"));
+    if (scf->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    scf->host.len = ngx_sprintf(scf->host.data, v6 ? "[%s]" : "%s",
+                                scf->dsn.host)
+                    - scf->host.data;
+
     ngx_memzero(&u, sizeof(ngx_url_t));
 
-    u.url.data = (u_char *) scf->dsn.host;
-    u.url.len = ngx_strlen(scf->dsn.host);
+    u.url = scf->host;
     u.default_port = (in_port_t) scf->dsn.port;
     u.no_resolve = 0;
 
@@ -159,8 +175,16 @@ ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
 
     scf->addr = u.addrs[0];
     scf->dsn_text = value[1];
-    scf->host.data = (u_char *) scf->dsn.host;
-    scf->host.len = ngx_strlen(scf->dsn.host);
+    scf->name.data = (u_char *) scf->dsn.host;
+    scf->name.len = len;
+
+    /* Host: carries the port when it is not the scheme's own */
+
+    if (scf->dsn.port != (scf->dsn.https ? 443 : 80)) {
+        scf->host.len = ngx_sprintf(scf->host.data + scf->host.len, ":%d",
+                                    scf->dsn.port)
+                        - scf->host.data;
+    }
 
     if (audit_sentry_auth_header(&scf->dsn, NGX_HTTP_AUDIT_VERSION,
                                  (char *) scf->auth, sizeof(scf->auth))
@@ -394,7 +418,7 @@ ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s, audit_event_t *ev,
 {
     int                   fplen;
     long                  n;
-    u_char                fp[128], *p;
+    u_char                fp[AUDIT_SENTRY_FINGERPRINT_MAX], *p;
     audit_sentry_opts_t   opts;
     unsigned long long    now;
 
@@ -688,7 +712,7 @@ ngx_http_audit_sentry_handshake(ngx_connection_t *c)
     rc = SSL_get_verify_result(c->ssl->connection);
 
     if (rc != X509_V_OK
-        || ngx_ssl_check_host(c, &s->conf->host) != NGX_OK)
+        || ngx_ssl_check_host(c, &s->conf->name) != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "audit: Sentry certificate of \"%V\" not trusted: %s",

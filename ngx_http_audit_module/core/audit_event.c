@@ -55,8 +55,6 @@ static void audit_event_str(audit_event_out_t *o, const char *key,
     audit_str_t v, size_t cap);
 static void audit_event_num(audit_event_out_t *o, const char *key,
     long long v);
-static void audit_event_ts(unsigned long long ms, char out[25]);
-static void audit_event_hex(const unsigned char *p, size_t len, char *out);
 static size_t audit_utf8_copy(const unsigned char *s, size_t len,
     unsigned char *out, size_t room, size_t budget, audit_utf8_copy_t *c);
 static size_t audit_utf8_valid(const unsigned char *s, size_t len);
@@ -243,7 +241,7 @@ audit_event_head(audit_event_out_t *o, const audit_event_t *ev)
     audit_event_raw(o, text, 36);
 
     audit_event_raw(o, "\",\"ts\":\"", 8);
-    audit_event_ts(ev->ts_ms, text);
+    audit_rfc3339_ms(ev->ts_ms, text);
     audit_event_raw(o, text, 24);
 
     name = audit_action_names[ev->action];
@@ -307,7 +305,7 @@ audit_event_chain(audit_event_out_t *o, const audit_event_t *ev)
         return;
     }
 
-    audit_event_hex(ev->prev, sizeof(ev->prev), hex);
+    audit_hex(ev->prev, sizeof(ev->prev), hex);
 
     audit_event_key(o, "prev");
     audit_event_raw(o, "\"", 1);
@@ -436,8 +434,8 @@ audit_event_num(audit_event_out_t *o, const char *key, long long v)
  * civil_from_days), which needs no time zone and no lock.
  */
 
-static void
-audit_event_ts(unsigned long long ms, char out[25])
+void
+audit_rfc3339_ms(unsigned long long ms, char out[25])
 {
     unsigned long long  days, secs, z, era, doe, yoe, doy, mp, y, m, d;
 
@@ -487,8 +485,8 @@ audit_event_ts(unsigned long long ms, char out[25])
 }
 
 
-static void
-audit_event_hex(const unsigned char *p, size_t len, char *out)
+void
+audit_hex(const unsigned char *p, size_t len, char *out)
 {
     size_t             i;
     static const char  hex[] = "0123456789abcdef";

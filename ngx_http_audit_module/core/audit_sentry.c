@@ -109,9 +109,6 @@ static size_t audit_sentry_token(const char *p, size_t len, char *out,
     size_t size);
 static void audit_sentry_later(unsigned long long *until,
     unsigned long long now_ms, unsigned long long ms);
-static void audit_sentry_ts(unsigned long long ms, char out[25]);
-static void audit_sentry_digits(char *out, unsigned long long v, size_t n);
-static void audit_sentry_hex(const unsigned char *p, size_t len, char *out);
 
 
 #define AUDIT_SENTRY_LIT(o, s)  audit_sentry_raw(o, s, sizeof(s) - 1)
@@ -655,7 +652,7 @@ audit_sentry_envelope(const audit_event_t *ev, const audit_sentry_dsn_t *dsn,
     o.room = size - 1;
     o.error = 0;
 
-    audit_sentry_hex(ev->id, sizeof(ev->id), hex);
+    audit_hex(ev->id, sizeof(ev->id), hex);
 
     audit_sentry_head(&o, hex, dsn, dsn_text, now_ms);
     head = o.n;
@@ -705,7 +702,7 @@ audit_sentry_client_report(const audit_sentry_discards_t *d,
     audit_sentry_head(&o, NULL, NULL, dsn_text, now_ms);
     head = o.n;
 
-    audit_sentry_ts(now_ms, ts);
+    audit_rfc3339_ms(now_ms, ts);
 
     AUDIT_SENTRY_LIT(&o, "{\"timestamp\":\"");
     audit_sentry_raw(&o, ts, 24);
@@ -1063,7 +1060,7 @@ audit_sentry_head(audit_sentry_out_t *o, const char *hex,
         AUDIT_SENTRY_LIT(o, "\",");
     }
 
-    audit_sentry_ts(now_ms, ts);
+    audit_rfc3339_ms(now_ms, ts);
 
     AUDIT_SENTRY_LIT(o, "\"sent_at\":\"");
     audit_sentry_raw(o, ts, 24);
@@ -1139,7 +1136,7 @@ audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
         break;
     }
 
-    audit_sentry_ts(ev->ts_ms, ts);
+    audit_rfc3339_ms(ev->ts_ms, ts);
 
     AUDIT_SENTRY_LIT(o, "{\"event_id\":\"");
     audit_sentry_raw(o, hex, 32);
@@ -1609,77 +1606,4 @@ audit_sentry_utf8(char *out, size_t room, const char *s, size_t len,
     *chars = c;
 
     return done;
-}
-
-
-/*
- * Formats ms as 2026-11-23T03:26:03.123Z (H. Hinnant's civil_from_days,
- * as the event encoder does).
- */
-
-static void
-audit_sentry_ts(unsigned long long ms, char out[25])
-{
-    unsigned long long  days, secs, z, era, doe, yoe, doy, mp, y, m, d;
-
-    if (ms > AUDIT_SENTRY_TS_MAX) {
-        ms = AUDIT_SENTRY_TS_MAX;
-    }
-
-    secs = ms / 1000;
-    days = secs / 86400;
-    secs %= 86400;
-
-    z = days + 719468;
-    era = z / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    d = doy - (153 * mp + 2) / 5 + 1;
-    m = mp < 10 ? mp + 3 : mp - 9;
-    y = yoe + era * 400 + (m <= 2);
-
-    audit_sentry_digits(out, y, 4);
-    out[4] = '-';
-    audit_sentry_digits(out + 5, m, 2);
-    out[7] = '-';
-    audit_sentry_digits(out + 8, d, 2);
-    out[10] = 'T';
-    audit_sentry_digits(out + 11, secs / 3600, 2);
-    out[13] = ':';
-    audit_sentry_digits(out + 14, secs % 3600 / 60, 2);
-    out[16] = ':';
-    audit_sentry_digits(out + 17, secs % 60, 2);
-    out[19] = '.';
-    audit_sentry_digits(out + 20, ms % 1000, 3);
-    out[23] = 'Z';
-    out[24] = '\0';
-}
-
-
-/* the last n decimal digits of v, zero-padded */
-
-static void
-audit_sentry_digits(char *out, unsigned long long v, size_t n)
-{
-    while (n--) {
-        out[n] = (char) ('0' + v % 10);
-        v /= 10;
-    }
-}
-
-
-static void
-audit_sentry_hex(const unsigned char *p, size_t len, char *out)
-{
-    size_t             i;
-    static const char  hex[] = "0123456789abcdef";
-
-    for (i = 0; i < len; i++) {
-        out[2 * i] = hex[p[i] >> 4];
-        out[2 * i + 1] = hex[p[i] & 0x0f];
-    }
-
-    out[2 * len] = '\0';
 }
