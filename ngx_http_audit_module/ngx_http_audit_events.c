@@ -48,6 +48,8 @@ static void ngx_http_audit_event_identity(audit_event_t *ev,
     ngx_http_audit_ctx_t *ctx);
 static void ngx_http_audit_event_common(ngx_http_request_t *r,
     audit_event_t *ev);
+static void ngx_http_audit_event_upstream(ngx_http_request_t *r,
+    ngx_http_audit_main_conf_t *amcf, ngx_http_audit_ctx_t *ctx);
 static ngx_int_t ngx_http_audit_event_id(ngx_http_audit_producer_t *p,
     audit_event_t *ev);
 static void ngx_http_audit_count_decision(ngx_http_audit_main_conf_t *amcf,
@@ -193,6 +195,8 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
 
     ngx_http_audit_login_events(r, alcf, ctx);
 
+    ngx_http_audit_event_upstream(r, amcf, ctx);
+
     return NGX_OK;
 }
 
@@ -302,6 +306,43 @@ ngx_http_audit_event_record(ngx_http_request_t *r,
     ev.access.len = ngx_strlen(ev.access.data);
 
     ngx_http_audit_event_emit(r, &ev);
+}
+
+
+/*
+ * An upstream's 5xx is no audit event, but it is a failure the people
+ * running the portal want as an issue: "upstream_error:502".
+ */
+
+static void
+ngx_http_audit_event_upstream(ngx_http_request_t *r,
+    ngx_http_audit_main_conf_t *amcf, ngx_http_audit_ctx_t *ctx)
+{
+    u_char         detail[NGX_INT_T_LEN + 1], title[64];
+    audit_event_t  ev;
+
+    if (amcf->sentry_state == NULL || r->upstream == NULL
+        || r->headers_out.status < NGX_HTTP_INTERNAL_SERVER_ERROR)
+    {
+        return;
+    }
+
+    ngx_memzero(&ev, sizeof(audit_event_t));
+
+    ev.severity = AUDIT_SEV_WARNING;
+    ngx_http_audit_event_identity(&ev, ctx);
+    ngx_http_audit_event_common(r, &ev);
+
+    if (ngx_http_audit_event_id(amcf->producer, &ev) != NGX_OK) {
+        return;
+    }
+
+    *ngx_sprintf(detail, "%ui", r->headers_out.status) = '\0';
+    *ngx_sprintf(title, "Upstream error %ui", r->headers_out.status) = '\0';
+
+    ngx_http_audit_sentry_fault(amcf->sentry_state, &ev, "upstream_error",
+                                (const char *) detail, (const char *) title,
+                                amcf->scrub);
 }
 
 

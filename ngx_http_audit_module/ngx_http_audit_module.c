@@ -475,7 +475,8 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    amcf->spool_state = ngx_http_audit_spool_create(cycle, amcf->spool);
+    amcf->spool_state = ngx_http_audit_spool_create(cycle, amcf->spool,
+                                                     amcf->sentry_state);
     if (amcf->spool_state == NULL) {
         return NGX_ERROR;
     }

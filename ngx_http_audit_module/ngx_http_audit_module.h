@@ -88,7 +88,9 @@ typedef struct ngx_http_audit_sentry_s    ngx_http_audit_sentry_t;
 #define NGX_HTTP_AUDIT_SENTRY_SESSION     0x02
 #define NGX_HTTP_AUDIT_SENTRY_AUTHZ       0x04
 #define NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE  0x08
-#define NGX_HTTP_AUDIT_SENTRY_ALL         0x0f
+#define NGX_HTTP_AUDIT_SENTRY_UPSTREAM    0x10
+#define NGX_HTTP_AUDIT_SENTRY_FAULT       0x20
+#define NGX_HTTP_AUDIT_SENTRY_ALL         0x3f
 
 
 typedef struct {
@@ -385,12 +387,15 @@ char *ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
 void ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s,
     audit_event_t *ev, const audit_scrub_t *scrub);
+void ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s,
+    audit_event_t *ev, const char *kind, const char *detail,
+    const char *title, const audit_scrub_t *scrub);
 
 /* spool */
 char *ngx_http_audit_spool_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
 ngx_http_audit_spool_t *ngx_http_audit_spool_create(ngx_cycle_t *cycle,
-    ngx_http_audit_spool_conf_t *scf);
+    ngx_http_audit_spool_conf_t *scf, ngx_http_audit_sentry_t *sentry);
 ngx_uint_t ngx_http_audit_spool_backlog(ngx_http_audit_spool_t *sp);
 size_t ngx_http_audit_spool_size(ngx_http_audit_spool_t *sp);
 void ngx_http_audit_spool_append(ngx_http_audit_spool_t *sp, u_char *data,

@@ -68,6 +68,8 @@ struct ngx_http_audit_pg_s {
     ngx_uint_t                   exiting;
 
     ngx_http_audit_shctx_t      *sh;               /* counters, if a zone */
+    ngx_http_audit_sentry_t     *sentry;
+    ngx_uint_t                   outage;           /* reported */
     ngx_http_audit_worker_stats_t *stats;
 };
 
@@ -207,6 +209,7 @@ ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
     pg->spool = amcf->spool_state;
     pg->log = cycle->log;
     pg->stats = amcf->stats;
+    pg->sentry = amcf->sentry_state;
 
     if (amcf->shm_zone) {
         pg->sh = amcf->shm_zone->data;
@@ -616,6 +619,7 @@ done:
         ngx_log_error(NGX_LOG_INFO, pg->log, 0,
                       "audit: connected to PostgreSQL");
         pg->backoff = NGX_HTTP_AUDIT_PG_BACKOFF_MIN;
+        pg->outage = 0;
 
     } else {
         ngx_http_audit_pg_batch_done(pg);
@@ -811,6 +815,15 @@ ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
 
     if (pg->sh) {
         (void) ngx_atomic_fetch_add(&pg->sh->pg_failures, 1);
+    }
+
+    /* one issue per outage, not one per reconnect attempt */
+
+    if (!pg->outage && !pg->exiting) {
+        pg->outage = 1;
+        ngx_http_audit_sentry_fault(pg->sentry, NULL, "module_fault",
+                                    "pg_down", "PostgreSQL unreachable: "
+                                    "audit events are being spooled", NULL);
     }
 
     /* an unreachable server is expected news, a broken batch is not */

@@ -20,6 +20,8 @@
 
 #include "ngx_http_audit_module.h"
 
+#include <openssl/rand.h>
+
 
 #define NGX_HTTP_AUDIT_SENTRY_QUEUE     64
 #define NGX_HTTP_AUDIT_SENTRY_BUF       (AUDIT_SENTRY_ENVELOPE_MAX + 4096)
@@ -79,6 +81,8 @@ struct ngx_http_audit_sentry_s {
 
 
 static ngx_uint_t ngx_http_audit_sentry_category(audit_event_t *ev);
+static void ngx_http_audit_sentry_opts(ngx_http_audit_sentry_t *s,
+    audit_sentry_opts_t *opts);
 static ngx_uint_t ngx_http_audit_sentry_sampled(ngx_http_audit_sentry_t *s,
     u_char *fp, size_t len);
 static void ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s,
@@ -252,6 +256,8 @@ ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
         { ngx_string("authz_denied"), NGX_HTTP_AUDIT_SENTRY_AUTHZ },
         { ngx_string("bruteforce_suspected"),
           NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE },
+        { ngx_string("upstream_error"), NGX_HTTP_AUDIT_SENTRY_UPSTREAM },
+        { ngx_string("module_fault"), NGX_HTTP_AUDIT_SENTRY_FAULT },
         { ngx_string("all"), NGX_HTTP_AUDIT_SENTRY_ALL },
     };
 
@@ -274,7 +280,8 @@ ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
                                "invalid category \"%V\" in "
                                "\"audit_sentry_events\", expected "
                                "login_failure, session_invalid, "
-                               "authz_denied, bruteforce_suspected or all",
+                               "authz_denied, bruteforce_suspected, "
+                               "upstream_error, module_fault or all",
                                &value[i]);
             return NGX_CONF_ERROR;
         }
@@ -459,12 +466,7 @@ ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s, audit_event_t *ev,
         return;
     }
 
-    opts.environment = s->conf->environment.len
-                       ? (const char *) s->conf->environment.data : NULL;
-    opts.release = s->conf->release.len
-                   ? (const char *) s->conf->release.data : NULL;
-    opts.server_name = (const char *) ngx_cycle->hostname.data;
-    opts.send_pii = 0;
+    ngx_http_audit_sentry_opts(s, &opts);
 
     n = audit_sentry_envelope(ev, &s->conf->dsn,
                               (const char *) s->conf->dsn_text.data, &opts,
@@ -500,6 +502,105 @@ ngx_http_audit_sentry_category(audit_event_t *ev)
     default:
         return 0;
     }
+}
+
+
+/*
+ * A failure that is not an audit event: an upstream error (ev has the
+ * request's context) or one of the module's own faults (ev NULL: only a
+ * time and an id), e.g. "module_fault:pg_down".  Same queue and limits.
+ */
+
+void
+ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s, audit_event_t *ev,
+    const char *kind, const char *detail, const char *title,
+    const audit_scrub_t *scrub)
+{
+    long                   n;
+    u_char                *p, fp[AUDIT_SENTRY_FINGERPRINT_MAX];
+    size_t                 len;
+    ngx_uint_t             category;
+    audit_event_t          own;
+    audit_sentry_fault_t   fault;
+    audit_sentry_opts_t    opts;
+    unsigned long long     now;
+
+    if (s == NULL) {
+        return;
+    }
+
+    category = (ngx_strcmp(kind, "upstream_error") == 0)
+               ? NGX_HTTP_AUDIT_SENTRY_UPSTREAM : NGX_HTTP_AUDIT_SENTRY_FAULT;
+
+    if (!(s->conf->events & category)) {
+        return;
+    }
+
+    now = ngx_http_audit_sentry_now();
+
+    if (ev == NULL) {
+        ngx_memzero(&own, sizeof(audit_event_t));
+
+        if (RAND_bytes(own.id, sizeof(own.id)) != 1) {
+            return;
+        }
+
+        own.ts_ms = now;
+        own.severity = AUDIT_SEV_CRITICAL;
+        ev = &own;
+    }
+
+    len = ngx_snprintf(fp, sizeof(fp) - 1, "%s:%s", kind, detail) - fp;
+
+    if (now < s->error_until
+        || (s->breaker_until && ngx_current_msec < s->breaker_until)
+        || ngx_http_audit_sentry_sampled(s, fp, len))
+    {
+        s->discards.ratelimit_backoff++;
+        return;
+    }
+
+    if (s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE) {
+        s->discards.queue_overflow++;
+        return;
+    }
+
+    p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
+    if (p == NULL) {
+        s->discards.queue_overflow++;
+        return;
+    }
+
+    fault.kind = kind;
+    fault.detail = detail;
+    fault.title = title;
+
+    ngx_http_audit_sentry_opts(s, &opts);
+
+    n = audit_sentry_envelope_fault(ev, &fault, &s->conf->dsn,
+                                    (const char *) s->conf->dsn_text.data,
+                                    &opts, scrub, now, (char *) p,
+                                    NGX_HTTP_AUDIT_SENTRY_BUF);
+    if (n <= 0) {
+        ngx_free(p);
+        s->discards.send_error++;
+        return;
+    }
+
+    ngx_http_audit_sentry_push(s, p, n, 0);
+}
+
+
+static void
+ngx_http_audit_sentry_opts(ngx_http_audit_sentry_t *s,
+    audit_sentry_opts_t *opts)
+{
+    opts->environment = s->conf->environment.len
+                        ? (const char *) s->conf->environment.data : NULL;
+    opts->release = s->conf->release.len
+                    ? (const char *) s->conf->release.data : NULL;
+    opts->server_name = (const char *) ngx_cycle->hostname.data;
+    opts->send_pii = 0;
 }
 
 

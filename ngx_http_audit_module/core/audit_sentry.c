@@ -79,9 +79,10 @@ static void audit_sentry_head(audit_sentry_out_t *o, const char *hex,
     unsigned long long now_ms);
 static void audit_sentry_payload(audit_sentry_out_t *o,
     const audit_event_t *ev, const char *hex, const char *fp, size_t fplen,
-    const audit_sentry_opts_t *opts, const audit_scrub_t *scrub);
+    const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
+    const audit_sentry_fault_t *fault);
 static void audit_sentry_title(audit_sentry_out_t *o,
-    audit_sentry_jstr_t *js, const audit_event_t *ev);
+    audit_sentry_jstr_t *js, const audit_event_t *ev, const audit_sentry_fault_t *fault);
 static long audit_sentry_item(audit_sentry_out_t *o, size_t head,
     const char *type);
 static void audit_sentry_raw(audit_sentry_out_t *o, const char *p,
@@ -657,7 +658,67 @@ audit_sentry_envelope(const audit_event_t *ev, const audit_sentry_dsn_t *dsn,
     audit_sentry_head(&o, hex, dsn, dsn_text, now_ms);
     head = o.n;
 
-    audit_sentry_payload(&o, ev, hex, fp, (size_t) fplen, opts, scrub);
+    audit_sentry_payload(&o, ev, hex, fp, (size_t) fplen, opts, scrub, NULL);
+
+    return audit_sentry_item(&o, head, "event");
+}
+
+
+long
+audit_sentry_envelope_fault(const audit_event_t *ev,
+    const audit_sentry_fault_t *fault, const audit_sentry_dsn_t *dsn,
+    const char *dsn_text, const audit_sentry_opts_t *opts,
+    const audit_scrub_t *scrub, unsigned long long now_ms, char *buf,
+    size_t size)
+{
+    int                  plain, full;
+    size_t               n, k, head, chars;
+    char                 fp[AUDIT_SENTRY_FINGERPRINT_MAX], hex[33];
+    audit_sentry_out_t   o;
+    audit_sentry_opts_t  none;
+
+    if (ev == NULL || fault == NULL || fault->kind == NULL
+        || fault->title == NULL || buf == NULL || size == 0
+        || audit_severity_name(ev->severity) == NULL)
+    {
+        return -1;
+    }
+
+    /* "upstream_error:502", "module_fault:pg_down" */
+
+    n = strlen(fault->kind);
+    if (n + 2 >= sizeof(fp)) {
+        return -1;
+    }
+
+    memcpy(fp, fault->kind, n);
+
+    if (fault->detail && fault->detail[0]) {
+        fp[n++] = ':';
+        k = audit_sentry_utf8(fp + n, sizeof(fp) - 1 - n, fault->detail,
+                              strlen(fault->detail), (size_t) -1, &chars,
+                              &plain, &full);
+        n += k;
+    }
+
+    fp[n] = '\0';
+
+    if (opts == NULL) {
+        memset(&none, 0, sizeof(audit_sentry_opts_t));
+        opts = &none;
+    }
+
+    o.p = buf;
+    o.n = 0;
+    o.room = size - 1;
+    o.error = 0;
+
+    audit_hex(ev->id, sizeof(ev->id), hex);
+
+    audit_sentry_head(&o, hex, dsn, dsn_text, now_ms);
+    head = o.n;
+
+    audit_sentry_payload(&o, ev, hex, fp, n, opts, scrub, fault);
 
     return audit_sentry_item(&o, head, "event");
 }
@@ -1110,7 +1171,8 @@ audit_sentry_head(audit_sentry_out_t *o, const char *hex,
 static void
 audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
     const char *hex, const char *fp, size_t fplen,
-    const audit_sentry_opts_t *opts, const audit_scrub_t *scrub)
+    const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
+    const audit_sentry_fault_t *fault)
 {
     int                   first, pii;
     size_t                url_len, path_len;
@@ -1119,7 +1181,7 @@ audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
     audit_sentry_jstr_t   js;
 
     pii = opts->send_pii;
-    action = audit_action_name(ev->action);
+    action = fault ? fault->kind : audit_action_name(ev->action);
 
     switch (ev->severity) {
 
@@ -1151,14 +1213,14 @@ audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
 
     AUDIT_SENTRY_LIT(o, ",\"message\":{\"formatted\":");
     audit_sentry_begin(o, &js, AUDIT_SENTRY_MESSAGE_CAP);
-    audit_sentry_title(o, &js, ev);
+    audit_sentry_title(o, &js, ev, fault);
     audit_sentry_end(o, &js);
 
     AUDIT_SENTRY_LIT(o, "},\"exception\":{\"values\":[{\"type\":\"");
     audit_sentry_raw(o, action, strlen(action));
     AUDIT_SENTRY_LIT(o, "\",\"value\":");
     audit_sentry_begin(o, &js, AUDIT_SENTRY_MESSAGE_CAP);
-    audit_sentry_title(o, &js, ev);
+    audit_sentry_title(o, &js, ev, fault);
 
     if (AUDIT_SENTRY_HAS(ev->reason)) {
         audit_sentry_part(o, &js, " (", 2, 2);
@@ -1298,9 +1360,15 @@ audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
 
 static void
 audit_sentry_title(audit_sentry_out_t *o, audit_sentry_jstr_t *js,
-    const audit_event_t *ev)
+    const audit_event_t *ev, const audit_sentry_fault_t *fault)
 {
     const char  *title;
+
+    if (fault) {
+        audit_sentry_part(o, js, fault->title, strlen(fault->title),
+                          (size_t) -1);
+        return;
+    }
 
     switch (ev->action) {
 

@@ -166,6 +166,28 @@ long audit_sentry_envelope(const audit_event_t *ev,
     unsigned long long now_ms, char *buf, size_t size);
 
 /*
+ * A failure that is not an audit event: an upstream's 5xx, or one of the
+ * module's own faults.  Its fingerprint is "KIND:DETAIL" (or "KIND").
+ */
+typedef struct {
+    const char  *kind;      /* "upstream_error", "module_fault" */
+    const char  *detail;    /* "502"; "pg_down", "spool_full", ... */
+    const char  *title;     /* "Upstream error 502", ... */
+} audit_sentry_fault_t;
+
+/*
+ * As audit_sentry_envelope(), for a fault: ev gives the context (id, ts,
+ * severity, and the request fields when there is a request; its action is
+ * not used), fault the fingerprint and the title; exception.type and the
+ * action tag are fault->kind.
+ */
+long audit_sentry_envelope_fault(const audit_event_t *ev,
+    const audit_sentry_fault_t *fault, const audit_sentry_dsn_t *dsn,
+    const char *dsn_text, const audit_sentry_opts_t *opts,
+    const audit_scrub_t *scrub, unsigned long long now_ms, char *buf,
+    size_t size);
+
+/*
  * Encodes an envelope with one "client_report" item into buf (size bytes),
  * NUL-terminated: the envelope header as above without event_id, then
  *

@@ -1482,6 +1482,62 @@ test_rate_limits(void)
 }
 
 
+static void
+test_envelope_fault(void)
+{
+    long                   n;
+    json_t                *x;
+    envelope_t             e;
+    audit_event_t          ev;
+    audit_sentry_dsn_t     d;
+    audit_sentry_fault_t   f;
+
+    audit_sentry_dsn_parse(DSN, strlen(DSN), &d, NULL, 0);
+
+    base(&ev, AUDIT_AUTHZ_CHECK);
+    ev.severity = AUDIT_SEV_WARNING;
+
+    f.kind = "upstream_error";
+    f.detail = "502";
+    f.title = "Upstream error 502";
+
+    n = audit_sentry_envelope_fault(&ev, &f, &d, DSN, &opts_all, NULL, NOW,
+                                    buf, sizeof(buf));
+
+    if (!split(buf, n, "event", &e, "upstream_error")) {
+        release_envelope(&e);
+        return;
+    }
+
+    x = json_object_get(e.payload, "fingerprint");
+    is_str(json_string_value(json_array_get(x, 0)), "upstream_error:502",
+           "fault: fingerprint KIND:DETAIL");
+    is_str(json_string_value(path(e.payload, "message", "formatted")),
+           "Upstream error 502", "fault: the title is the message");
+    x = json_array_get(path(e.payload, "exception", "values"), 0);
+    is_str(str(x, "type"), "upstream_error", "fault: exception type is kind");
+    is_str(json_string_value(path(e.payload, "tags", "action")),
+           "upstream_error", "fault: action tag is kind");
+    release_envelope(&e);
+
+    f.kind = "module_fault";
+    f.detail = NULL;
+    f.title = "Fault";
+    n = audit_sentry_envelope_fault(&ev, &f, &d, DSN, &opts_all, NULL, NOW,
+                                    buf, sizeof(buf));
+    ok(n > 0 && strstr(buf, "\"fingerprint\":[\"module_fault\"]") != NULL,
+       "fault without detail: fingerprint KIND");
+
+    f.title = NULL;
+    is_int(audit_sentry_envelope_fault(&ev, &f, &d, DSN, &opts_all, NULL,
+                                       NOW, buf, sizeof(buf)), -1,
+           "fault without a title: refused");
+    is_int(audit_sentry_envelope_fault(&ev, NULL, &d, DSN, &opts_all, NULL,
+                                       NOW, buf, sizeof(buf)), -1,
+           "no fault: refused");
+}
+
+
 int
 main(void)
 {
@@ -1499,6 +1555,7 @@ main(void)
     test_envelope_dsn();
     test_client_report();
     test_rate_limits();
+    test_envelope_fault();
 
     return done_testing();
 }
