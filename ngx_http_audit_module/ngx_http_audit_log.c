@@ -18,7 +18,15 @@
 #define NGX_HTTP_AUDIT_LOG_BUFFER  (64 * 1024)
 #define NGX_HTTP_AUDIT_LOG_FLUSH   1000
 
+/* "<PRI>Mmm dd hh:mm:ss " + host name + tag + ": " (ngx_syslog.c) */
+#define NGX_HTTP_AUDIT_SYSLOG_HEADER                                          \
+    (sizeof("<255>Jan 01 00:00:00 ") + NGX_MAXHOSTNAMELEN + 32 + 2)
 
+
+static char *ngx_http_audit_log_syslog_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
+static void ngx_http_audit_log_syslog(ngx_http_audit_log_t *alog,
+    u_char *line, size_t len, ngx_log_t *log);
 static void ngx_http_audit_log_flush(ngx_open_file_t *file, ngx_log_t *log);
 static void ngx_http_audit_log_flush_handler(ngx_event_t *ev);
 static void ngx_http_audit_log_write_out(ngx_http_audit_log_t *alog,
@@ -47,10 +55,7 @@ ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
     }
 
     if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_log\" to syslog is not implemented yet, "
-                           "use a file or \"stderr\"");
-        return NGX_CONF_ERROR;
+        return ngx_http_audit_log_syslog_conf(cf, amcf);
     }
 
     size = NGX_HTTP_AUDIT_LOG_BUFFER;
@@ -148,12 +153,77 @@ ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
 }
 
 
+/*
+ * "syslog:server=...[,facility=...][,tag=...]", parsed by nginx's own
+ * syslog code: each event is one message, sent at once (a datagram is
+ * never half-written, so there is nothing to buffer).
+ */
+
+static char *
+ngx_http_audit_log_syslog_conf(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf)
+{
+    ngx_http_audit_log_t  *alog;
+
+    if (cf->args->nelts > 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"audit_log\" to syslog takes no buffer= or "
+                           "flush=: messages are sent one by one");
+        return NGX_CONF_ERROR;
+    }
+
+    alog = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_log_t));
+    if (alog == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    alog->syslog = ngx_pcalloc(cf->pool, sizeof(ngx_syslog_peer_t));
+    if (alog->syslog == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_syslog_process_conf(cf, alog->syslog) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->log = alog;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_audit_log_syslog(ngx_http_audit_log_t *alog, u_char *line,
+    size_t len, ngx_log_t *log)
+{
+    u_char   *p, msg[NGX_HTTP_AUDIT_SYSLOG_HEADER + AUDIT_EVENT_MAX];
+    ssize_t   n;
+
+    p = ngx_syslog_add_header(alog->syslog, msg);
+
+    /* the message is the JSON object; the datagram needs no "\n" */
+    p = ngx_cpymem(p, line, len - 1);
+
+    n = ngx_syslog_send(alog->syslog, msg, p - msg);
+
+    if (n < 0) {
+        ngx_log_error(NGX_LOG_WARN, log, ngx_socket_errno,
+                      "audit: send() to syslog failed");
+    }
+}
+
+
 /* appends one encoded line ("...\n") */
 
 void
 ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
     size_t len, ngx_log_t *log)
 {
+    if (alog->syslog) {
+        ngx_http_audit_log_syslog(alog, line, len, log);
+        return;
+    }
+
     if (alog->start == NULL) {
         ngx_http_audit_log_write_out(alog, line, len, log);
         return;

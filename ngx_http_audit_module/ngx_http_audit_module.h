@@ -69,6 +69,7 @@ typedef struct {
 /* audit_log: a file (or stderr) and this worker's buffer for it */
 typedef struct {
     ngx_open_file_t             *file;
+    ngx_syslog_peer_t           *syslog;
     u_char                      *start;
     u_char                      *pos;
     u_char                      *last;
