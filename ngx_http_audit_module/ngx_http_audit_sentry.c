@@ -81,6 +81,8 @@ struct ngx_http_audit_sentry_s {
 
 
 static ngx_uint_t ngx_http_audit_sentry_category(audit_event_t *ev);
+static u_char *ngx_http_audit_sentry_admit(ngx_http_audit_sentry_t *s,
+    u_char *fp, size_t len, unsigned long long now);
 static void ngx_http_audit_sentry_opts(ngx_http_audit_sentry_t *s,
     audit_sentry_opts_t *opts);
 static ngx_uint_t ngx_http_audit_sentry_sampled(ngx_http_audit_sentry_t *s,
@@ -440,29 +442,8 @@ ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s, audit_event_t *ev,
 
     now = ngx_http_audit_sentry_now();
 
-    if (now < s->error_until) {
-        s->discards.ratelimit_backoff++;
-        return;
-    }
-
-    if (s->breaker_until && ngx_current_msec < s->breaker_until) {
-        s->discards.network_error++;
-        return;
-    }
-
-    if (ngx_http_audit_sentry_sampled(s, fp, fplen)) {
-        s->discards.ratelimit_backoff++;
-        return;
-    }
-
-    if (s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE) {
-        s->discards.queue_overflow++;
-        return;
-    }
-
-    p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
+    p = ngx_http_audit_sentry_admit(s, fp, fplen, now);
     if (p == NULL) {
-        s->discards.queue_overflow++;
         return;
     }
 
@@ -552,22 +533,8 @@ ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s, audit_event_t *ev,
 
     len = ngx_snprintf(fp, sizeof(fp) - 1, "%s:%s", kind, detail) - fp;
 
-    if (now < s->error_until
-        || (s->breaker_until && ngx_current_msec < s->breaker_until)
-        || ngx_http_audit_sentry_sampled(s, fp, len))
-    {
-        s->discards.ratelimit_backoff++;
-        return;
-    }
-
-    if (s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE) {
-        s->discards.queue_overflow++;
-        return;
-    }
-
-    p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
+    p = ngx_http_audit_sentry_admit(s, fp, len, now);
     if (p == NULL) {
-        s->discards.queue_overflow++;
         return;
     }
 
@@ -588,6 +555,42 @@ ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s, audit_event_t *ev,
     }
 
     ngx_http_audit_sentry_push(s, p, n, 0);
+}
+
+
+/*
+ * Whether one more event may go, by the server's rate limits, the breaker,
+ * audit_sentry_rate and the queue's room: a buffer for its envelope, or
+ * NULL with the reason counted for the next client report.
+ */
+
+static u_char *
+ngx_http_audit_sentry_admit(ngx_http_audit_sentry_t *s, u_char *fp,
+    size_t len, unsigned long long now)
+{
+    u_char  *p;
+
+    if (now < s->error_until || ngx_http_audit_sentry_sampled(s, fp, len)) {
+        s->discards.ratelimit_backoff++;
+        return NULL;
+    }
+
+    if (s->breaker_until && ngx_current_msec < s->breaker_until) {
+        s->discards.network_error++;
+        return NULL;
+    }
+
+    if (s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE) {
+        s->discards.queue_overflow++;
+        return NULL;
+    }
+
+    p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
+    if (p == NULL) {
+        s->discards.queue_overflow++;
+    }
+
+    return p;
 }
 
 
