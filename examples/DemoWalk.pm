@@ -122,16 +122,9 @@ sub setup {
     $self->say('starting the demo portal ...');
     $self->_start_portal;
 
-    # nginx: with audit_sentry_dsn if this build accepts it
+    # nginx
     my ($ok, $out) = $self->_write_conf(sentry => 1, workers => $o{workers});
-    if (!$ok && $out =~ /"audit_sentry_dsn" is not implemented yet/) {
-        $self->note('Sentry left out: this build refuses audit_sentry_dsn ("not implemented yet")');
-        $self->{sentry}->stop;
-        delete $self->{sentry};
-        ($ok, $out) = $self->_write_conf(sentry => 0, workers => $o{workers});
-    }
     croak "nginx -t refuses the demo configuration:\n$out" unless $ok;
-    unlink $t->error_log_path;    # only the probe's refusal: start with a clean log
     $self->say('starting nginx ...');
     $t->start_nginx;
     return $self;
@@ -500,9 +493,7 @@ sub check {
     }
 
     # --- Sentry
-    if (!$self->{sentry}) {
-        $skip->('Sentry', 'this build refuses audit_sentry_dsn (not implemented yet)');
-    } else {
+    {
         my $rx = $self->{sentry};
         my %fp;
         my $want = sub {
