@@ -28,6 +28,8 @@
 /* per worker: the chain and the random bytes ids are made of */
 struct ngx_http_audit_producer_s {
     ngx_str_t                    name;
+    ngx_str_t                    after;            /* the slot's last chain */
+    ngx_http_audit_chain_t      *chain;            /* in the zone, or NULL */
     unsigned long long           seq;
     u_char                       prev[32];
     ngx_uint_t                   has_prev;
@@ -52,6 +54,8 @@ static void ngx_http_audit_event_upstream(ngx_http_request_t *r,
     ngx_http_audit_main_conf_t *amcf, ngx_http_audit_ctx_t *ctx);
 static ngx_int_t ngx_http_audit_event_id(ngx_http_audit_producer_t *p,
     audit_event_t *ev);
+static ngx_int_t ngx_http_audit_events_chain(ngx_cycle_t *cycle,
+    ngx_http_audit_main_conf_t *amcf, ngx_http_audit_producer_t *p);
 static void ngx_http_audit_count_decision(ngx_http_audit_main_conf_t *amcf,
     ngx_http_audit_ctx_t *ctx);
 static void ngx_http_audit_str(audit_str_t *dst, ngx_str_t *src);
@@ -123,7 +127,57 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
 
     p->random_used = NGX_HTTP_AUDIT_RANDOM;
 
+    if (ngx_http_audit_events_chain(cycle, amcf, p) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     amcf->producer = p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "Restarts start a new chain that names the previous one": the zone keeps,
+ * per worker slot, the chain last produced there and its last seq; the
+ * first event of the new chain carries it as "after".  (After a reload the
+ * old worker may still add a few events to its chain: "after" names the
+ * seq seen when the new worker started.)  Without a zone, or after a
+ * restart of nginx itself, there is nothing to name.
+ */
+
+static ngx_int_t
+ngx_http_audit_events_chain(ngx_cycle_t *cycle,
+    ngx_http_audit_main_conf_t *amcf, ngx_http_audit_producer_t *p)
+{
+    ngx_http_audit_chain_t  *chain;
+    ngx_http_audit_shctx_t  *sh;
+
+    if (amcf->shm_zone == NULL || ngx_worker >= 64) {
+        return NGX_OK;
+    }
+
+    sh = amcf->shm_zone->data;
+    chain = &sh->chains[ngx_worker];
+
+    if (chain->used && chain->len) {
+        p->after.data = ngx_pnalloc(cycle->pool, chain->len + NGX_INT64_LEN + 1);
+        if (p->after.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p->after.len = ngx_sprintf(p->after.data, "%*s:%uA", chain->len,
+                                   chain->producer, chain->seq)
+                       - p->after.data;
+    }
+
+    chain->pid = ngx_pid;
+    chain->len = ngx_min(p->name.len, sizeof(chain->producer));
+    ngx_memcpy(chain->producer, p->name.data, chain->len);
+    chain->seq = 0;
+    chain->used = 0;
+
+    p->chain = chain;
 
     return NGX_OK;
 }
@@ -395,6 +449,11 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     ev->has_prev = p->has_prev;
     ngx_memcpy(ev->prev, p->prev, sizeof(p->prev));
 
+    if (p->seq == 0 && p->after.len) {
+        ev->after.data = (const char *) p->after.data;
+        ev->after.len = p->after.len;
+    }
+
     n = audit_event_encode(ev, amcf->scrub, line, sizeof(line));
 
     if (n <= 0) {
@@ -417,6 +476,12 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 
     p->has_prev = 1;
     p->seq++;
+
+    /* the slot's record, unless a newer worker has taken the slot */
+    if (p->chain && p->chain->pid == ngx_pid) {
+        p->chain->seq = ev->seq;
+        p->chain->used = 1;
+    }
 
     if (amcf->shm_zone) {
         sh = amcf->shm_zone->data;

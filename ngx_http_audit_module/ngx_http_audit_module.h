@@ -162,6 +162,16 @@ typedef struct {
 #define NGX_HTTP_AUDIT_REASONS  13
 
 
+/* the chain a worker slot last produced, so the next one can name it */
+typedef struct {
+    ngx_pid_t                    pid;              /* its writer */
+    u_char                       producer[128];
+    size_t                       len;
+    ngx_atomic_uint_t            seq;              /* last seq written */
+    ngx_uint_t                   used;
+} ngx_http_audit_chain_t;
+
+
 /* one worker's gauges, written by that worker only */
 typedef struct {
     ngx_pid_t                    pid;
@@ -197,6 +207,7 @@ typedef struct {
     ngx_atomic_t                 sentry_sent;
     ngx_atomic_t                 sentry_dropped;
     ngx_http_audit_worker_stats_t  workers[64];
+    ngx_http_audit_chain_t       chains[64];
 } ngx_http_audit_shctx_t;
 
 

@@ -19,6 +19,7 @@ my $tok = Audit::Token::hs256($secret, { sub => 'u-load', role => 'doctor', sid 
                                          exp => time + 3600 });
 
 $t->write_nginx_conf(<<'CONF', workers => 2);
+    audit_zone audit:1m;
     audit_session_keys %%DIR%%/hmac.key;
     audit_log %%DIR%%/audit.jsonl buffer=32k flush=200ms;
     upstream portal { server %%PORTAL%%; keepalive 16; }
@@ -92,6 +93,14 @@ for my $p (keys %by) {
 }
 ok($gapless, 'each producer\'s sequence starts at 0 and has no gap (' . scalar(keys %by) . ' producers)');
 cmp_ok(scalar keys %by, '>=', 4, 'reloads started new chains (new workers, new producers)');
+
+# each new chain names the one its worker slot had before
+my @firsts = grep { $_->{seq} == 0 } @events;
+my @after = grep { defined $_->{after} } @firsts;
+is(scalar @after, scalar(@firsts) - 2, 'every chain but the first two names the one before it');
+my $named = grep { my ($prod, $seq) = $_->{after} =~ /^(.+):(\d+)$/;
+                   $prod && $by{$prod} && $seq <= $#{ $by{$prod} } } @after;
+is($named, scalar @after, '... as producer:seq of a chain in this log');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
 

@@ -302,15 +302,18 @@ audit_event_chain(audit_event_out_t *o, const audit_event_t *ev)
 
     if (!ev->has_prev) {
         audit_event_raw(o, ",\"prev\":null", 12);
-        return;
+
+    } else {
+        audit_hex(ev->prev, sizeof(ev->prev), hex);
+
+        audit_event_key(o, "prev");
+        audit_event_raw(o, "\"", 1);
+        audit_event_raw(o, hex, 64);
+        audit_event_raw(o, "\"", 1);
     }
 
-    audit_hex(ev->prev, sizeof(ev->prev), hex);
-
-    audit_event_key(o, "prev");
-    audit_event_raw(o, "\"", 1);
-    audit_event_raw(o, hex, 64);
-    audit_event_raw(o, "\"", 1);
+    /* a new chain names the one it follows (a restarted worker's) */
+    audit_event_str(o, "after", ev->after, AUDIT_EVENT_PRODUCER_CAP);
 }
 
 

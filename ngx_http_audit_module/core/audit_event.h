@@ -69,6 +69,10 @@ typedef struct {
                                              previous line */
     int                  has_prev;        /* 0 for the first event of a
                                              chain: "prev":null */
+    audit_str_t          after;           /* first event of a chain: the
+                                             chain it follows, e.g.
+                                             "host/start/slot:seq";
+                                             absent: omitted */
 } audit_event_t;
 
 
@@ -93,6 +97,7 @@ audit_severity_t audit_event_default_severity(audit_action_t a, int denied);
  *     id ts action severity request_id ip method route status user_agent
  *     user_id role session_id attempted_user reason decision rule
  *     resource_type resource_id access count window producer seq prev
+ *     after
  *
  * ts is RFC 3339 UTC with milliseconds (years past 9999 are clamped);
  * route is ev->uri through audit_scrub_uri(scrub, ...), unscrubbed when
@@ -104,7 +109,7 @@ audit_severity_t audit_event_default_severity(audit_action_t a, int denied);
  *
  *     1024 bytes: route user_id reason resource_id
  *      256 bytes: request_id user_agent role session_id attempted_user
- *                 rule producer
+ *                 rule producer after
  *      128 bytes: ip resource_type
  *       64 bytes: method decision access
  *

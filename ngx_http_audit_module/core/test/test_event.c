@@ -776,9 +776,42 @@ test_sanitize(void)
 }
 
 
+static void
+test_after(void)
+{
+    json_t         *root;
+    audit_event_t   ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.action = AUDIT_AUTHZ_CHECK;
+    ev.ts_ms = 1763868363123ULL;
+    ev.producer.data = "web1/1763868363000/0";
+    ev.producer.len = strlen(ev.producer.data);
+    ev.after.data = "web1/1763860000000/0:41";
+    ev.after.len = strlen(ev.after.data);
+
+    root = encode(&ev, NULL, "after");
+    if (root == NULL) {
+        return;
+    }
+
+    is_str(json_string_value(json_object_get(root, "after")),
+           "web1/1763860000000/0:41", "after: the chain it follows");
+    ok(json_is_null(json_object_get(root, "prev")), "after: prev null");
+    json_decref(root);
+
+    ev.after.data = NULL;
+    ev.after.len = 0;
+    root = encode(&ev, NULL, "no after");
+    ok(root && json_object_get(root, "after") == NULL, "no after: omitted");
+    json_decref(root);
+}
+
+
 int
 main(void)
 {
+    test_after();
     test_uuid();
     test_names();
     test_actions();
