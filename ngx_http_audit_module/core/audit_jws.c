@@ -16,6 +16,9 @@
  */
 #define AUDIT_JWS_TIME_MAX  ((long long) 1 << 62)
 
+/* 9999-12-31T23:59:59Z: the last second RFC 3339 can write */
+#define AUDIT_JWS_TIME_LAST  253402300799LL
+
 
 typedef struct {
     const char  *start[3];       /* header, payload, signature */
@@ -518,7 +521,13 @@ audit_jws_claims(json_t *claims, const audit_verify_opts_t *opts,
     leeway = opts->leeway < 0 ? 0 : audit_jws_clamp(opts->leeway);
 
     /* a token without exp would be valid forever */
-    if (audit_jws_time(claims, "exp", 0, &t) != 1) {
+    rc = audit_jws_time(claims, "exp", 0, &t);
+
+    if (rc == -2) {
+        return AUDIT_TOKEN_MALFORMED;
+    }
+
+    if (rc != 1) {
         return AUDIT_TOKEN_MISSING_CLAIM;
     }
 
@@ -583,8 +592,19 @@ audit_jws_time(json_t *claims, const char *name, int round_up, long long *t)
         return 0;
     }
 
+    /*
+     * A time past the year 9999 either way is no date an identity provider
+     * means: such a token is malformed (-2), not valid for ever.
+     */
+
     if (json_is_integer(v)) {
-        *t = audit_jws_clamp((long long) json_integer_value(v));
+        if (json_integer_value(v) > AUDIT_JWS_TIME_LAST
+            || json_integer_value(v) < -AUDIT_JWS_TIME_LAST)
+        {
+            return -2;
+        }
+
+        *t = (long long) json_integer_value(v);
         return 1;
     }
 
@@ -593,24 +613,20 @@ audit_jws_time(json_t *claims, const char *name, int round_up, long long *t)
     }
 
     d = json_real_value(v);
-    max = (double) AUDIT_JWS_TIME_MAX;
+    max = (double) AUDIT_JWS_TIME_LAST;
 
-    if (d >= max) {
-        *t = AUDIT_JWS_TIME_MAX;
+    if (!(d <= max && d >= -max)) {
+        return -2;
+    }
 
-    } else if (d <= -max) {
-        *t = -AUDIT_JWS_TIME_MAX;
+    /* the cast truncates towards zero */
+    *t = (long long) d;
 
-    } else {
-        /* the cast truncates towards zero */
-        *t = (long long) d;
+    if (round_up && (double) *t < d) {
+        (*t)++;
 
-        if (round_up && (double) *t < d) {
-            (*t)++;
-
-        } else if (!round_up && (double) *t > d) {
-            (*t)--;
-        }
+    } else if (!round_up && (double) *t > d) {
+        (*t)--;
     }
 
     return 1;

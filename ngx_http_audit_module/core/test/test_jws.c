@@ -798,11 +798,15 @@ test_times(void)
     is_int(check_hs(HS_KID, "{" CLAIMS ",\"exp\":1.8e9}"),
            AUDIT_TOKEN_OK, "exp as a real");
     is_int(check_hs(HS_KID, "{" CLAIMS ",\"exp\":1e300}"),
-           AUDIT_TOKEN_OK, "exp huge real");
+           AUDIT_TOKEN_MALFORMED, "exp huge real: out of range");
     is_int(check_hs(HS_KID, "{" CLAIMS ",\"exp\":9223372036854775807}"),
-           AUDIT_TOKEN_OK, "exp LLONG_MAX");
+           AUDIT_TOKEN_MALFORMED, "exp LLONG_MAX: out of range");
     is_int(check_hs(HS_KID, "{" CLAIMS ",\"exp\":-9223372036854775807}"),
-           AUDIT_TOKEN_EXPIRED, "exp -LLONG_MAX");
+           AUDIT_TOKEN_MALFORMED, "exp -LLONG_MAX: out of range");
+    is_int(check_hs(HS_KID, "{" CLAIMS ",\"exp\":253402300799}"),
+           AUDIT_TOKEN_OK, "exp 9999-12-31T23:59:59Z: the last valid");
+    is_int(check_hs(HS_KID, "{" CLAIMS ",\"exp\":253402300800}"),
+           AUDIT_TOKEN_MALFORMED, "exp a second later: out of range");
     is_int(check_hs(HS_KID, "{" CLAIMS "}"),
            AUDIT_TOKEN_MISSING_CLAIM, "no exp");
     is_int(check_hs(HS_KID, "{" CLAIMS ",\"exp\":\"" FAR "\"}"),
