@@ -85,6 +85,11 @@ static void audit_sentry_title(audit_sentry_out_t *o,
     audit_sentry_jstr_t *js, const audit_event_t *ev, const audit_sentry_fault_t *fault);
 static long audit_sentry_item(audit_sentry_out_t *o, size_t head,
     const char *type);
+static long audit_sentry_event_envelope(const audit_event_t *ev,
+    const audit_sentry_fault_t *fault, const char *fp, size_t fplen,
+    const audit_sentry_dsn_t *dsn, const char *dsn_text,
+    const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
+    unsigned long long now_ms, char *buf, size_t size);
 static void audit_sentry_raw(audit_sentry_out_t *o, const char *p,
     size_t len);
 static void audit_sentry_key(audit_sentry_out_t *o, int *first,
@@ -625,11 +630,8 @@ audit_sentry_envelope(const audit_event_t *ev, const audit_sentry_dsn_t *dsn,
     const audit_scrub_t *scrub, unsigned long long now_ms, char *buf,
     size_t size)
 {
-    int                  fplen;
-    size_t               head;
-    char                 fp[AUDIT_SENTRY_FINGERPRINT_MAX], hex[33];
-    audit_sentry_out_t   o;
-    audit_sentry_opts_t  none;
+    int   fplen;
+    char  fp[AUDIT_SENTRY_FINGERPRINT_MAX];
 
     if (ev == NULL || buf == NULL || size == 0
         || audit_action_name(ev->action) == NULL
@@ -642,6 +644,26 @@ audit_sentry_envelope(const audit_event_t *ev, const audit_sentry_dsn_t *dsn,
     if (fplen < 0) {
         return -1;
     }
+
+    return audit_sentry_event_envelope(ev, NULL, fp, (size_t) fplen, dsn,
+                                       dsn_text, opts, scrub, now_ms, buf,
+                                       size);
+}
+
+
+/* the envelope of one event item, for an audit event or a fault */
+
+static long
+audit_sentry_event_envelope(const audit_event_t *ev,
+    const audit_sentry_fault_t *fault, const char *fp, size_t fplen,
+    const audit_sentry_dsn_t *dsn, const char *dsn_text,
+    const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
+    unsigned long long now_ms, char *buf, size_t size)
+{
+    size_t               head;
+    char                 hex[33];
+    audit_sentry_out_t   o;
+    audit_sentry_opts_t  none;
 
     if (opts == NULL) {
         memset(&none, 0, sizeof(audit_sentry_opts_t));
@@ -658,7 +680,7 @@ audit_sentry_envelope(const audit_event_t *ev, const audit_sentry_dsn_t *dsn,
     audit_sentry_head(&o, hex, dsn, dsn_text, now_ms);
     head = o.n;
 
-    audit_sentry_payload(&o, ev, hex, fp, (size_t) fplen, opts, scrub, NULL);
+    audit_sentry_payload(&o, ev, hex, fp, fplen, opts, scrub, fault);
 
     return audit_sentry_item(&o, head, "event");
 }
@@ -672,10 +694,8 @@ audit_sentry_envelope_fault(const audit_event_t *ev,
     size_t size)
 {
     int                  plain, full;
-    size_t               n, k, head, chars;
-    char                 fp[AUDIT_SENTRY_FINGERPRINT_MAX], hex[33];
-    audit_sentry_out_t   o;
-    audit_sentry_opts_t  none;
+    size_t               n, k, chars;
+    char                 fp[AUDIT_SENTRY_FINGERPRINT_MAX];
 
     if (ev == NULL || fault == NULL || fault->kind == NULL
         || fault->title == NULL || buf == NULL || size == 0
@@ -703,24 +723,8 @@ audit_sentry_envelope_fault(const audit_event_t *ev,
 
     fp[n] = '\0';
 
-    if (opts == NULL) {
-        memset(&none, 0, sizeof(audit_sentry_opts_t));
-        opts = &none;
-    }
-
-    o.p = buf;
-    o.n = 0;
-    o.room = size - 1;
-    o.error = 0;
-
-    audit_hex(ev->id, sizeof(ev->id), hex);
-
-    audit_sentry_head(&o, hex, dsn, dsn_text, now_ms);
-    head = o.n;
-
-    audit_sentry_payload(&o, ev, hex, fp, n, opts, scrub, fault);
-
-    return audit_sentry_item(&o, head, "event");
+    return audit_sentry_event_envelope(ev, fault, fp, n, dsn, dsn_text, opts,
+                                       scrub, now_ms, buf, size);
 }
 
 
