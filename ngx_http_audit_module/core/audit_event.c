@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "audit_out.h"
 #include "audit_event.h"
 #include "audit_uuid.h"
 
@@ -36,24 +37,14 @@ typedef struct {
 } audit_utf8_copy_t;
 
 
-/* the line being written */
-typedef struct {
-    char                *p;
-    size_t               n;
-    size_t               room;          /* size less the "\n" and the NUL */
-    int                  error;
-} audit_event_out_t;
-
-
-static void audit_event_head(audit_event_out_t *o, const audit_event_t *ev);
-static void audit_event_request(audit_event_out_t *o, const audit_event_t *ev,
+static void audit_event_head(audit_out_t *o, const audit_event_t *ev);
+static void audit_event_request(audit_out_t *o, const audit_event_t *ev,
     const audit_scrub_t *scrub);
-static void audit_event_chain(audit_event_out_t *o, const audit_event_t *ev);
-static void audit_event_key(audit_event_out_t *o, const char *key);
-static void audit_event_raw(audit_event_out_t *o, const char *p, size_t len);
-static void audit_event_str(audit_event_out_t *o, const char *key,
+static void audit_event_chain(audit_out_t *o, const audit_event_t *ev);
+static void audit_event_key(audit_out_t *o, const char *key);
+static void audit_event_str(audit_out_t *o, const char *key,
     audit_str_t v, size_t cap);
-static void audit_event_num(audit_event_out_t *o, const char *key,
+static void audit_event_num(audit_out_t *o, const char *key,
     long long v);
 static size_t audit_utf8_copy(const unsigned char *s, size_t len,
     unsigned char *out, size_t room, size_t budget, audit_utf8_copy_t *c);
@@ -163,7 +154,7 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
     char *buf, size_t size)
 {
     size_t                      i;
-    audit_event_out_t           o;
+    audit_out_t           o;
     const audit_event_field_t  *f;
 
     if (ev == NULL || buf == NULL || size < 2
@@ -196,7 +187,7 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
     }
 
     audit_event_chain(&o, ev);
-    audit_event_raw(&o, "}", 1);
+    audit_out_raw(&o, "}", 1);
 
     if (o.error) {
         return -1;
@@ -231,34 +222,34 @@ audit_utf8_sanitize(const char *s, size_t len, char *out, size_t size)
 /* id, ts, action, severity: always there, never in need of escaping */
 
 static void
-audit_event_head(audit_event_out_t *o, const audit_event_t *ev)
+audit_event_head(audit_out_t *o, const audit_event_t *ev)
 {
     const char  *name;
     char         text[37];
 
-    audit_event_raw(o, "{\"id\":\"", 7);
+    audit_out_raw(o, "{\"id\":\"", 7);
     audit_uuid_format(ev->id, text);
-    audit_event_raw(o, text, 36);
+    audit_out_raw(o, text, 36);
 
-    audit_event_raw(o, "\",\"ts\":\"", 8);
+    audit_out_raw(o, "\",\"ts\":\"", 8);
     audit_rfc3339_ms(ev->ts_ms, text);
-    audit_event_raw(o, text, 24);
+    audit_out_raw(o, text, 24);
 
     name = audit_action_names[ev->action];
-    audit_event_raw(o, "\",\"action\":\"", 12);
-    audit_event_raw(o, name, strlen(name));
+    audit_out_raw(o, "\",\"action\":\"", 12);
+    audit_out_raw(o, name, strlen(name));
 
     name = audit_severity_names[ev->severity];
-    audit_event_raw(o, "\",\"severity\":\"", 14);
-    audit_event_raw(o, name, strlen(name));
-    audit_event_raw(o, "\"", 1);
+    audit_out_raw(o, "\",\"severity\":\"", 14);
+    audit_out_raw(o, name, strlen(name));
+    audit_out_raw(o, "\"", 1);
 }
 
 
 /* request_id, ip, method, route, status, user_agent */
 
 static void
-audit_event_request(audit_event_out_t *o, const audit_event_t *ev,
+audit_event_request(audit_out_t *o, const audit_event_t *ev,
     const audit_scrub_t *scrub)
 {
     size_t                      i;
@@ -289,7 +280,7 @@ audit_event_request(audit_event_out_t *o, const audit_event_t *ev,
 /* producer, seq, prev: the event's place in its producer's chain */
 
 static void
-audit_event_chain(audit_event_out_t *o, const audit_event_t *ev)
+audit_event_chain(audit_out_t *o, const audit_event_t *ev)
 {
     char  hex[65];
 
@@ -301,15 +292,15 @@ audit_event_chain(audit_event_out_t *o, const audit_event_t *ev)
     audit_event_num(o, "seq", (long long) ev->seq);
 
     if (!ev->has_prev) {
-        audit_event_raw(o, ",\"prev\":null", 12);
+        audit_out_raw(o, ",\"prev\":null", 12);
 
     } else {
         audit_hex(ev->prev, sizeof(ev->prev), hex);
 
         audit_event_key(o, "prev");
-        audit_event_raw(o, "\"", 1);
-        audit_event_raw(o, hex, 64);
-        audit_event_raw(o, "\"", 1);
+        audit_out_raw(o, "\"", 1);
+        audit_out_raw(o, hex, 64);
+        audit_out_raw(o, "\"", 1);
     }
 
     /* a new chain names the one it follows (a restarted worker's) */
@@ -320,28 +311,15 @@ audit_event_chain(audit_event_out_t *o, const audit_event_t *ev)
 /* Writes ,"key": -- keys are ours and need no escaping. */
 
 static void
-audit_event_key(audit_event_out_t *o, const char *key)
+audit_event_key(audit_out_t *o, const char *key)
 {
     size_t  len;
 
     len = strlen(key);
 
-    audit_event_raw(o, ",\"", 2);
-    audit_event_raw(o, key, len);
-    audit_event_raw(o, "\":", 2);
-}
-
-
-static void
-audit_event_raw(audit_event_out_t *o, const char *p, size_t len)
-{
-    if (o->error || len > o->room - o->n) {
-        o->error = 1;
-        return;
-    }
-
-    memcpy(o->p + o->n, p, len);
-    o->n += len;
+    audit_out_raw(o, ",\"", 2);
+    audit_out_raw(o, key, len);
+    audit_out_raw(o, "\":", 2);
 }
 
 
@@ -352,7 +330,7 @@ audit_event_raw(audit_event_out_t *o, const char *p, size_t len)
  */
 
 static void
-audit_event_str(audit_event_out_t *o, const char *key, audit_str_t v,
+audit_event_str(audit_out_t *o, const char *key, audit_str_t v,
     size_t cap)
 {
     char               *start;
@@ -365,7 +343,7 @@ audit_event_str(audit_event_out_t *o, const char *key, audit_str_t v,
     }
 
     audit_event_key(o, key);
-    audit_event_raw(o, "\"", 1);
+    audit_out_raw(o, "\"", 1);
 
     if (o->error) {
         return;
@@ -384,7 +362,7 @@ audit_event_str(audit_event_out_t *o, const char *key, audit_str_t v,
 
     if (c.escaped == n) {
         o->n += n;
-        audit_event_raw(o, "\"", 1);
+        audit_out_raw(o, "\"", 1);
         return;
     }
 
@@ -408,7 +386,7 @@ audit_event_str(audit_event_out_t *o, const char *key, audit_str_t v,
 
 
 static void
-audit_event_num(audit_event_out_t *o, const char *key, long long v)
+audit_event_num(audit_out_t *o, const char *key, long long v)
 {
     char                 digits[20], *p;
     unsigned long long   u;
@@ -424,10 +402,10 @@ audit_event_num(audit_event_out_t *o, const char *key, long long v)
     } while (u);
 
     if (v < 0) {
-        audit_event_raw(o, "-", 1);
+        audit_out_raw(o, "-", 1);
     }
 
-    audit_event_raw(o, p, digits + sizeof(digits) - p);
+    audit_out_raw(o, p, digits + sizeof(digits) - p);
 }
 
 

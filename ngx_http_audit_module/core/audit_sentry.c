@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 
+#include "audit_out.h"
 #include "audit_sentry.h"
 
 
@@ -46,15 +47,6 @@
 #define AUDIT_SENTRY_RETRY_DEFAULT 60000ULL
 
 
-/* the envelope being written */
-typedef struct {
-    char                *p;
-    size_t               n;
-    size_t               room;          /* size less the NUL */
-    int                  error;
-} audit_sentry_out_t;
-
-
 /* a JSON string being written in parts */
 typedef struct {
     size_t               start;         /* offset of its opening quote */
@@ -74,37 +66,35 @@ static int audit_sentry_host(const char *p, size_t len);
 static int audit_sentry_path(const char *p, size_t len);
 static int audit_sentry_reportable(const audit_event_t *ev);
 static int audit_sentry_is(audit_str_t v, const char *s);
-static void audit_sentry_head(audit_sentry_out_t *o, const char *hex,
+static void audit_sentry_head(audit_out_t *o, const char *hex,
     const audit_sentry_dsn_t *dsn, const char *dsn_text,
     unsigned long long now_ms);
-static void audit_sentry_payload(audit_sentry_out_t *o,
+static void audit_sentry_payload(audit_out_t *o,
     const audit_event_t *ev, const char *hex, const char *fp, size_t fplen,
     const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
     const audit_sentry_fault_t *fault);
-static void audit_sentry_title(audit_sentry_out_t *o,
+static void audit_sentry_title(audit_out_t *o,
     audit_sentry_jstr_t *js, const audit_event_t *ev, const audit_sentry_fault_t *fault);
-static long audit_sentry_item(audit_sentry_out_t *o, size_t head,
+static long audit_sentry_item(audit_out_t *o, size_t head,
     const char *type);
 static long audit_sentry_event_envelope(const audit_event_t *ev,
     const audit_sentry_fault_t *fault, const char *fp, size_t fplen,
     const audit_sentry_dsn_t *dsn, const char *dsn_text,
     const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
     unsigned long long now_ms, char *buf, size_t size);
-static void audit_sentry_raw(audit_sentry_out_t *o, const char *p,
-    size_t len);
-static void audit_sentry_key(audit_sentry_out_t *o, int *first,
+static void audit_sentry_key(audit_out_t *o, int *first,
     const char *key);
-static void audit_sentry_member(audit_sentry_out_t *o, int *first,
+static void audit_sentry_member(audit_out_t *o, int *first,
     const char *key, const char *s, size_t len, size_t max);
-static void audit_sentry_num(audit_sentry_out_t *o, unsigned long long v,
+static void audit_sentry_num(audit_out_t *o, unsigned long long v,
     int negative);
-static void audit_sentry_string(audit_sentry_out_t *o, const char *s,
+static void audit_sentry_string(audit_out_t *o, const char *s,
     size_t len, size_t max);
-static void audit_sentry_begin(audit_sentry_out_t *o,
+static void audit_sentry_begin(audit_out_t *o,
     audit_sentry_jstr_t *js, size_t max);
-static void audit_sentry_part(audit_sentry_out_t *o,
+static void audit_sentry_part(audit_out_t *o,
     audit_sentry_jstr_t *js, const char *s, size_t len, size_t max);
-static void audit_sentry_end(audit_sentry_out_t *o, audit_sentry_jstr_t *js);
+static void audit_sentry_end(audit_out_t *o, audit_sentry_jstr_t *js);
 static size_t audit_sentry_utf8(char *out, size_t room, const char *s,
     size_t len, size_t max, size_t *chars, int *plain, int *full);
 static int audit_sentry_limit(const char *p, size_t len,
@@ -117,7 +107,7 @@ static void audit_sentry_later(unsigned long long *until,
     unsigned long long now_ms, unsigned long long ms);
 
 
-#define AUDIT_SENTRY_LIT(o, s)  audit_sentry_raw(o, s, sizeof(s) - 1)
+#define AUDIT_SENTRY_LIT(o, s)  audit_out_raw(o, s, sizeof(s) - 1)
 
 #define AUDIT_SENTRY_MEMBER(o, first, key, v, max)                          \
     audit_sentry_member(o, first, key, (v).data, (v).len, max)
@@ -662,7 +652,7 @@ audit_sentry_event_envelope(const audit_event_t *ev,
 {
     size_t               head;
     char                 hex[33];
-    audit_sentry_out_t   o;
+    audit_out_t   o;
     audit_sentry_opts_t  none;
 
     if (opts == NULL) {
@@ -735,7 +725,7 @@ audit_sentry_client_report(const audit_sentry_discards_t *d,
     int                  first;
     size_t               i, head;
     char                 ts[25];
-    audit_sentry_out_t   o;
+    audit_out_t   o;
     unsigned long long   q[4];
 
     if (buf != NULL && size != 0) {
@@ -770,7 +760,7 @@ audit_sentry_client_report(const audit_sentry_discards_t *d,
     audit_rfc3339_ms(now_ms, ts);
 
     AUDIT_SENTRY_LIT(&o, "{\"timestamp\":\"");
-    audit_sentry_raw(&o, ts, 24);
+    audit_out_raw(&o, ts, 24);
     AUDIT_SENTRY_LIT(&o, "\",\"discarded_events\":[");
 
     first = 1;
@@ -787,7 +777,7 @@ audit_sentry_client_report(const audit_sentry_discards_t *d,
         first = 0;
 
         AUDIT_SENTRY_LIT(&o, "{\"reason\":\"");
-        audit_sentry_raw(&o, audit_sentry_discard_reasons[i],
+        audit_out_raw(&o, audit_sentry_discard_reasons[i],
                          strlen(audit_sentry_discard_reasons[i]));
         AUDIT_SENTRY_LIT(&o, "\",\"category\":\"error\",\"quantity\":");
         audit_sentry_num(&o, q[i] > AUDIT_SENTRY_QUANTITY_MAX
@@ -1109,7 +1099,7 @@ audit_sentry_later(unsigned long long *until, unsigned long long now_ms,
 /* the envelope header line; no event_id when hex is NULL */
 
 static void
-audit_sentry_head(audit_sentry_out_t *o, const char *hex,
+audit_sentry_head(audit_out_t *o, const char *hex,
     const audit_sentry_dsn_t *dsn, const char *dsn_text,
     unsigned long long now_ms)
 {
@@ -1121,14 +1111,14 @@ audit_sentry_head(audit_sentry_out_t *o, const char *hex,
 
     if (hex != NULL) {
         AUDIT_SENTRY_LIT(o, "\"event_id\":\"");
-        audit_sentry_raw(o, hex, 32);
+        audit_out_raw(o, hex, 32);
         AUDIT_SENTRY_LIT(o, "\",");
     }
 
     audit_rfc3339_ms(now_ms, ts);
 
     AUDIT_SENTRY_LIT(o, "\"sent_at\":\"");
-    audit_sentry_raw(o, ts, 24);
+    audit_out_raw(o, ts, 24);
     AUDIT_SENTRY_LIT(o, "\"");
 
     if (dsn_text != NULL) {
@@ -1173,7 +1163,7 @@ audit_sentry_head(audit_sentry_out_t *o, const char *hex,
 
 
 static void
-audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
+audit_sentry_payload(audit_out_t *o, const audit_event_t *ev,
     const char *hex, const char *fp, size_t fplen,
     const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
     const audit_sentry_fault_t *fault)
@@ -1205,11 +1195,11 @@ audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
     audit_rfc3339_ms(ev->ts_ms, ts);
 
     AUDIT_SENTRY_LIT(o, "{\"event_id\":\"");
-    audit_sentry_raw(o, hex, 32);
+    audit_out_raw(o, hex, 32);
     AUDIT_SENTRY_LIT(o, "\",\"timestamp\":\"");
-    audit_sentry_raw(o, ts, 24);
+    audit_out_raw(o, ts, 24);
     AUDIT_SENTRY_LIT(o, "\",\"level\":\"");
-    audit_sentry_raw(o, level, strlen(level));
+    audit_out_raw(o, level, strlen(level));
     AUDIT_SENTRY_LIT(o, "\",\"logger\":\"" AUDIT_SENTRY_SDK_NAME
                      "\",\"platform\":\"c\"");
 
@@ -1221,7 +1211,7 @@ audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
     audit_sentry_end(o, &js);
 
     AUDIT_SENTRY_LIT(o, "},\"exception\":{\"values\":[{\"type\":\"");
-    audit_sentry_raw(o, action, strlen(action));
+    audit_out_raw(o, action, strlen(action));
     AUDIT_SENTRY_LIT(o, "\",\"value\":");
     audit_sentry_begin(o, &js, AUDIT_SENTRY_MESSAGE_CAP);
     audit_sentry_title(o, &js, ev, fault);
@@ -1363,7 +1353,7 @@ audit_sentry_payload(audit_sentry_out_t *o, const audit_event_t *ev,
 /* "Failed login", "Expired session", "Authorization denied: RULE", ... */
 
 static void
-audit_sentry_title(audit_sentry_out_t *o, audit_sentry_jstr_t *js,
+audit_sentry_title(audit_out_t *o, audit_sentry_jstr_t *js,
     const audit_event_t *ev, const audit_sentry_fault_t *fault)
 {
     const char  *title;
@@ -1422,7 +1412,7 @@ audit_sentry_title(audit_sentry_out_t *o, audit_sentry_jstr_t *js,
  */
 
 static long
-audit_sentry_item(audit_sentry_out_t *o, size_t head, const char *type)
+audit_sentry_item(audit_out_t *o, size_t head, const char *type)
 {
     int     n;
     size_t  len;
@@ -1454,23 +1444,10 @@ audit_sentry_item(audit_sentry_out_t *o, size_t head, const char *type)
 }
 
 
-static void
-audit_sentry_raw(audit_sentry_out_t *o, const char *p, size_t len)
-{
-    if (o->error || len > o->room - o->n) {
-        o->error = 1;
-        return;
-    }
-
-    memcpy(o->p + o->n, p, len);
-    o->n += len;
-}
-
-
 /* Writes "key": -- with a comma first unless it is the first member. */
 
 static void
-audit_sentry_key(audit_sentry_out_t *o, int *first, const char *key)
+audit_sentry_key(audit_out_t *o, int *first, const char *key)
 {
     if (!*first) {
         AUDIT_SENTRY_LIT(o, ",");
@@ -1479,7 +1456,7 @@ audit_sentry_key(audit_sentry_out_t *o, int *first, const char *key)
     *first = 0;
 
     AUDIT_SENTRY_LIT(o, "\"");
-    audit_sentry_raw(o, key, strlen(key));
+    audit_out_raw(o, key, strlen(key));
     AUDIT_SENTRY_LIT(o, "\":");
 }
 
@@ -1487,7 +1464,7 @@ audit_sentry_key(audit_sentry_out_t *o, int *first, const char *key)
 /* "key":"value" when the value is there */
 
 static void
-audit_sentry_member(audit_sentry_out_t *o, int *first, const char *key,
+audit_sentry_member(audit_out_t *o, int *first, const char *key,
     const char *s, size_t len, size_t max)
 {
     if (s == NULL || len == 0) {
@@ -1500,7 +1477,7 @@ audit_sentry_member(audit_sentry_out_t *o, int *first, const char *key,
 
 
 static void
-audit_sentry_num(audit_sentry_out_t *o, unsigned long long v, int negative)
+audit_sentry_num(audit_out_t *o, unsigned long long v, int negative)
 {
     char  digits[20], *p;
 
@@ -1515,12 +1492,12 @@ audit_sentry_num(audit_sentry_out_t *o, unsigned long long v, int negative)
         AUDIT_SENTRY_LIT(o, "-");
     }
 
-    audit_sentry_raw(o, p, digits + sizeof(digits) - p);
+    audit_out_raw(o, p, digits + sizeof(digits) - p);
 }
 
 
 static void
-audit_sentry_string(audit_sentry_out_t *o, const char *s, size_t len,
+audit_sentry_string(audit_out_t *o, const char *s, size_t len,
     size_t max)
 {
     audit_sentry_jstr_t  js;
@@ -1539,7 +1516,7 @@ audit_sentry_string(audit_sentry_out_t *o, const char *s, size_t len,
  */
 
 static void
-audit_sentry_begin(audit_sentry_out_t *o, audit_sentry_jstr_t *js,
+audit_sentry_begin(audit_out_t *o, audit_sentry_jstr_t *js,
     size_t max)
 {
     AUDIT_SENTRY_LIT(o, "\"");
@@ -1552,7 +1529,7 @@ audit_sentry_begin(audit_sentry_out_t *o, audit_sentry_jstr_t *js,
 
 
 static void
-audit_sentry_part(audit_sentry_out_t *o, audit_sentry_jstr_t *js,
+audit_sentry_part(audit_out_t *o, audit_sentry_jstr_t *js,
     const char *s, size_t len, size_t max)
 {
     int     full;
@@ -1579,7 +1556,7 @@ audit_sentry_part(audit_sentry_out_t *o, audit_sentry_jstr_t *js,
 
 
 static void
-audit_sentry_end(audit_sentry_out_t *o, audit_sentry_jstr_t *js)
+audit_sentry_end(audit_out_t *o, audit_sentry_jstr_t *js)
 {
     size_t   n, room;
     json_t  *s;
