@@ -92,6 +92,8 @@ static void ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s,
 static void ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s);
 static void ngx_http_audit_sentry_connect(ngx_http_audit_sentry_t *s);
 #if (NGX_SSL)
+static void ngx_http_audit_sentry_ssl_start(ngx_http_audit_sentry_t *s,
+    ngx_connection_t *c);
 static void ngx_http_audit_sentry_handshake(ngx_connection_t *c);
 #endif
 static void ngx_http_audit_sentry_write_handler(ngx_event_t *wev);
@@ -762,32 +764,21 @@ ngx_http_audit_sentry_connect(ngx_http_audit_sentry_t *s)
     c->read->handler = ngx_http_audit_sentry_read_handler;
     c->write->handler = ngx_http_audit_sentry_write_handler;
 
+    /* SSL keeps its per-connection state in c->pool */
+    c->pool = ngx_create_pool(1024, s->log);
+    if (c->pool == NULL) {
+        ngx_http_audit_sentry_fail(s, "connect");
+        return;
+    }
+
 #if (NGX_SSL)
     if (s->conf->ssl) {
 
-        if (rc == NGX_AGAIN) {
-            /* the handshake starts once the TCP connection is up */
-            c->write->handler = ngx_http_audit_sentry_write_handler;
-            return;
+        /* with NGX_AGAIN the handshake starts once TCP is up */
+        if (rc != NGX_AGAIN) {
+            ngx_http_audit_sentry_ssl_start(s, c);
         }
 
-        if (ngx_ssl_create_connection(s->conf->ssl, c, NGX_SSL_CLIENT)
-            != NGX_OK)
-        {
-            ngx_http_audit_sentry_fail(s, "SSL");
-            return;
-        }
-
-        SSL_set_tlsext_host_name(c->ssl->connection, s->conf->dsn.host);
-
-        rc = ngx_ssl_handshake(c);
-
-        if (rc == NGX_AGAIN) {
-            c->ssl->handler = ngx_http_audit_sentry_handshake;
-            return;
-        }
-
-        ngx_http_audit_sentry_handshake(c);
         return;
     }
 #endif
@@ -801,6 +792,28 @@ ngx_http_audit_sentry_connect(ngx_http_audit_sentry_t *s)
 
 
 #if (NGX_SSL)
+
+static void
+ngx_http_audit_sentry_ssl_start(ngx_http_audit_sentry_t *s,
+    ngx_connection_t *c)
+{
+    if (ngx_ssl_create_connection(s->conf->ssl, c, NGX_SSL_CLIENT) != NGX_OK)
+    {
+        ngx_http_audit_sentry_fail(s, "SSL");
+        return;
+    }
+
+    /* SNI: a hosted tracker serves many names on one address */
+    SSL_set_tlsext_host_name(c->ssl->connection, s->conf->dsn.host);
+
+    if (ngx_ssl_handshake(c) == NGX_AGAIN) {
+        c->ssl->handler = ngx_http_audit_sentry_handshake;
+        return;
+    }
+
+    ngx_http_audit_sentry_handshake(c);
+}
+
 
 static void
 ngx_http_audit_sentry_handshake(ngx_connection_t *c)
@@ -846,22 +859,7 @@ ngx_http_audit_sentry_write_handler(ngx_event_t *wev)
 #if (NGX_SSL)
     if (s->conf->ssl && c->ssl == NULL) {
         /* connected: now the TLS handshake */
-
-        if (ngx_ssl_create_connection(s->conf->ssl, c, NGX_SSL_CLIENT)
-            != NGX_OK)
-        {
-            ngx_http_audit_sentry_fail(s, "SSL");
-            return;
-        }
-
-        SSL_set_tlsext_host_name(c->ssl->connection, s->conf->dsn.host);
-
-        if (ngx_ssl_handshake(c) == NGX_AGAIN) {
-            c->ssl->handler = ngx_http_audit_sentry_handshake;
-            return;
-        }
-
-        ngx_http_audit_sentry_handshake(c);
+        ngx_http_audit_sentry_ssl_start(s, c);
         return;
     }
 #endif
@@ -1182,6 +1180,11 @@ ngx_http_audit_sentry_close(ngx_http_audit_sentry_t *s)
             (void) ngx_ssl_shutdown(c);
         }
 #endif
+        if (c->pool) {
+            ngx_destroy_pool(c->pool);
+            c->pool = NULL;
+        }
+
         ngx_close_connection(c);
         s->pc.connection = NULL;
     }
