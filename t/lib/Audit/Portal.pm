@@ -51,12 +51,12 @@ use IO::Select;
 use IO::Socket::IP;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
+use Audit::HTTP qw(take_request keep_alive);
 
 my $JSON = eval { require JSON::XS; JSON::XS->new->utf8->canonical }
     || do { require JSON::PP; JSON::PP->new->utf8->canonical };
 
 use constant {
-    MAX_HEAD => 64 * 1024,
     MAX_BODY => 64 * 1024 * 1024,
     READ_SIZE => 64 * 1024,
 };
@@ -176,11 +176,11 @@ sub _read {
     return if !defined $n && ($!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR});
     return _close($c, $readers, $writers, $conns) unless $n;
     while (!$c->{closing}) {
-        my $req = _take_request($c) or last;
+        my $req = take_request($c, MAX_BODY) or last;
         my ($status, $headers, $body) = $req->{error}
             ? ($req->{error}, [], $JSON->encode({error => $req->{reason}}))
             : $self->handle($req);
-        my $keep = !$req->{error} && _keep_alive($req);
+        my $keep = !$req->{error} && keep_alive($req);
         $c->{out} .= _response($status, $headers, $body, $keep,
             ($req->{method} || '') eq 'HEAD');
         $c->{closing} = 1 unless $keep;
@@ -218,103 +218,6 @@ sub _close {
 
 # Takes one complete request off the connection's input buffer; undef when
 # more bytes are needed, {error => status, reason => ...} on bad input.
-sub _take_request {
-    my ($c) = @_;
-    unless ($c->{req}) {
-        $c->{in} =~ s/\A(?:\r\n)+//;
-        my $end = index $c->{in}, "\r\n\r\n";
-        if ($end < 0) {
-            return length $c->{in} > MAX_HEAD ? _bad(431, 'header too large') : undef;
-        }
-        my $head = substr($c->{in}, 0, $end + 4, '');
-        my $req = _parse_head($head);
-        return $req if $req->{error};
-        $c->{req} = $req;
-        $c->{out} .= "HTTP/1.1 100 Continue\r\n\r\n"
-            if ($req->{headers}{expect} || '') =~ /^100-continue$/i && $req->{pending};
-    }
-    my $req = $c->{req};
-    my $done = $req->{chunked} ? _take_chunked($c, $req) : _take_fixed($c, $req);
-    return $done if !$done || $done->{error};
-    delete $c->{req};
-    return $req;
-}
-
-sub _parse_head {
-    my ($head) = @_;
-    my ($line, @lines) = split /\r\n/, $head;
-    my ($method, $uri, $version) =
-        ($line // '') =~ m{\A([A-Za-z]+) (\S+) HTTP/(1\.[01])\z}
-        or return _bad(400, 'bad request line');
-    my %h;
-    for (@lines) {
-        my ($name, $value) = /\A([!#\$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\z/s
-            or return _bad(400, 'bad header line');
-        push @{ $h{ lc $name } }, $value;
-    }
-    my $req = {method => uc $method, uri => $uri, version => $version,
-               header_list => \%h, body => ''};
-    $req->{headers} = {map { $_ => join(', ', @{ $h{$_} }) } keys %h};
-    if (($req->{headers}{'transfer-encoding'} || '') =~ /chunked\s*\z/i) {
-        $req->{chunked} = 1;
-        $req->{pending} = 1;
-    } elsif (defined(my $cl = $req->{headers}{'content-length'})) {
-        my %distinct = map { $_ => 1 } @{ $h{'content-length'} };
-        return _bad(400, 'bad content-length') if keys %distinct > 1 || $cl !~ /\A\d{1,12}\z/;
-        return _bad(413, 'body too large') if $cl > MAX_BODY;
-        $req->{pending} = $cl;
-    } else {
-        $req->{pending} = 0;
-    }
-    return $req;
-}
-
-sub _take_fixed {
-    my ($c, $req) = @_;
-    return undef if length $c->{in} < $req->{pending};
-    $req->{body} = substr($c->{in}, 0, $req->{pending}, '');
-    return $req;
-}
-
-# Decodes as many chunks as the buffer holds; state stays on $req.
-sub _take_chunked {
-    my ($c, $req) = @_;
-    while (1) {
-        if ($req->{trailer}) {
-            if ($c->{in} =~ s/\A\r\n//) { return $req }
-            my $end = index $c->{in}, "\r\n\r\n";
-            return length $c->{in} > MAX_HEAD ? _bad(400, 'trailer too large') : undef
-                if $end < 0;
-            substr($c->{in}, 0, $end + 4, '');
-            return $req;
-        }
-        if (!$req->{chunk_left}) {
-            my $eol = index $c->{in}, "\r\n";
-            return length $c->{in} > 1024 ? _bad(400, 'bad chunk size') : undef if $eol < 0;
-            my $line = substr($c->{in}, 0, $eol + 2, '');
-            my ($hex) = $line =~ /\A([0-9a-fA-F]{1,8})[ \t]*(?:;[^\r\n]*)?\r\n\z/
-                or return _bad(400, 'bad chunk size');
-            my $size = hex $hex;
-            if ($size == 0) { $req->{trailer} = 1; next }
-            return _bad(413, 'body too large') if length($req->{body}) + $size > MAX_BODY;
-            $req->{chunk_left} = $size;
-        }
-        return undef if length $c->{in} < $req->{chunk_left} + 2;
-        $req->{body} .= substr($c->{in}, 0, $req->{chunk_left}, '');
-        return _bad(400, 'bad chunk end') unless $c->{in} =~ s/\A\r\n//;
-        $req->{chunk_left} = 0;
-    }
-}
-
-sub _bad { return {error => $_[0], reason => $_[1]} }
-
-sub _keep_alive {
-    my ($req) = @_;
-    my $conn = lc($req->{headers}{connection} || '');
-    return $conn !~ /\bclose\b/ if $req->{version} eq '1.1';
-    return $conn =~ /\bkeep-alive\b/;
-}
-
 sub _response {
     my ($status, $headers, $body, $keep, $head_only) = @_;
     my $no_body = $status == 204 || $status == 304;
@@ -336,7 +239,7 @@ sub _response {
 # Returns (status, [header => value, ...], body bytes).
 sub handle {
     my ($self, $req) = @_;
-    my ($path) = $req->{uri} =~ m{\A([^?#]*)};
+    my ($path) = $req->{target} =~ m{\A([^?#]*)};
     if ($req->{method} eq 'POST' && $path eq '/login')  { return $self->_login($req) }
     if ($req->{method} eq 'POST' && $path eq '/logout') { return $self->_logout($req) }
     my $status = 200;
@@ -348,7 +251,7 @@ sub _echo {
     my ($req) = @_;
     return $JSON->encode({
         method  => $req->{method},
-        uri     => _text($req->{uri}),
+        uri     => _text($req->{target}),
         headers => {map { $_ => _text($req->{headers}{$_}) } keys %{ $req->{headers} }},
         body    => _text($req->{body}),
     });

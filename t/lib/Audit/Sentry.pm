@@ -167,6 +167,7 @@ use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(sleep time);
 
 use Audit::Test;
+use Audit::HTTP qw(take_request keep_alive);
 
 my $JSON = eval { require JSON::XS; JSON::XS->new->utf8->canonical }
     || do { require JSON::PP; JSON::PP->new->utf8->canonical };
@@ -174,7 +175,6 @@ my $JSON = eval { require JSON::XS; JSON::XS->new->utf8->canonical }
 my $HOST = '127.0.0.1';
 
 use constant {
-    MAX_HEAD  => 64 * 1024,
     MAX_BODY  => 20 * 1024 * 1024,
     READ_SIZE => 64 * 1024,
 };
@@ -544,7 +544,7 @@ sub _read {
 sub _process {
     my ($self, $c) = @_;
     while (!$c->{closing} && !defined $c->{due} && !$c->{blackhole}) {
-        my $req = $self->_take_request($c) or last;
+        my $req = take_request($c, $self->{max_body}) or last;
         my $ctl = $self->_read_control;
         if ($ctl->{mode} eq 'reset') {
             $self->_forget($c);
@@ -559,7 +559,7 @@ sub _process {
             ? ($req->{error}, [], _detail($req->{reason}), {detail => $req->{reason}})
             : $self->_handle($req, $ctl, $c);
         $self->_log_request($req, $status, $ctl, $info);
-        my $keep = !$req->{error} && $status != 413 && _keep_alive($req);
+        my $keep = !$req->{error} && $status != 413 && keep_alive($req);
         my $resp = _response($status, $headers, $body, $keep);
         $c->{closing} = 1 unless $keep;
         if ($ctl->{mode} eq 'slow') {
@@ -617,110 +617,6 @@ sub _read_control {
 # One complete request off the connection's buffer; undef when more bytes
 # are needed; {error => status, reason => ...} for bad framing (the
 # connection is then closed).
-sub _take_request {
-    my ($self, $c) = @_;
-    unless ($c->{req}) {
-        $c->{in} =~ s/\A(?:\r\n)+//;
-        my $end = index $c->{in}, "\r\n\r\n";
-        if ($end < 0) {
-            return length $c->{in} > MAX_HEAD ? _bad(431, 'request head too large') : undef;
-        }
-        my $head = substr($c->{in}, 0, $end + 4, '');
-        my $req = $self->_parse_head($head);
-        return $req if $req->{error};
-        $c->{req} = $req;
-        $c->{out} .= "HTTP/1.1 100 Continue\r\n\r\n"
-            if lc($req->{headers}{expect} // '') eq '100-continue' && $req->{pending};
-    }
-    my $req = $c->{req};
-    my $done = $req->{framing} eq 'chunked' ? $self->_take_chunked($c, $req)
-                                            : _take_fixed($c, $req);
-    return $done if !$done || $done->{error};
-    delete $c->{req};
-    $req->{peer} = $c->{peer};
-    return $req;
-}
-
-sub _parse_head {
-    my ($self, $head) = @_;
-    my ($line, @lines) = split /\r\n/, $head;
-    my ($method, $target, $version) =
-        ($line // '') =~ m{\A([A-Za-z]+) (\S+) HTTP/(1\.[01])\z}
-        or return _bad(400, 'bad request line');
-    my %h;
-    for (@lines) {
-        my ($name, $value) = /\A([!#\$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\z/s
-            or return _bad(400, 'bad header line');
-        push @{ $h{ lc $name } }, $value;
-    }
-    my $req = {method => uc $method, target => $target, version => $version,
-               headers => {map { $_ => join(', ', @{ $h{$_} }) } keys %h}, body => ''};
-    my $te = $req->{headers}{'transfer-encoding'};
-    my $cl = $req->{headers}{'content-length'};
-    if (defined $te) {
-        return _bad(400, 'both Transfer-Encoding and Content-Length') if defined $cl;
-        return _bad(501, "unsupported Transfer-Encoding: $te") if lc $te ne 'chunked';
-        @$req{qw(framing pending)} = ('chunked', 1);
-    } elsif (defined $cl) {
-        my %distinct = map { $_ => 1 } @{ $h{'content-length'} };
-        return _bad(400, 'bad Content-Length') if keys %distinct > 1 || $cl !~ /\A\d{1,12}\z/;
-        return _bad(413, 'body too large') if $cl > $self->{max_body};
-        @$req{qw(framing pending)} = ('length', $cl);
-    } else {
-        @$req{qw(framing pending)} = ('none', 0);
-    }
-    return $req;
-}
-
-sub _take_fixed {
-    my ($c, $req) = @_;
-    return undef if length $c->{in} < $req->{pending};
-    $req->{body} = substr($c->{in}, 0, $req->{pending}, '');
-    return $req;
-}
-
-sub _take_chunked {
-    my ($self, $c, $req) = @_;
-    while (1) {
-        if ($req->{trailer}) {
-            return $req if $c->{in} =~ s/\A\r\n//;
-            my $end = index $c->{in}, "\r\n\r\n";
-            if ($end < 0) {
-                return length $c->{in} > MAX_HEAD ? _bad(400, 'trailer too large') : undef;
-            }
-            substr($c->{in}, 0, $end + 4, '');
-            return $req;
-        }
-        if (!$req->{chunk_left}) {
-            my $eol = index $c->{in}, "\r\n";
-            if ($eol < 0) {
-                return length $c->{in} > 1024 ? _bad(400, 'bad chunk size') : undef;
-            }
-            my $line = substr($c->{in}, 0, $eol + 2, '');
-            my ($hex) = $line =~ /\A([0-9a-fA-F]{1,8})[ \t]*(?:;[^\r\n]*)?\r\n\z/
-                or return _bad(400, 'bad chunk size');
-            my $size = hex $hex;
-            if ($size == 0) { $req->{trailer} = 1; next }
-            return _bad(413, 'body too large')
-                if length($req->{body}) + $size > $self->{max_body};
-            $req->{chunk_left} = $size;
-        }
-        return undef if length $c->{in} < $req->{chunk_left} + 2;
-        $req->{body} .= substr($c->{in}, 0, $req->{chunk_left}, '');
-        return _bad(400, 'bad chunk end') unless $c->{in} =~ s/\A\r\n//;
-        $req->{chunk_left} = 0;
-    }
-}
-
-sub _bad { return {error => $_[0], reason => $_[1]} }
-
-sub _keep_alive {
-    my ($req) = @_;
-    my $conn = lc($req->{headers}{connection} || '');
-    return $conn !~ /\bclose\b/ if $req->{version} eq '1.1';
-    return $conn =~ /\bkeep-alive\b/;
-}
-
 sub _response {
     my ($status, $headers, $body, $keep) = @_;
     my $out = "HTTP/1.1 $status " . ($REASON{$status} || 'Status') . "\r\n"
