@@ -364,40 +364,34 @@ BEGIN
             USING ERRCODE = 'wrong_object_type';
     END IF;
 
-    -- 1. the whole batch at once: the usual case
-    BEGIN
-        INSERT INTO audit.events
-        SELECT e.* FROM ONLY pg_temp.audit_staging s
-        CROSS JOIN LATERAL audit.event_from_line(s.line) e
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS inserted = ROW_COUNT;
-        RETURN inserted;
-    EXCEPTION WHEN OTHERS THEN
-        NULL;
-    END;
-
-    -- 2. a month without a partition yet: make the months the lines name
+    -- 1. the whole batch at once: the usual case; 2. when that fails, a
+    --    month may have no partition yet: make the months the lines name
     --    (a cheap look at "ts", which is never inside a string: quotes
     --    there are escaped), then the whole batch again
-    FOR m IN
-        SELECT DISTINCT to_date(x[1], 'YYYY-MM')
-        FROM ONLY pg_temp.audit_staging s,
-             regexp_match(s.line, '"ts":"([1-9][0-9]{3}-(0[1-9]|1[0-2]))-') x
-        WHERE x IS NOT NULL
-    LOOP
-        PERFORM audit.ensure_partitions(m, 1);
-        months := months || m;
+    FOR attempt IN 1 .. 2 LOOP
+        IF attempt = 2 THEN
+            FOR m IN
+                SELECT DISTINCT to_date(x[1], 'YYYY-MM')
+                FROM ONLY pg_temp.audit_staging s,
+                     regexp_match(s.line, '"ts":"([1-9][0-9]{3}-(0[1-9]|1[0-2]))-') x
+                WHERE x IS NOT NULL
+            LOOP
+                PERFORM audit.ensure_partitions(m, 1);
+                months := months || m;
+            END LOOP;
+        END IF;
+
+        BEGIN
+            INSERT INTO audit.events
+            SELECT e.* FROM ONLY pg_temp.audit_staging s
+            CROSS JOIN LATERAL audit.event_from_line(s.line) e
+            ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS inserted = ROW_COUNT;
+            RETURN inserted;
+        EXCEPTION WHEN OTHERS THEN
+            NULL;
+        END;
     END LOOP;
-    BEGIN
-        INSERT INTO audit.events
-        SELECT e.* FROM ONLY pg_temp.audit_staging s
-        CROSS JOIN LATERAL audit.event_from_line(s.line) e
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS inserted = ROW_COUNT;
-        RETURN inserted;
-    EXCEPTION WHEN OTHERS THEN
-        NULL;
-    END;
 
     -- 3. a bad line in the batch: line by line, the bad ones set aside
     inserted := 0;
