@@ -30,6 +30,7 @@ struct ngx_http_audit_producer_s {
     ngx_str_t                    name;
     ngx_str_t                    after;            /* the slot's last chain */
     ngx_http_audit_chain_t      *chain;            /* in the zone, or NULL */
+    ngx_uint_t                   lost;             /* died with the last one */
     unsigned long long           seq;
     u_char                       prev[32];
     ngx_uint_t                   has_prev;
@@ -56,6 +57,7 @@ static ngx_int_t ngx_http_audit_event_id(ngx_http_audit_producer_t *p,
     audit_event_t *ev);
 static ngx_int_t ngx_http_audit_events_chain(ngx_cycle_t *cycle,
     ngx_http_audit_main_conf_t *amcf, ngx_http_audit_producer_t *p);
+static ngx_uint_t ngx_http_audit_events_died_with(ngx_http_audit_chain_t *chain);
 static void ngx_http_audit_count_decision(ngx_http_audit_main_conf_t *amcf,
     ngx_http_audit_ctx_t *ctx);
 static void ngx_http_audit_str(audit_str_t *dst, ngx_str_t *src);
@@ -169,6 +171,18 @@ ngx_http_audit_events_chain(ngx_cycle_t *cycle,
         p->after.len = ngx_sprintf(p->after.data, "%*s:%uA", chain->len,
                                    chain->producer, chain->seq)
                        - p->after.data;
+
+        p->lost = ngx_http_audit_events_died_with(chain);
+
+        if (p->lost) {
+            (void) ngx_atomic_fetch_add(&sh->events_lost, p->lost);
+
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "audit: worker process %P died with %ui audit "
+                          "events not yet stored: they are lost; its chain "
+                          "\"%*s\" ended at seq %uA", chain->pid, p->lost,
+                          chain->len, chain->producer, chain->seq);
+        }
     }
 
     chain->pid = ngx_pid;
@@ -176,6 +190,8 @@ ngx_http_audit_events_chain(ngx_cycle_t *cycle,
     ngx_memcpy(chain->producer, p->name.data, chain->len);
     chain->seq = 0;
     chain->used = 0;
+    chain->held = 0;
+    chain->exited = 0;
 
     p->chain = chain;
 
@@ -183,17 +199,79 @@ ngx_http_audit_events_chain(ngx_cycle_t *cycle,
 }
 
 
+/*
+ * The events the previous worker of this slot still held in memory (its
+ * PostgreSQL queue and the batch on the wire) when it died: a worker that
+ * exits gracefully spools them first and says so; one that still runs
+ * (the old generation after a reload) may yet store them.  Only a dead
+ * worker that did not exit has lost them, e.g. after a kill -9 or a crash.
+ */
+
+static ngx_uint_t
+ngx_http_audit_events_died_with(ngx_http_audit_chain_t *chain)
+{
+    if (chain->pid == 0 || chain->pid == ngx_pid || chain->exited
+        || chain->held == 0)
+    {
+        return 0;
+    }
+
+    if (kill(chain->pid, 0) == 0 || ngx_errno != NGX_ESRCH) {
+        return 0;
+    }
+
+    return chain->held;
+}
+
+
+/*
+ * Called once the tracker client exists: the loss counted at start-up is
+ * one more issue there, "module_fault:events_lost".
+ */
+
+void
+ngx_http_audit_events_report_loss(ngx_http_audit_main_conf_t *amcf)
+{
+    u_char                      title[128];
+    ngx_http_audit_producer_t  *p;
+
+    p = amcf->producer;
+
+    if (p == NULL || p->lost == 0) {
+        return;
+    }
+
+    *ngx_snprintf(title, sizeof(title) - 1,
+                  "Audit events lost: a worker died with %ui not yet stored",
+                  p->lost) = '\0';
+
+    ngx_http_audit_sentry_fault(amcf->sentry_state, NULL, "module_fault",
+                                "events_lost", (const char *) title, NULL);
+}
+
+
 void
 ngx_http_audit_events_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_audit_producer_t   *p;
     ngx_http_audit_main_conf_t  *amcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    if (amcf && amcf->producer) {
-        EVP_MD_CTX_free(amcf->producer->md);
-        amcf->producer->md = NULL;
+    if (amcf == NULL || amcf->producer == NULL) {
+        return;
     }
+
+    p = amcf->producer;
+
+    /* what was held is in the spool now (ngx_http_audit_pg_exit_process) */
+
+    if (p->chain && p->chain->pid == ngx_pid) {
+        p->chain->exited = 1;
+    }
+
+    EVP_MD_CTX_free(p->md);
+    p->md = NULL;
 }
 
 

@@ -471,6 +471,8 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_audit_events_report_loss(amcf);
+
     if (amcf->pg == NULL) {
         return NGX_OK;
     }

@@ -169,6 +169,8 @@ typedef struct {
     size_t                       len;
     ngx_atomic_uint_t            seq;              /* last seq written */
     ngx_uint_t                   used;
+    ngx_atomic_uint_t            held;             /* events only in memory */
+    ngx_uint_t                   exited;           /* a graceful exit */
 } ngx_http_audit_chain_t;
 
 
@@ -204,6 +206,7 @@ typedef struct {
     ngx_atomic_t                 pg_rows_inserted;
     ngx_atomic_t                 pg_batches;
     ngx_atomic_t                 pg_failures;
+    ngx_atomic_t                 events_lost;      /* died with a worker */
     ngx_atomic_t                 sentry_sent;
     ngx_atomic_t                 sentry_dropped;
     ngx_http_audit_worker_stats_t  workers[64];
@@ -424,6 +427,7 @@ void ngx_http_audit_spool_close(ngx_http_audit_spool_t *sp);
 /* events */
 ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_audit_events_init_process(ngx_cycle_t *cycle);
+void ngx_http_audit_events_report_loss(ngx_http_audit_main_conf_t *amcf);
 void ngx_http_audit_events_exit_process(ngx_cycle_t *cycle);
 void ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev);
 

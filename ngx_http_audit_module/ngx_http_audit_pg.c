@@ -63,6 +63,7 @@ struct ngx_http_audit_pg_s {
     size_t                       batch_len;
     size_t                       batch_sent;
     ngx_uint_t                   batch_spooled;    /* came from the spool */
+    ngx_uint_t                   batch_events;     /* from the queue */
     ngx_uint_t                   batch_failed;
 
     ngx_uint_t                   exiting;
@@ -90,6 +91,7 @@ static void ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg,
 static void ngx_http_audit_pg_close(ngx_http_audit_pg_t *pg);
 static void ngx_http_audit_pg_arm(ngx_http_audit_pg_t *pg, ngx_msec_t ms);
 static void ngx_http_audit_pg_publish(ngx_http_audit_pg_t *pg);
+static void ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n);
 
 
 char *
@@ -312,6 +314,7 @@ ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
         ngx_memcpy(pg->queue + pg->queued, row, len);
         pg->queued += len;
         pg->nqueued++;
+        ngx_http_audit_pg_hold(pg, 1);
     }
 
     if (pg->state != NGX_HTTP_AUDIT_PG_IDLE) {
@@ -659,6 +662,7 @@ ngx_http_audit_pg_start_batch(ngx_http_audit_pg_t *pg)
             pg->queue = p;
             pg->batch_len = pg->queued;
             pg->batch_spooled = 0;
+            pg->batch_events = pg->nqueued;
             pg->queued = 0;
             pg->nqueued = 0;
         }
@@ -795,7 +799,10 @@ ngx_http_audit_pg_batch_done(ngx_http_audit_pg_t *pg)
         ngx_http_audit_spool_commit(pg->spool, pg->log);
     }
 
+    ngx_http_audit_pg_hold(pg, - (ngx_int_t) pg->batch_events);
+
     pg->batch_len = 0;
+    pg->batch_events = 0;
     pg->batch_sent = 0;
     pg->batch_spooled = 0;
     pg->batch_failed = 0;
@@ -840,7 +847,9 @@ ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
         /* PostgreSQL keeps refusing this batch: keep it safe on disk */
         ngx_http_audit_spool_append(pg->spool, pg->batch, pg->batch_len,
                                     pg->log);
+        ngx_http_audit_pg_hold(pg, - (ngx_int_t) pg->batch_events);
         pg->batch_len = 0;
+        pg->batch_events = 0;
         pg->batch_failed = 0;
     }
 
@@ -849,6 +858,7 @@ ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
     if (pg->queued) {
         ngx_http_audit_spool_append(pg->spool, pg->queue, pg->queued,
                                     pg->log);
+        ngx_http_audit_pg_hold(pg, - (ngx_int_t) pg->nqueued);
         pg->queued = 0;
         pg->nqueued = 0;
     }
@@ -928,4 +938,29 @@ ngx_http_audit_pg_arm(ngx_http_audit_pg_t *pg, ngx_msec_t ms)
     }
 
     ngx_add_timer(&pg->timer, ms);
+}
+
+
+/*
+ * How many events exist only in this worker's memory, kept in its chain's
+ * slot in the zone: if the worker dies without exiting, the next worker
+ * of the slot counts them as lost (ngx_http_audit_events_init_process).
+ */
+
+static void
+ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n)
+{
+    ngx_http_audit_chain_t  *chain;
+
+    if (pg->sh == NULL || ngx_worker >= 64 || n == 0) {
+        return;
+    }
+
+    chain = &pg->sh->chains[ngx_worker];
+
+    /* after a reload the slot belongs to the new worker */
+
+    if (chain->pid == ngx_pid) {
+        chain->held += n;
+    }
 }

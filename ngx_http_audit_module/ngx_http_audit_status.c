@@ -249,7 +249,8 @@ ngx_http_audit_status_json(ngx_http_request_t *r, ngx_http_audit_shctx_t *sh)
                      "},\"postgresql\":{\"connected_workers\":%ui,"
                      "\"queue_bytes\":%uA,\"spool_bytes\":%uA,"
                      "\"rows_sent\":%uA,\"rows_inserted\":%uA,"
-                     "\"batches\":%uA,\"failures\":%uA},"
+                     "\"batches\":%uA,\"failures\":%uA,"
+                     "\"events_lost\":%uA},"
                      "\"sentry\":{\"sent\":%uA,\"dropped\":%uA,"
                      "\"queued\":%uA,\"breaker_open_workers\":%uA},"
                      "\"bruteforce\":{\"tracked\":%uA,\"alerts\":%uA},"
@@ -258,6 +259,7 @@ ngx_http_audit_status_json(ngx_http_request_t *r, ngx_http_audit_shctx_t *sh)
                      "\"worker_hits\":%uA,\"worker_misses\":%uA}}" CRLF,
                      up, sum.queue_bytes, sum.spool_bytes, sh->pg_rows_sent,
                      sh->pg_rows_inserted, sh->pg_batches, sh->pg_failures,
+                     sh->events_lost,
                      sh->sentry_sent, sh->sentry_dropped, sum.sentry_queue,
                      sum.sentry_breaker, sh->bf.n, sh->events[
                          AUDIT_BRUTEFORCE_SUSPECTED],
@@ -340,6 +342,9 @@ ngx_http_audit_status_prometheus(ngx_http_request_t *r,
         "# HELP audit_pg_failures_total Failed connections and batches.\n"
         "# TYPE audit_pg_failures_total counter\n"
         "audit_pg_failures_total %uA\n"
+        "# HELP audit_events_lost_total Events lost with a worker that died.\n"
+        "# TYPE audit_events_lost_total counter\n"
+        "audit_events_lost_total %uA\n"
         "# HELP audit_sentry_sent_total Envelopes accepted by the tracker.\n"
         "# TYPE audit_sentry_sent_total counter\n"
         "audit_sentry_sent_total %uA\n"
@@ -360,7 +365,8 @@ ngx_http_audit_status_prometheus(ngx_http_request_t *r,
         "audit_token_cache_total{cache=\"worker\",result=\"hit\"} %uA\n"
         "audit_token_cache_total{cache=\"worker\",result=\"miss\"} %uA\n",
         up, sum.queue_bytes, sum.spool_bytes, sh->pg_rows_sent,
-        sh->pg_rows_inserted, sh->pg_failures, sh->sentry_sent,
+        sh->pg_rows_inserted, sh->pg_failures, sh->events_lost,
+        sh->sentry_sent,
         sh->sentry_dropped, sum.sentry_breaker, sh->bf.n,
         (ngx_atomic_uint_t) sh->cache_hits,
         (ngx_atomic_uint_t) sh->cache_misses, sum.tcache_hits,
