@@ -5,6 +5,10 @@
  * Input starting with 'J' is "J" header NUL payload: both are encoded and
  * signed here with the HS256 key, so that the fuzzer reaches the header
  * and claims checks behind a valid signature.  Anything else is a token.
+ *
+ * audit_jws_payload() (claims of a token found in the verified-token
+ * cache) is fed the same token: it must give back the very claims that
+ * verification kept, whenever verification kept any.
  */
 
 #include <stdint.h>
@@ -12,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "audit_b64url.h"
@@ -118,6 +123,7 @@ audit_fuzz_verify(const char *token, size_t len, int trusted)
 {
     int                   n;
     char                  buf[128];
+    json_t               *payload;
     audit_token_t         tok;
     audit_verify_opts_t   opts;
     audit_token_status_t  st;
@@ -157,6 +163,16 @@ audit_fuzz_verify(const char *token, size_t len, int trusted)
 
     (void) audit_token_claim(&tok, "role", buf, sizeof(buf));
     (void) audit_token_claim(&tok, "aud", buf, 3);
+
+    payload = audit_jws_payload(token, len);
+
+    if (tok.claims != NULL
+        && (!json_is_object(payload) || !json_equal(payload, tok.claims)))
+    {
+        __builtin_trap();
+    }
+
+    json_decref(payload);
 
     audit_token_clear(&tok);
 }
