@@ -92,6 +92,8 @@ static void ngx_http_audit_pg_close(ngx_http_audit_pg_t *pg);
 static void ngx_http_audit_pg_arm(ngx_http_audit_pg_t *pg, ngx_msec_t ms);
 static void ngx_http_audit_pg_publish(ngx_http_audit_pg_t *pg);
 static void ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n);
+static u_char *ngx_http_audit_pg_row(u_char *dst, u_char *line, size_t len);
+static ngx_uint_t ngx_http_audit_pg_rows(u_char *p, size_t len);
 
 
 char *
@@ -277,27 +279,15 @@ ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf)
 
 /*
  * One event, as its JSON line without the "\n".  COPY's text format needs
- * only the backslash doubled: JSON has no raw tab, CR or LF in a line.
+ * only the backslash doubled: JSON has no raw tab, CR or LF in a line.  The
+ * row is written straight into the queue when it fits there, else built
+ * aside for the spool.
  */
 
 void
 ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
 {
-    u_char  *p, *last, row[2 * AUDIT_EVENT_MAX + 1];
-
-    p = row;
-    last = line + len;
-
-    for ( /* void */ ; line < last; line++) {
-        if (*line == '\\') {
-            *p++ = '\\';
-        }
-
-        *p++ = *line;
-    }
-
-    *p++ = '\n';
-    len = p - row;
+    u_char  *end, row[2 * AUDIT_EVENT_MAX + 1];
 
     /*
      * Behind a backlog in the spool, events join the spool, so they reach
@@ -306,13 +296,14 @@ ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
 
     if (ngx_http_audit_spool_backlog(pg->spool)
         || pg->state == NGX_HTTP_AUDIT_PG_DOWN
-        || pg->queued + len > pg->conf->queue)
+        || pg->queued + 2 * len + 1 > pg->conf->queue)
     {
-        ngx_http_audit_spool_append(pg->spool, row, len, pg->log);
+        end = ngx_http_audit_pg_row(row, line, len);
+        ngx_http_audit_spool_append(pg->spool, row, end - row, pg->log);
 
     } else {
-        ngx_memcpy(pg->queue + pg->queued, row, len);
-        pg->queued += len;
+        end = ngx_http_audit_pg_row(pg->queue + pg->queued, line, len);
+        pg->queued = end - pg->queue;
         pg->nqueued++;
         ngx_http_audit_pg_hold(pg, 1);
     }
@@ -324,6 +315,18 @@ ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
 
     if (pg->nqueued >= pg->conf->batch) {
         ngx_http_audit_pg_run(pg);
+        return;
+    }
+
+    /*
+     * flush= counts from the oldest queued event: a steady trickle of
+     * events must not keep pushing the batch back
+     */
+
+    if (pg->timer.timer_set
+        && (ngx_msec_int_t) (pg->timer.timer.key - ngx_current_msec)
+           <= (ngx_msec_int_t) pg->conf->flush)
+    {
         return;
     }
 
@@ -780,16 +783,12 @@ ngx_http_audit_pg_copy(ngx_http_audit_pg_t *pg)
 static void
 ngx_http_audit_pg_batch_done(ngx_http_audit_pg_t *pg)
 {
-    u_char      *p, *last;
-    ngx_uint_t   rows;
+    ngx_uint_t  rows;
 
     if (pg->sh) {
-        rows = 0;
-        last = pg->batch + pg->batch_len;
-
-        for (p = pg->batch; p < last; p++) {
-            rows += (*p == '\n');
-        }
+        rows = pg->batch_spooled
+               ? ngx_http_audit_pg_rows(pg->batch, pg->batch_len)
+               : pg->batch_events;
 
         (void) ngx_atomic_fetch_add(&pg->sh->pg_rows_sent, rows);
         (void) ngx_atomic_fetch_add(&pg->sh->pg_batches, 1);
@@ -963,4 +962,44 @@ ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n)
     if (chain->pid == ngx_pid) {
         chain->held += n;
     }
+}
+
+
+/* memchr() finds the rare backslash faster than a loop over every byte */
+
+static u_char *
+ngx_http_audit_pg_row(u_char *dst, u_char *line, size_t len)
+{
+    u_char  *bs, *last;
+
+    last = line + len;
+
+    while ((bs = memchr(line, '\\', last - line)) != NULL) {
+        dst = ngx_cpymem(dst, line, bs + 1 - line);
+        *dst++ = '\\';
+        line = bs + 1;
+    }
+
+    dst = ngx_cpymem(dst, line, last - line);
+    *dst++ = '\n';
+
+    return dst;
+}
+
+
+static ngx_uint_t
+ngx_http_audit_pg_rows(u_char *p, size_t len)
+{
+    u_char      *nl, *last;
+    ngx_uint_t   rows;
+
+    rows = 0;
+    last = p + len;
+
+    while ((nl = memchr(p, '\n', last - p)) != NULL) {
+        rows++;
+        p = nl + 1;
+    }
+
+    return rows;
 }
