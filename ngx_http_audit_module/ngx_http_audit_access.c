@@ -532,10 +532,35 @@ ngx_http_audit_access_push(ngx_http_request_t *r, ngx_list_t *headers,
 }
 
 
+/*
+ * $request_id, the same one the access log shows.  nginx makes it with
+ * one RAND_bytes() per request; when nothing has asked for it yet, the
+ * module sets it first, in nginx's format (32 hex digits of 16 random
+ * bytes), from its own pool of random bytes.
+ */
+
 ngx_int_t
 ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id)
 {
+    u_char                     *p, rnd[16];
     ngx_http_variable_value_t  *vv;
+
+    vv = &r->variables[ngx_http_audit_request_id_index];
+
+    if (!vv->valid && !vv->not_found
+        && ngx_http_audit_random(rnd, sizeof(rnd)) == NGX_OK)
+    {
+        p = ngx_pnalloc(r->pool, 2 * sizeof(rnd));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        vv->len = ngx_hex_dump(p, rnd, sizeof(rnd)) - p;
+        vv->data = p;
+        vv->valid = 1;
+        vv->no_cacheable = 0;
+        vv->not_found = 0;
+    }
 
     vv = ngx_http_get_indexed_variable(r, ngx_http_audit_request_id_index);
 

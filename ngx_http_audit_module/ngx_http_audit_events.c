@@ -22,10 +22,10 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_AUDIT_RANDOM  4000    /* bytes: 400 event ids per refill */
+#define NGX_HTTP_AUDIT_RANDOM  4096    /* bytes drawn at once */
 
 
-/* per worker: the chain and the random bytes ids are made of */
+/* per worker: the chain */
 struct ngx_http_audit_producer_s {
     ngx_str_t                    name;
     ngx_str_t                    after;            /* the slot's last chain */
@@ -35,9 +35,19 @@ struct ngx_http_audit_producer_s {
     u_char                       prev[32];
     ngx_uint_t                   has_prev;
     EVP_MD_CTX                  *md;
-    u_char                       random[NGX_HTTP_AUDIT_RANDOM];
-    size_t                       random_used;
 };
+
+
+/*
+ * Random bytes for ids, drawn from OpenSSL 4 KiB at a time: one RAND_bytes()
+ * per request (with its locking and fork check) costs more than the rest
+ * of an event id.  The pid check refills the pool in a new process, so
+ * workers never share bytes drawn before the fork.
+ */
+
+static u_char     ngx_http_audit_random_pool[NGX_HTTP_AUDIT_RANDOM];
+static size_t     ngx_http_audit_random_used = NGX_HTTP_AUDIT_RANDOM;
+static ngx_pid_t  ngx_http_audit_random_pid;
 
 
 static ngx_int_t ngx_http_audit_log_handler(ngx_http_request_t *r);
@@ -53,8 +63,7 @@ static void ngx_http_audit_event_common(ngx_http_request_t *r,
     audit_event_t *ev);
 static void ngx_http_audit_event_upstream(ngx_http_request_t *r,
     ngx_http_audit_main_conf_t *amcf, ngx_http_audit_ctx_t *ctx);
-static ngx_int_t ngx_http_audit_event_id(ngx_http_audit_producer_t *p,
-    audit_event_t *ev);
+static ngx_int_t ngx_http_audit_event_id(audit_event_t *ev);
 static ngx_int_t ngx_http_audit_events_chain(ngx_cycle_t *cycle,
     ngx_http_audit_main_conf_t *amcf, ngx_http_audit_producer_t *p);
 static ngx_uint_t ngx_http_audit_events_died_with(ngx_http_audit_chain_t *chain);
@@ -126,8 +135,6 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
     if (p->md == NULL) {
         return NGX_ERROR;
     }
-
-    p->random_used = NGX_HTTP_AUDIT_RANDOM;
 
     if (ngx_http_audit_events_chain(cycle, amcf, p) != NGX_OK) {
         return NGX_ERROR;
@@ -465,7 +472,7 @@ ngx_http_audit_event_upstream(ngx_http_request_t *r,
     ngx_http_audit_event_identity(&ev, ctx);
     ngx_http_audit_event_common(r, &ev);
 
-    if (ngx_http_audit_event_id(amcf->producer, &ev) != NGX_OK) {
+    if (ngx_http_audit_event_id(&ev) != NGX_OK) {
         return;
     }
 
@@ -515,7 +522,7 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 
     ngx_http_audit_event_common(r, ev);
 
-    if (ngx_http_audit_event_id(p, ev) != NGX_OK) {
+    if (ngx_http_audit_event_id(ev) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "audit: no random bytes for an event id");
         return;
@@ -608,18 +615,43 @@ ngx_http_audit_event_common(ngx_http_request_t *r, audit_event_t *ev)
 
 
 static ngx_int_t
-ngx_http_audit_event_id(ngx_http_audit_producer_t *p, audit_event_t *ev)
+ngx_http_audit_event_id(audit_event_t *ev)
 {
-    if (p->random_used + 10 > NGX_HTTP_AUDIT_RANDOM) {
-        if (RAND_bytes(p->random, NGX_HTTP_AUDIT_RANDOM) != 1) {
+    u_char  rnd[10];
+
+    if (ngx_http_audit_random(rnd, sizeof(rnd)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    audit_uuid7(ev->id, ev->ts_ms, rnd);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_audit_random(u_char *buf, size_t n)
+{
+    if (n > NGX_HTTP_AUDIT_RANDOM) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_audit_random_pid != ngx_pid
+        || ngx_http_audit_random_used + n > NGX_HTTP_AUDIT_RANDOM)
+    {
+        if (RAND_bytes(ngx_http_audit_random_pool, NGX_HTTP_AUDIT_RANDOM)
+            != 1)
+        {
             return NGX_ERROR;
         }
 
-        p->random_used = 0;
+        ngx_http_audit_random_used = 0;
+        ngx_http_audit_random_pid = ngx_pid;
     }
 
-    audit_uuid7(ev->id, ev->ts_ms, p->random + p->random_used);
-    p->random_used += 10;
+    ngx_memcpy(buf, ngx_http_audit_random_pool + ngx_http_audit_random_used,
+               n);
+    ngx_http_audit_random_used += n;
 
     return NGX_OK;
 }

@@ -524,7 +524,7 @@ ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s, audit_event_t *ev,
     if (ev == NULL) {
         ngx_memzero(&own, sizeof(audit_event_t));
 
-        if (RAND_bytes(own.id, sizeof(own.id)) != 1) {
+        if (ngx_http_audit_random(own.id, sizeof(own.id)) != NGX_OK) {
             return;
         }
 

@@ -26,9 +26,11 @@ $t->write_nginx_conf(<<'CONF');
     audit_login_url /login;
     audit_log %%DIR%%/audit.jsonl flush=100ms;
     audit_scrub mrn;
+    log_format rid '$request_id $uri';
 
     server {
         listen 127.0.0.1:%%PORT%%;
+        access_log %%DIR%%/rid.log rid;
 
         location / { proxy_pass http://%%PORTAL%%; }
         location ~ ^/patients/(\d+) {
@@ -129,6 +131,12 @@ like($view->{rule}, qr/require_role doctor,nurse/, '... rule that decided');
 is($view->{status}, 200, '... final status');
 is($view->{severity}, 'info', '... severity info');
 is($view->{request_id}, $rid, '... request_id equals the X-Request-Id the client got');
+my @rids = map { (split / /)[0] } $t->log_lines($t->dir . '/rid.log');
+is($rids[0], $rid, '... and the $request_id of the access log');
+cmp_ok(scalar @rids, '>=', 10, 'the access log has a line per request');
+my %seen;
+is(scalar(grep { /^[0-9a-f]{32}$/ && !$seen{$_}++ } @rids), scalar(@rids),
+   'every request has its own $request_id, 32 hex digits (' . scalar(@rids) . ' requests)');
 is($view->{ip}, '127.0.0.1', '... ip');
 is($view->{method}, 'GET', '... method');
 is($view->{route}, '/patients/42', '... route');
