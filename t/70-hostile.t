@@ -96,11 +96,40 @@ while (sysread $sock, my $chunk, 4096) { $reply .= $chunk }
 ok(time - $t0 < 10, 'a slowloris login body is cut off by client_body_timeout');
 like($reply, qr{^HTTP/1\.1 408|^$}, '... with 408 (or a closed connection)');
 
+# invalid UTF-8, NUL and control bytes in every field an event takes from
+# the request: the path, the query, the User-Agent, the login name
+my $bad = "\xff\xfe\xc0\xaf\x01\x1b[31m";
+$r = $t->raw_request("GET /x/%FF%FE%01/\xff\xfe?mrn=%00%FF&q=\xc3\x28 HTTP/1.1\r\nHost: x\r\n"
+                     . "User-Agent: $bad\r\nConnection: close\r\n\r\n");
+like($r, qr{^HTTP/1\.1 (401|400)}, 'invalid UTF-8 and NUL in path, query and User-Agent: a 4xx');
+sub raw_login {
+    my ($type, $body) = @_;
+    my $reply = $t->raw_request("POST /login HTTP/1.1\r\nHost: x\r\nUser-Agent: $bad\r\n"
+                                . "Content-Type: $type\r\nContent-Length: " . length($body)
+                                . "\r\nConnection: close\r\n\r\n$body");
+    return $reply =~ m{^HTTP/1\.1 (\d+)} ? $1 : 0;
+}
+for my $body ('email=%FF%FE%00%1B&password=pw', "email=\xff\xfe\x00&password=pw") {
+    my $st = raw_login('application/x-www-form-urlencoded', $body);
+    ok($st && ($st < 500 || $st == 502), "a login name of invalid UTF-8 and NUL (form): $st");
+}
+for my $body (qq({"email":"\\u0000\\udc00\xff","password":"pw"}), qq({"email":"a","email":"b\xc0"})) {
+    my $st = raw_login('application/json', $body);
+    ok($st && ($st < 500 || $st == 502), "a login name of invalid UTF-8 and NUL (JSON): $st");
+}
+
 sleep 0.5;
 my @lines = $t->log_lines($t->dir . '/audit.jsonl');
 my @ev = eval { $t->log_events($t->dir . '/audit.jsonl') };
 cmp_ok(scalar @lines, '>=', $refused, 'every 401 is logged (a 400 from nginx never reaches us)');
-is(scalar @ev, scalar @lines, 'every log line is one JSON object');
+is(scalar @ev, scalar @lines, 'every log line is one JSON object (strict UTF-8)');
+ok((grep { ($_->{user_agent} // '') =~ /\x{fffd}/ } @ev) >= 4,
+   'a User-Agent of invalid UTF-8 is logged with U+FFFD in its place');
+unlike(join('', @lines), qr/[\x00-\x1f]/, 'no raw control byte in any line');
+my @hostile = grep { ($_->{user_agent} // '') =~ /\x{fffd}/ && $_->{action} eq 'login_failure' } @ev;
+is(scalar @hostile, 4, 'the four hostile logins are logged as login failures');
+is(scalar(grep { ($_->{attempted_user} // '') =~ /^\x{fffd}\x{fffd}/ } @hostile), 2,
+   '... the form ones with the name tried, invalid bytes as U+FFFD (JSON that is not valid has no name)');
 unlike(join("\n", @lines), qr/\Q$secret\E|eyJ/, 'no key and no token in the log');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|signal \d+|exited on/, 'no alert, no crashed worker');
