@@ -445,6 +445,175 @@ is_deeply(chain('2023-02-01')->{$B}{gaps}, [], 'verify_chain(cutoff) does not');
 is_deeply($su->selectcol_arrayref(q{SELECT * FROM audit.drop_partitions_before('2023-02-28')}), [],
           'a month not over by the cutoff is kept');
 
+# --- the fast ingest (0003): one statement per batch, failures counted per batch -------------
+#
+# In a database of its own (audit4), so that its failures do not change
+# what the query functions answer above. The usual batch is one plain
+# INSERT; a replay falls back to ON CONFLICT DO NOTHING, a bad line to line
+# by line; every stored failure counts once in audit.error_groups, whichever
+# path stored it, and a replay (also a concurrent one) counts nothing.
+
+$t->psql('CREATE DATABASE audit4');
+($rc, $out) = migrate($t->pg_conninfo('audit4', 'postgres'));
+is($rc, 0, 'audit4: migrated') or diag $out;
+{
+    my $su4 = $t->dbh(db => 'audit4');
+    my $w4 = $t->dbh(db => 'audit4', user => 'audit_writer');
+    my $w5 = $t->dbh(db => 'audit4', user => 'audit_writer');
+    $_->do('CREATE TEMP TABLE audit_staging (line text) ON COMMIT DELETE ROWS') for $w4, $w5;
+
+    my %fp_want;    # fingerprint => count of the failures stored
+    sub fingerprint {
+        my ($line) = @_;
+        my $e = decode_json($line);
+        my $a = $e->{action};
+        return 'login_failure' if $a eq 'login_failure';
+        return 'session_invalid:' . ($e->{reason} // 'unknown') if $a eq 'session_invalid';
+        return 'authz_denied:' . ($e->{rule} // 'unknown') if $a eq 'authz_check' && ($e->{decision} // '') eq 'denied';
+        return 'bruteforce_suspected' if $a eq 'bruteforce_suspected';
+        return undef;
+    }
+    my $stored = sub { for (@_) { my $f = fingerprint($_); $fp_want{$f}++ if defined $f } };
+    my $groups = sub {
+        return { map { split /=/ } split /\n/,
+                 $t->psql(q{SELECT fingerprint || '=' || count FROM audit.error_groups}, db => 'audit4') };
+    };
+    my $rows = sub { $t->psql('SELECT count(*) FROM audit.events', db => 'audit4') };
+
+    my $C = 'web2/1763866800999/0';
+    my $ms = $base + 200000;
+    my $n = 0;
+    my sub failures {    # $k lines: every kind of failure, and what is not one
+        my ($k) = @_;
+        my @kinds = (
+            [action => 'login_failure', severity => 'warning', ip => '10.0.3.' . ($n % 250), method => 'POST',
+             route => '/login', status => 401, attempted_user => "user$n\@example.org", reason => 'invalid_credentials'],
+            [action => 'session_invalid', severity => 'warning', %req, route => '/patients/1', status => 401,
+             reason => ('expired', 'missing')[$n % 2]],
+            [action => 'session_invalid', severity => 'warning', %req, route => '/patients/1', status => 401],
+            [action => 'authz_check', severity => 'warning', %req, route => '/admin', status => 403, user_id => 'u-x',
+             role => 'nurse', session_id => 's-x', decision => 'denied', rule => ('admin', 'admin audit')[$n % 2]],
+            [action => 'authz_check', %req, route => '/patients/2', user_id => 'u-x', role => 'nurse',
+             session_id => 's-x', decision => 'permitted', rule => 'nurse'],
+            [action => 'bruteforce_suspected', severity => 'critical', ip => '10.0.3.1', method => 'POST',
+             route => '/login', status => 401, reason => 'ip', count => 5, window => 300],
+            [action => 'record_access', %req, route => '/patients/2', user_id => 'u-x', role => 'nurse',
+             session_id => 's-x', resource_type => 'patient', resource_id => '2', access => 'viewed'],
+        );
+        return map { $n++; event(producer => $C, ms => $ms += 1000, @{ $kinds[$n % @kinds] }) } 1 .. $k;
+    }
+    my sub xids_for {    # transaction ids one ship() took: 1 + its subtransactions
+        my ($dbh, @lines) = @_;
+        my ($x0) = $w4->selectrow_array('SELECT pg_current_xact_id()::text::bigint');
+        my $k = ship($dbh, @lines);
+        my ($x1) = $w4->selectrow_array('SELECT pg_current_xact_id()::text::bigint');
+        return ($k, $x1 - $x0 - 1);
+    }
+
+    my @c1 = failures(40);
+    my ($k, $xids) = xids_for($w4, @c1);
+    is($k, 40, 'fast ingest: a batch of 40 new lines, 40 rows');
+    cmp_ok($xids, '<=', 3, '... stored by one statement, not line by line (no subtransaction per line)')
+        or diag "$xids transaction ids";
+    $stored->(@c1);
+    is_deeply($groups->(), \%fp_want, '... its failures counted once per group');
+    my $g = $su4->selectrow_hashref(q{SELECT * FROM audit.error_groups WHERE fingerprint = 'login_failure'});
+    my @lf = grep { fingerprint($_) && fingerprint($_) eq 'login_failure' } @c1;
+    is_deeply([@$g{qw(title first_seen last_seen)}],
+              ['Failed login', map { $su4->selectrow_array('SELECT ?::timestamptz', undef, decode_json($_)->{ts}) }
+                                   @lf[0, -1]],
+              '... title, first and last seen');
+    is(decode_json(encode_utf8($g->{last_tags}))->{ip}, decode_json($lf[-1])->{ip}, '... tags of the newest');
+
+    ($k, $xids) = xids_for($w4, @c1);
+    is($k, 0, 'the batch again: no new row');
+    cmp_ok($xids, '<=', 4, '... found in one statement (ON CONFLICT DO NOTHING), not line by line') or diag "$xids transaction ids";
+    is_deeply($groups->(), \%fp_want, '... and no failure counted again');
+
+    my @c2 = failures(14);
+    is(ship($w4, @c1[30 .. 39], @c2, @c1[0 .. 3]), 14, 'a batch partly stored: only the new lines stored');
+    $stored->(@c2);
+    is_deeply($groups->(), \%fp_want, '... and only their failures counted');
+
+    my @c3 = failures(7);
+    is(ship($w4, @c3, @c3[2, 3]), 7, 'a new batch with lines twice: each stored once');
+    $stored->(@c3);
+    is_deeply($groups->(), \%fp_want, '... and counted once');
+
+    my @c4 = failures(7);
+    {
+        local $SIG{__WARN__} = sub { push @warnings, $_[0] };
+        @warnings = ();
+        is(ship($w4, $c4[0], '{"id":"nope","ts":"2026-01-01T00:00:00.000Z","action":"x"}', @c4[1 .. 6], 'not json'),
+           7, 'a batch with 2 bad lines: the 7 good ones stored (line by line)');
+        like(join('', @warnings), qr/2 line\(s\) rejected/, '... 2 rejected');
+    }
+    $stored->(@c4);
+    is_deeply($groups->(), \%fp_want, '... their failures counted once');
+    is(ship($w4, @c4, 'not json'), 0, '... sent again: nothing new');
+    is_deeply($groups->(), \%fp_want, '... nothing counted again');
+    is($t->psql('SELECT count(*) FROM audit.rejected_lines', db => 'audit4'), 2, '... nor rejected twice');
+
+    {
+        my $now_ms = $ms;
+        $ms = 1654041600000;    # 2022-06-01: a month without a partition
+        my @c5 = failures(7);
+        is(ship($w4, @c5), 7, 'a batch in a month without a partition: stored');
+        $stored->(@c5);
+        is_deeply($groups->(), \%fp_want, '... its failures counted once');
+        $ms = $now_ms;
+    }
+
+    # two connections send the same new batch at once: the second one's
+    # plain INSERT waits for the first, then meets its rows (unique_violation)
+    # and stores the batch again with ON CONFLICT DO NOTHING: nothing
+    use DBD::Pg qw(:async);
+    my $stage = sub {
+        my ($dbh, @lines) = @_;
+        $dbh->begin_work;
+        $dbh->do('COPY audit_staging (line) FROM STDIN');
+        $dbh->pg_putcopydata(decode_utf8(s/\\/\\\\/gr . "\n")) for @lines;
+        $dbh->pg_putcopyend;
+    };
+    my $waiting = sub {
+        my ($dbh) = @_;
+        my $pid = $dbh->{pg_pid};
+        return $t->wait_until(sub {
+            $t->psql("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid", db => 'audit4') eq 't'
+        }, timeout => 10, interval => 0.1);
+    };
+    for my $first_commits (1, 0) {
+        my @c6 = failures(21);
+        my $before = $rows->();
+        $stage->($w4, @c6);
+        is($w4->selectrow_array('SELECT audit.ingest()'), 21, 'concurrent: the first connection stores 21 rows');
+        $stage->($w5, @c6);
+        my $sth = $w5->prepare('SELECT audit.ingest()', { pg_async => PG_ASYNC });
+        $sth->execute;
+        ok($waiting->($w5), '... the second one, the same lines, waits for it');
+        if ($first_commits) {
+            $w4->commit;
+            $w5->pg_result;
+            is(($sth->fetchrow_array)[0], 0, '... the first commits: the second stores nothing');
+            $stored->(@c6);
+        } else {
+            $w4->rollback;
+            $w5->pg_result;
+            is(($sth->fetchrow_array)[0], 21, '... the first rolls back: the second stores the 21');
+            $stored->(@c6);
+        }
+        $sth->finish;
+        $w5->commit;
+        is($rows->(), $before + 21, '... 21 rows either way');
+        is_deeply($groups->(), \%fp_want, '... and their failures counted once');
+    }
+
+    is($rows->(), 40 + 14 + 7 + 7 + 7 + 21 + 21, 'audit4: every line stored once');
+    my $chk = $su4->selectrow_hashref('SELECT * FROM audit.verify_chain(NULL) WHERE producer = ?', undef, $C);
+    is_deeply([@$chk{qw(events missing ok)}], [$n, 0, 1], 'verify_chain: the chain of every path is whole and matches its lines');
+    $_->disconnect for $w4, $w5, $su4;
+}
+
 # --- migrated by the database's owner, not a superuser ---------------------------------------
 
 $t->psql('CREATE ROLE audit_owner LOGIN CREATEROLE; CREATE DATABASE audit2 OWNER audit_owner');
