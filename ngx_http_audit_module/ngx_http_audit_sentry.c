@@ -49,6 +49,7 @@ typedef struct {
 struct ngx_http_audit_sentry_s {
     ngx_http_audit_sentry_conf_t  *conf;
     ngx_log_t                     *log;
+    u_char                        *server_name;    /* NUL-terminated */
 
     ngx_peer_connection_t          pc;
     ngx_uint_t                     connected;
@@ -382,6 +383,16 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
     s->conf = &amcf->sentry;
     s->log = cycle->log;
 
+    /* cycle->hostname has no trailing NUL; the core wants a C string */
+
+    s->server_name = ngx_pnalloc(cycle->pool, cycle->hostname.len + 1);
+    if (s->server_name == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(s->server_name, cycle->hostname.data,
+                       cycle->hostname.len + 1);
+
     s->out = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, cycle->log);
     if (s->out == NULL) {
         return NGX_ERROR;
@@ -412,9 +423,23 @@ ngx_http_audit_sentry_exit_process(ngx_http_audit_main_conf_t *amcf)
 
     s = amcf->sentry_state;
 
-    if (s) {
-        ngx_http_audit_sentry_close(s);
+    if (s == NULL) {
+        return;
     }
+
+    ngx_http_audit_sentry_close(s);
+
+    /* ngx_alloc()ed: what is still queued at exit is dropped, as a
+     * graceful shutdown already does (ngx_exiting stops the sender) */
+    while (s->n) {
+        ngx_free(s->queue[s->head].data);
+        s->head = (s->head + 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE;
+        s->n--;
+    }
+
+    ngx_free(s->out);
+    s->out = NULL;
+    amcf->sentry_state = NULL;
 }
 
 
@@ -604,7 +629,7 @@ ngx_http_audit_sentry_opts(ngx_http_audit_sentry_t *s,
                         ? (const char *) s->conf->environment.data : NULL;
     opts->release = s->conf->release.len
                     ? (const char *) s->conf->release.data : NULL;
-    opts->server_name = (const char *) ngx_cycle->hostname.data;
+    opts->server_name = (const char *) s->server_name;
     opts->send_pii = 0;
 }
 

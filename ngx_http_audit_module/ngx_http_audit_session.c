@@ -813,6 +813,10 @@ ngx_http_audit_session_header_safe(ngx_str_t *s)
 {
     u_char  *p, *last;
 
+    if (s->len == 0) {
+        return 1;       /* and s->data may be NULL: no NULL + 0 */
+    }
+
     last = s->data + s->len;
 
     for (p = s->data; p < last; p++) {

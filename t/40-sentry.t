@@ -5,6 +5,7 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use Sys::Hostname ();
 use Time::HiRes qw(time sleep);
 use Audit::Test;
 use Audit::Token;
@@ -72,6 +73,7 @@ is($e->{request}{env}{REMOTE_ADDR}, '127.0.0.1', 'request.env.REMOTE_ADDR (Glitc
 is($e->{environment}, 'test', 'environment');
 is($e->{release}, 'portal-1.2.3', 'release');
 is($e->{platform}, 'c', 'platform c');
+is($e->{server_name}, lc Sys::Hostname::hostname(), 'server_name: the host name (lowercased, as nginx has it), exactly');
 is($by{$denied}{tags}{role}, 'nurse', 'tags: role on the denial');
 
 my @env_all = $rx->envelopes;
