@@ -108,8 +108,7 @@ test-asan: core-asan asan-nginx
 
 VG_DIR    := $(BUILD)/valgrind
 VG_MODULE := $(BUILD)/nginx-O1/ngx_http_audit_module.so
-VG_TESTS  ?= t/10-session.t t/11-keys.t t/12-cache.t t/20-events.t \
-             t/21-login.t t/40-sentry.t t/50-status.t t/70-hostile.t
+VG_TESTS  ?= t/
 
 valgrind-deps:
 	@sh scripts/deps.sh valgrind

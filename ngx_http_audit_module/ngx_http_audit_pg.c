@@ -274,6 +274,14 @@ ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf)
 
     ngx_http_audit_pg_close(pg);
     ngx_http_audit_spool_close(pg->spool);
+
+    /* ngx_alloc()ed: the cycle pool that goes next does not know them */
+
+    ngx_free(pg->queue);
+    ngx_free(pg->batch);
+    pg->queue = NULL;
+    pg->batch = NULL;
+    amcf->pg_state = NULL;
 }
 
 
