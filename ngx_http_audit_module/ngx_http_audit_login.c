@@ -17,6 +17,7 @@
 
 
 #include "ngx_http_audit_module.h"
+#include "audit_cookie.h"
 
 #include <openssl/evp.h>
 
@@ -244,8 +245,8 @@ static ngx_int_t
 ngx_http_audit_login_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    u_char           *p, *last;
     ngx_uint_t        i;
+    audit_str_t       v;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -263,36 +264,16 @@ ngx_http_audit_login_cookie(ngx_http_request_t *r, ngx_str_t *name,
                 continue;
             }
 
-            p = h[i].value.data;
-            last = p + h[i].value.len;
-
-            while (p < last && *p == ' ') {
-                p++;
-            }
-
-            if ((size_t) (last - p) <= name->len
-                || ngx_strncmp(p, name->data, name->len) != 0
-                || p[name->len] != '=')
+            if (!audit_set_cookie_value((const char *) h[i].value.data,
+                                        h[i].value.len,
+                                        (const char *) name->data, name->len,
+                                        &v))
             {
                 continue;
             }
 
-            p += name->len + 1;
-
-            value->data = p;
-
-            while (p < last && *p != ';') {
-                p++;
-            }
-
-            value->len = p - value->data;
-
-            if (value->len >= 2 && value->data[0] == '"'
-                && value->data[value->len - 1] == '"')
-            {
-                value->data++;
-                value->len -= 2;
-            }
+            value->data = (u_char *) v.data;
+            value->len = v.len;
 
             /* an emptied cookie is a logout, not a session */
             if (value->len) {

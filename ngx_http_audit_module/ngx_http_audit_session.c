@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_audit_module.h"
+#include "audit_cookie.h"
 #include "audit_file.h"
 
 #include <openssl/crypto.h>
@@ -318,10 +319,14 @@ ngx_int_t
 ngx_http_audit_session_verify(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
 {
+    ngx_int_t  rc;
     ngx_str_t  value;
 
-    if (ngx_http_audit_session_cookie(r, &alcf->cookie, &value) != NGX_OK) {
-        ngx_http_audit_session_reason(ctx, "missing");
+    rc = ngx_http_audit_session_cookie(r, &alcf->cookie, &value);
+
+    if (rc != NGX_OK) {
+        ngx_http_audit_session_reason(ctx, rc == NGX_DECLINED ? "missing"
+                                                              : "malformed");
         return NGX_DECLINED;
     }
 
@@ -620,31 +625,58 @@ ngx_http_audit_session_check(ngx_http_request_t *r,
 }
 
 
+/*
+ * The session cookie, read by the core (audit_cookie.h) rather than by
+ * ngx_http_parse_multi_header_lines(), which matches names regardless of
+ * case and also splits at ',': nginx must read the same cookie as the
+ * portal does.  NGX_DECLINED when absent or empty, NGX_ERROR when the
+ * request names it twice with different values.
+ */
+
 static ngx_int_t
 ngx_http_audit_session_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
+    audit_cookie_t    c;
+    ngx_table_elt_t  *h;
+#if (nginx_version < 1023000)
+    ngx_uint_t        i;
+    ngx_table_elt_t **hh;
+#endif
+
+    ngx_memzero(&c, sizeof(audit_cookie_t));
+
 #if (nginx_version >= 1023000)
 
-    if (ngx_http_parse_multi_header_lines(r, r->headers_in.cookie, name,
-                                          value)
-        == NULL)
-    {
-        return NGX_DECLINED;
+    for (h = r->headers_in.cookie; h; h = h->next) {
+        audit_cookie_scan(&c, (const char *) h->value.data, h->value.len,
+                          (const char *) name->data, name->len);
     }
 
 #else
 
-    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, name,
-                                          value)
-        == NGX_DECLINED)
-    {
-        return NGX_DECLINED;
+    hh = r->headers_in.cookies.elts;
+
+    for (i = 0; i < r->headers_in.cookies.nelts; i++) {
+        h = hh[i];
+        audit_cookie_scan(&c, (const char *) h->value.data, h->value.len,
+                          (const char *) name->data, name->len);
     }
 
 #endif
 
-    return value->len ? NGX_OK : NGX_DECLINED;
+    if (c.ambiguous) {
+        return NGX_ERROR;
+    }
+
+    if (!c.found || c.value.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    value->data = (u_char *) c.value.data;
+    value->len = c.value.len;
+
+    return NGX_OK;
 }
 
 

@@ -103,6 +103,35 @@ is($r->{status}, 200, 'public page without a session: 200');
 ok(!exists $r->{json}{headers}{'x-audit-user-id'}, 'spoofed identity stripped on a public page');
 ok(!exists $r->{json}{headers}{'x-audit-role'}, '... role too');
 
+# the session cookie as the portal reads it (RFC 6265): names are
+# case-sensitive, ',' separates nothing, and a second, different session
+# cookie is ambiguous, never guessed at
+my $ann = token();
+my $bob = token(sub => 'u-bob', sid => 'sess-bob');
+my %jar = (
+    'a=1; session=ANN; b=2'            => [200, 'u-ann'],
+    'SESSION=ANN'                      => [401, 'session_missing'],
+    'SESSION=BOB; session=ANN'         => [200, 'u-ann'],
+    'session="ANN"'                    => [200, 'u-ann'],
+    'session=ANN; session=ANN'         => [200, 'u-ann'],
+    'session=ANN; session=BOB'         => [401, 'session_malformed'],
+    'a=1, session=ANN'                 => [401, 'session_missing'],
+);
+for my $jar (sort keys %jar) {
+    (my $cookie = $jar) =~ s/ANN/$ann/g;
+    $cookie =~ s/BOB/$bob/g;
+    $r = $t->request(GET => '/patients/42', headers => $api, cookie => $cookie);
+    my ($st, $what) = @{ $jar{$jar} };
+    is($r->{status}, $st, "Cookie: $jar: $st");
+    is($st == 200 ? $r->{json}{headers}{'x-audit-user-id'} : $r->{json}{error}, $what, "... $what");
+}
+my $two = $t->raw_request("GET /patients/42 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
+                          . "Cookie: a=1\r\nCookie: session=$ann\r\nConnection: close\r\n\r\n");
+like($two, qr{^HTTP/1\.1 200}, 'the session cookie in a second Cookie header line: 200');
+$two = $t->raw_request("GET /patients/42 HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n"
+                       . "Cookie: session=$ann\r\nCookie: session=$bob\r\nConnection: close\r\n\r\n");
+like($two, qr{^HTTP/1\.1 401.*session_malformed}s, 'two lines, two different sessions: 401 malformed');
+
 # each invalid class: 401 JSON with the reason, for API callers
 my $other = Audit::Token::hs256('another secret of 32 bytes or more', {
     sub => 'u-ann', role => 'doctor', exp => $now + 3600 });
