@@ -35,7 +35,7 @@ ngx_http_audit_cache_key(ngx_http_audit_keys_t *keys, ngx_str_t *token,
         return NGX_ERROR;
     }
 
-    rc = (EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
+    rc = (EVP_DigestInit_ex(md, ngx_http_audit_sha256(), NULL) == 1
           && EVP_DigestUpdate(md, keys->digest, sizeof(keys->digest)) == 1
           && EVP_DigestUpdate(md, token->data, token->len) == 1
           && EVP_DigestFinal_ex(md, hash, NULL) == 1)

@@ -550,7 +550,7 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 
     /* the next event names this line (without its "\n") */
 
-    if (EVP_DigestInit_ex(p->md, EVP_sha256(), NULL) != 1
+    if (EVP_DigestInit_ex(p->md, ngx_http_audit_sha256(), NULL) != 1
         || EVP_DigestUpdate(p->md, line, n - 1) != 1
         || EVP_DigestFinal_ex(p->md, p->prev, NULL) != 1)
     {
@@ -626,6 +626,25 @@ ngx_http_audit_event_id(audit_event_t *ev)
     audit_uuid7(ev->id, ev->ts_ms, rnd);
 
     return NGX_OK;
+}
+
+
+/*
+ * SHA-256 fetched once per process: EVP_sha256() makes OpenSSL 3 look the
+ * implementation up again (under a lock) at every EVP_DigestInit_ex(),
+ * and the chain hashes every event.
+ */
+
+const EVP_MD *
+ngx_http_audit_sha256(void)
+{
+    static EVP_MD  *md;
+
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    }
+
+    return md ? md : EVP_sha256();
 }
 
 

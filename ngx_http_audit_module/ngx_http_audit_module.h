@@ -429,6 +429,7 @@ ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_audit_events_init_process(ngx_cycle_t *cycle);
 void ngx_http_audit_events_report_loss(ngx_http_audit_main_conf_t *amcf);
 ngx_int_t ngx_http_audit_random(u_char *buf, size_t n);
+const EVP_MD *ngx_http_audit_sha256(void);
 void ngx_http_audit_events_exit_process(ngx_cycle_t *cycle);
 void ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev);
 
