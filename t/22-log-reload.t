@@ -40,16 +40,8 @@ my $rotated = $t->dir . '/audit.jsonl.1';
 my $connections = 8;
 
 # wrk for 6 s in the background, while the log is rotated and nginx reloaded
-my $out = $t->dir . '/wrk.out';
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    open STDOUT, '>', $out or die;
-    open STDERR, '>&', \*STDOUT;
-    exec 'wrk', '-t2', "-c$connections", '-d6s', '-H', "Cookie: session=$tok",
-         'http://127.0.0.1:' . $t->port . '/load';
-    exit 127;
-}
-
+my $wrk = $t->start_wrk(path => '/load', seconds => 6, threads => 2,
+                        connections => $connections, cookie => "session=$tok");
 sleep 1.5;
 rename $log, $rotated or die "rename: $!";
 $t->reopen;
@@ -58,15 +50,12 @@ $t->reload;
 sleep 1.5;
 $t->reload;
 
-waitpid $pid, 0;
-is($? >> 8, 0, 'wrk ran');
-
-open my $fh, '<', $out or die;
-my $report = do { local $/; <$fh> };
-my ($requests) = $report =~ /(\d+) requests in/;
-ok($requests && $requests > 500, "wrk completed requests ($requests)") or diag $report;
-unlike($report, qr/Non-2xx|Socket errors: connect [1-9]/, 'every response was a 2xx')
-    or diag $report;
+my $load = $t->wrk_result($wrk);
+is($load->{status}, 0, 'wrk ran');
+my $requests = $load->{requests};
+ok($requests > 500, "wrk completed requests ($requests)") or diag $load->{report};
+ok(!$load->{non_2xx} && !$load->{connect_errors}, 'every response was a 2xx')
+    or diag $load->{report};
 
 # let the last flush timers fire, then stop (exit flushes too)
 sleep 0.5;

@@ -14,12 +14,7 @@ plan skip_all => 'wrk not installed' unless -x '/usr/bin/wrk';
 my $t = Audit::Test->new;
 my $dir = $t->dir;
 
-$t->start_pg;
-$t->psql('CREATE DATABASE audit');
-my $admin = $t->pg_conninfo('audit', 'postgres');
-my $out = `sql/migrate "$admin" 2>&1`;
-is($? >> 8, 0, 'sql/migrate applies the migrations') or diag $out;
-$t->psql('ALTER ROLE audit_writer LOGIN; ALTER ROLE audit_reader LOGIN', db => 'audit');
+my $writer = $t->audit_db;
 
 my $secret = 'postgres test secret that is long enough';
 $t->file('hmac.key', $secret);
@@ -28,7 +23,7 @@ my $now = time;
 sub token { Audit::Token::hs256($secret, { sub => 'u-ann', role => 'doctor', sid => 's-1',
                                            exp => $now + 3600, @_ }) }
 
-my %vars = (CONN => $t->pg_conninfo('audit', 'audit_writer'));
+my %vars = (CONN => $writer);
 $t->write_nginx_conf(<<'CONF', workers => 2, vars => \%vars);
     audit_zone audit:1m;
     audit_session_keys %%DIR%%/hmac.key;
@@ -89,16 +84,8 @@ is($acts, scalar(grep { ($_->{user_id} // '') eq 'u-ann' } $t->log_events($log))
    'user_activity: as many events of u-ann as the log has');
 
 # an outage of 10 s under load: the spool takes over, then replays
-my $conns = 8;
-my $wrk_out = "$dir/wrk.out";
-my $pid = fork // die;
-if ($pid == 0) {
-    open STDOUT, '>', $wrk_out or die;
-    open STDERR, '>&', \*STDOUT;
-    exec 'wrk', '-t2', "-c$conns", '-d16s', '-H', 'Cookie: session=' . token(),
-         'http://127.0.0.1:' . $t->port . '/load';
-    exit 127;
-}
+my $wrk = $t->start_wrk(path => '/load', seconds => 16, threads => 2, connections => 8,
+                        cookie => 'session=' . token());
 sleep 2;
 $t->stop_pg;
 sleep 10;
@@ -107,12 +94,9 @@ ok(scalar @spooled, 'while PostgreSQL is down, events are spooled (' . scalar(@s
 $t->start_pg_again;
 sleep 1.5;
 $t->reload;                 # reload under load, while replaying
-waitpid $pid, 0;
-open my $fh, '<', $wrk_out or die;
-my $report = do { local $/; <$fh> };
-my ($requests) = $report =~ /(\d+) requests in/;
-ok($requests && $requests > 1000, "wrk completed $requests requests") or diag $report;
-unlike($report, qr/Non-2xx/, 'every response was a 2xx, PostgreSQL down or not');
+my $load = $t->wrk_result($wrk);
+ok($load->{requests} > 1000, "wrk completed $load->{requests} requests") or diag $load->{report};
+ok(!$load->{non_2xx}, 'every response was a 2xx, PostgreSQL down or not') or diag $load->{report};
 
 # a quit under load: nothing queued may be lost either
 sleep 1;
@@ -122,16 +106,10 @@ is(rows(), $lines, "after the outage and a reload: rows = log lines ($lines)");
 is($t->psql('SELECT count(*) - count(DISTINCT id) FROM audit.events', db => 'audit'), 0,
    'no duplicate rows');
 
-$pid = fork // die;
-if ($pid == 0) {
-    open STDOUT, '>', '/dev/null'; open STDERR, '>&', \*STDOUT;
-    exec 'wrk', '-t1', '-c4', '-d3s', '-H', 'Cookie: session=' . token(),
-         'http://127.0.0.1:' . $t->port . '/quit-load';
-    exit 127;
-}
+$wrk = $t->start_wrk(path => '/quit-load', seconds => 3, cookie => 'session=' . token());
 sleep 1.5;
 $t->stop_nginx;             # QUIT while wrk is still sending
-waitpid $pid, 0;
+$t->wrk_result($wrk);
 $lines = () = $t->log_lines($log);
 ok(scalar(glob "$dir/spool/*.spool") || rows() == $lines,
    'what was queued at quit is in PostgreSQL or in the spool');

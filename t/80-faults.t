@@ -20,18 +20,13 @@ my $dir = $t->dir;
 my $rx = Audit::Sentry->start($t, project => 8, key => 'faultskey');
 $rx->set(mode => 'reset');
 
-$t->start_pg;
-$t->psql('CREATE DATABASE audit');
-my $out = `sql/migrate "@{[ $t->pg_conninfo('audit', 'postgres') ]}" 2>&1`;
-is($? >> 8, 0, 'sql/migrate applies the migrations') or diag $out;
-$t->psql('ALTER ROLE audit_writer LOGIN; ALTER ROLE audit_reader LOGIN', db => 'audit');
+my $writer = $t->audit_db;
 
 my $secret = 'faults under load: a secret long enough';
 $t->file('hmac.key', $secret);
 mkdir "$dir/spool" or die;
 my $tok = Audit::Token::hs256($secret, { sub => 'u-fay', role => 'doctor', sid => 's-f',
                                          exp => time + 3600 });
-my $writer = $t->pg_conninfo('audit', 'audit_writer');
 
 sub conf {
     my ($spool) = @_;
@@ -73,16 +68,7 @@ $t->start_nginx;
 
 # --- phase 1: faults under load -------------------------------------------
 
-my $wrk_out = "$dir/wrk.out";
-my $wrk = fork // die;
-if ($wrk == 0) {
-    open STDOUT, '>', $wrk_out or die;
-    open STDERR, '>&', \*STDOUT;
-    exec 'wrk', '-t1', '-c4', '-d8s', '-H', "Cookie: session=$tok",
-         'http://127.0.0.1:' . $t->port . '/patients/7';
-    exit 127;
-}
-
+my $wrk = $t->start_wrk(path => '/patients/7', seconds => 8, cookie => "session=$tok");
 sleep 2;
 my @backends = grep { /^\d+$/ } split /\n/, $t->psql(
     q{SELECT pid FROM pg_stat_activity WHERE usename = 'audit_writer'}, db => 'audit');
@@ -98,13 +84,9 @@ like($t->error_log, qr/\[emerg\].*audit_session_keys/, '... naming audit_session
 
 sleep 1;
 $rx->set(mode => 'ok');
-waitpid $wrk, 0;
-
-open my $fh, '<', $wrk_out or die;
-my $report = do { local $/; <$fh> };
-my ($requests) = $report =~ /(\d+) requests in/;
-ok($requests && $requests > 500, "wrk completed $requests requests") or diag $report;
-unlike($report, qr/Non-2xx/, 'every response was a 2xx: the old key kept verifying');
+my $load = $t->wrk_result($wrk);
+ok($load->{requests} > 500, "wrk completed $load->{requests} requests") or diag $load->{report};
+ok(!$load->{non_2xx}, 'every response was a 2xx: the old key kept verifying') or diag $load->{report};
 
 my ($rows, $lines) = settled();
 is($rows, $lines, "after the backend kill: rows = log lines ($lines)");

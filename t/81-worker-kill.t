@@ -18,11 +18,7 @@ my $t = Audit::Test->new;
 my $dir = $t->dir;
 my $rx = Audit::Sentry->start($t, project => 5, key => 'killkey');
 
-$t->start_pg;
-$t->psql('CREATE DATABASE audit');
-my $out = `sql/migrate "@{[ $t->pg_conninfo('audit', 'postgres') ]}" 2>&1`;
-is($? >> 8, 0, 'sql/migrate applies the migrations') or diag $out;
-$t->psql('ALTER ROLE audit_writer LOGIN; ALTER ROLE audit_reader LOGIN', db => 'audit');
+my $writer = $t->audit_db;
 
 my $secret = 'worker kill test secret, long enough';
 $t->file('hmac.key', $secret);
@@ -31,7 +27,7 @@ my $tok = Audit::Token::hs256($secret, { sub => 'u-kim', role => 'doctor', sid =
                                          exp => time + 3600 });
 
 # batches wait 8 s: the first events are still in memory at the kill
-my %vars = (CONN => $t->pg_conninfo('audit', 'audit_writer'), DSN => $rx->dsn);
+my %vars = (CONN => $writer, DSN => $rx->dsn);
 $t->write_nginx_conf(<<'CONF', workers => 1, vars => \%vars);
     audit_zone audit:1m;
     audit_session_keys %%DIR%%/hmac.key;

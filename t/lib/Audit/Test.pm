@@ -93,7 +93,7 @@ sub new {
     my ($class) = @_;
     my $dir = File::Temp::tempdir('audit-test-XXXXXX', TMPDIR => 1, CLEANUP => 0);
     chmod 0755, $dir or croak "chmod $dir: $!";
-    my $self = bless {dir => $dir, owner => $$, tracked => {}, workers => 1}, $class;
+    my $self = bless {dir => $dir, owner => $$, tracked => {}, workers => 1, wrk_runs => 0}, $class;
     $LIVE{ refaddr $self } = $self;
     weaken $LIVE{ refaddr $self };
     _install_signal_handlers();
@@ -465,6 +465,58 @@ sub start_pg {
     $self->{pg_settings} = $o{settings} || {};
     $self->_pg_init unless -d $self->_pg_data;
     return $self->_pg_start;
+}
+
+# A database of the audit schema, made the way operators make it: CREATE
+# DATABASE, sql/migrate as the superuser, audit_writer and audit_reader
+# allowed to log in.  Starts PostgreSQL if needed; returns audit_writer's
+# conninfo.  Dies with sql/migrate's output when it fails.
+sub audit_db {
+    my ($self, %o) = @_;
+    my $db = $o{db} // 'audit';
+    $self->start_pg unless $self->_tracked_alive($self->{pg_pid});
+    $self->psql(qq{CREATE DATABASE "$db"});
+    my $admin = $self->pg_conninfo($db, 'postgres');
+    my $out = `"$ROOT/sql/migrate" "$admin" 2>&1`;
+    croak "audit_db: sql/migrate failed:\n$out" if $?;
+    $self->psql('ALTER ROLE audit_writer LOGIN; ALTER ROLE audit_reader LOGIN', db => $db);
+    return $self->pg_conninfo($db, 'audit_writer');
+}
+
+# wrk against this nginx in the background: start_wrk(path => '/x',
+# seconds => 6, connections => 8, threads => 2, cookie => '...'); then
+# wrk_result($pid) waits for it and returns {status, requests, non_2xx (any
+# response not a 2xx/3xx), connect_errors, report}.
+sub start_wrk {
+    my ($self, %o) = @_;
+    my $out = "$self->{dir}/wrk." . $self->{wrk_runs}++ . '.out';
+    my @args = ('wrk', '-t' . ($o{threads} || 1), '-c' . ($o{connections} || 4),
+                '-d' . ($o{seconds} || 5) . 's',
+                defined $o{cookie} ? ('-H', "Cookie: $o{cookie}") : (),
+                "http://$HOST:" . $self->port . ($o{path} // '/'));
+    my $pid = fork;
+    croak "fork: $!" unless defined $pid;
+    if (!$pid) {
+        open STDOUT, '>', $out or POSIX::_exit(127);
+        open STDERR, '>&', \*STDOUT;
+        { no warnings 'exec'; exec { $args[0] } @args }
+        POSIX::_exit(127);
+    }
+    $self->_track($pid, 'wrk');
+    $self->{wrk_out}{$pid} = $out;
+    return $pid;
+}
+
+sub wrk_result {
+    my ($self, $pid) = @_;
+    waitpid $pid, 0;
+    my $status = $? >> 8;
+    my $report = _read_file(delete $self->{wrk_out}{$pid});
+    my ($requests) = $report =~ /(\d+) requests in/;
+    my ($refused) = $report =~ /Socket errors: connect (\d+)/;
+    return { status => $status, requests => $requests // 0,
+             non_2xx => $report =~ /Non-2xx/ ? 1 : 0, connect_errors => $refused // 0,
+             report => $report };
 }
 
 sub start_pg_again {
