@@ -25,6 +25,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int audit_fuzz_blank(char c);
+static int audit_fuzz_next_id(const char *text, size_t size, size_t *pos,
+    size_t *start, size_t *end);
 static int audit_fuzz_listed(const char *text, size_t size, const char *id,
     size_t len);
 static int audit_fuzz_contains(const audit_idset_t *set, const char *id,
@@ -36,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int             too_long;
     char            err[128];
-    size_t          n, start, end, i;
+    size_t          n, pos, start, i;
     const char     *text;
     audit_idset_t  *set;
 
@@ -49,24 +51,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     too_long = 0;
     n = 0;
+    pos = 0;
 
-    for (start = 0; start < size; start = end + 1) {
-        end = start;
-        while (end < size && text[end] != '\n') {
-            end++;
-        }
-
-        i = end;
-        while (start < i && audit_fuzz_blank(text[start])) {
-            start++;
-        }
-        while (i > start && audit_fuzz_blank(text[i - 1])) {
-            i--;
-        }
-
-        if (i == start || text[start] == '#') {
-            continue;
-        }
+    while (audit_fuzz_next_id(text, size, &pos, &start, &i)) {
 
         if (i - start > AUDIT_FUZZ_MAX_ID) {
             too_long = 1;
@@ -160,29 +147,56 @@ audit_fuzz_contains(const audit_idset_t *set, const char *id, size_t len)
 static int
 audit_fuzz_listed(const char *text, size_t size, const char *id, size_t len)
 {
-    size_t  start, end, i;
+    size_t  pos, start, end;
 
-    for (start = 0; start < size; start = end + 1) {
-        end = start;
-        while (end < size && text[end] != '\n') {
-            end++;
+    pos = 0;
+
+    while (audit_fuzz_next_id(text, size, &pos, &start, &end)) {
+        if (end - start == len && memcmp(text + start, id, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The next id line from *pos on, as the contract reads it: text[*start ..
+ * *end) trimmed of blanks; blank and '#' lines skipped.  0 at the end.
+ */
+
+static int
+audit_fuzz_next_id(const char *text, size_t size, size_t *pos, size_t *start,
+    size_t *end)
+{
+    size_t  s, e, eol;
+
+    while (*pos < size) {
+        eol = *pos;
+        while (eol < size && text[eol] != '\n') {
+            eol++;
         }
 
-        i = end;
-        while (start < i && audit_fuzz_blank(text[start])) {
-            start++;
+        s = *pos;
+        e = eol;
+        *pos = eol + 1;
+
+        while (s < e && audit_fuzz_blank(text[s])) {
+            s++;
         }
-        while (i > start && audit_fuzz_blank(text[i - 1])) {
-            i--;
+        while (e > s && audit_fuzz_blank(text[e - 1])) {
+            e--;
         }
 
-        if (i == start || text[start] == '#') {
+        if (e == s || text[s] == '#') {
             continue;
         }
 
-        if (i - start == len && memcmp(text + start, id, len) == 0) {
-            return 1;
-        }
+        *start = s;
+        *end = e;
+
+        return 1;
     }
 
     return 0;
