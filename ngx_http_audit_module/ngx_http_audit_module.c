@@ -497,13 +497,7 @@ ngx_http_audit_exit_process(ngx_cycle_t *cycle)
     if (amcf) {
         ngx_http_audit_pg_exit_process(amcf);
         ngx_http_audit_sentry_exit_process(amcf);
-
-        /* calloc()ed by ngx_http_audit_session_init_process(); amcf itself
-         * goes with the cycle pool that the worker destroys next */
-        if (amcf->tcache) {
-            audit_tcache_free(amcf->tcache);
-            amcf->tcache = NULL;
-        }
+        ngx_http_audit_session_exit_process(amcf);
     }
 
     ngx_http_audit_events_exit_process(cycle);

@@ -307,6 +307,7 @@ extern ngx_module_t  ngx_http_audit_module;
 char *ngx_http_audit_session_load_keys(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path, time_t refresh);
 ngx_int_t ngx_http_audit_session_init_process(ngx_cycle_t *cycle);
+void ngx_http_audit_session_exit_process(ngx_http_audit_main_conf_t *amcf);
 char *ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path);
 ngx_int_t ngx_http_audit_session_verify(ngx_http_request_t *r,

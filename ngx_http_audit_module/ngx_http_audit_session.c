@@ -203,6 +203,18 @@ ngx_http_audit_session_init_process(ngx_cycle_t *cycle)
 }
 
 
+/* the worker's session cache is calloc()ed, unknown to the cycle pool */
+
+void
+ngx_http_audit_session_exit_process(ngx_http_audit_main_conf_t *amcf)
+{
+    if (amcf->tcache) {
+        audit_tcache_free(amcf->tcache);
+        amcf->tcache = NULL;
+    }
+}
+
+
 static void
 ngx_http_audit_session_refresh(ngx_event_t *ev)
 {

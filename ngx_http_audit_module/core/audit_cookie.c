@@ -10,6 +10,7 @@
 
 
 static const char *audit_cookie_skip_ws(const char *p, const char *last);
+static const char *audit_cookie_trim_ws(const char *p, const char *last);
 static void audit_cookie_pair(const char *p, const char *last,
     audit_str_t *name, audit_str_t *value);
 static void audit_cookie_unquote(audit_str_t *value);
@@ -110,18 +111,14 @@ audit_cookie_pair(const char *p, const char *last, audit_str_t *name,
         return;
     }
 
-    for (e = eq; e > p && (e[-1] == ' ' || e[-1] == '\t'); e--) {
-        /* void */
-    }
+    e = audit_cookie_trim_ws(p, eq);
 
     name->data = p;
     name->len = e - p;
 
     p = audit_cookie_skip_ws(eq + 1, last);
 
-    for (e = last; e > p && (e[-1] == ' ' || e[-1] == '\t'); e--) {
-        /* void */
-    }
+    e = audit_cookie_trim_ws(p, last);
 
     value->data = p;
     value->len = e - p;
@@ -136,6 +133,19 @@ audit_cookie_skip_ws(const char *p, const char *last)
     }
 
     return p;
+}
+
+
+/* the end of p..last without its trailing spaces and tabs */
+
+static const char *
+audit_cookie_trim_ws(const char *p, const char *last)
+{
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    return last;
 }
 
 
