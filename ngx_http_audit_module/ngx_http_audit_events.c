@@ -49,6 +49,9 @@ static u_char     ngx_http_audit_random_pool[NGX_HTTP_AUDIT_RANDOM];
 static size_t     ngx_http_audit_random_used = NGX_HTTP_AUDIT_RANDOM;
 static ngx_pid_t  ngx_http_audit_random_pid;
 
+/* SHA-256 fetched once per worker (ngx_http_audit_sha256()) */
+static EVP_MD    *ngx_http_audit_sha256_md;
+
 
 static ngx_int_t ngx_http_audit_log_handler(ngx_http_request_t *r);
 static void ngx_http_audit_event_session_invalid(ngx_http_request_t *r,
@@ -66,7 +69,8 @@ static void ngx_http_audit_event_upstream(ngx_http_request_t *r,
 static ngx_int_t ngx_http_audit_event_id(audit_event_t *ev);
 static ngx_int_t ngx_http_audit_events_chain(ngx_cycle_t *cycle,
     ngx_http_audit_main_conf_t *amcf, ngx_http_audit_producer_t *p);
-static ngx_uint_t ngx_http_audit_events_died_with(ngx_http_audit_chain_t *chain);
+static ngx_uint_t ngx_http_audit_events_died_with(
+    ngx_http_audit_chain_t *chain);
 static void ngx_http_audit_count_decision(ngx_http_audit_main_conf_t *amcf,
     ngx_http_audit_ctx_t *ctx);
 static void ngx_http_audit_str(audit_str_t *dst, ngx_str_t *src);
@@ -105,6 +109,8 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
     ngx_http_audit_main_conf_t  *amcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    ngx_http_audit_sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
 
     if (amcf == NULL
         || (amcf->log == NULL && amcf->pg == NULL
@@ -170,7 +176,8 @@ ngx_http_audit_events_chain(ngx_cycle_t *cycle,
     chain = &sh->chains[ngx_worker];
 
     if (chain->used && chain->len) {
-        p->after.data = ngx_pnalloc(cycle->pool, chain->len + NGX_INT64_LEN + 1);
+        p->after.data = ngx_pnalloc(cycle->pool,
+                                    chain->len + NGX_INT64_LEN + 1);
         if (p->after.data == NULL) {
             return NGX_ERROR;
         }
@@ -264,6 +271,10 @@ ngx_http_audit_events_exit_process(ngx_cycle_t *cycle)
     ngx_http_audit_main_conf_t  *amcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    /* held by the module, which is unloaded before OpenSSL cleans up */
+    EVP_MD_free(ngx_http_audit_sha256_md);
+    ngx_http_audit_sha256_md = NULL;
 
     if (amcf == NULL || amcf->producer == NULL) {
         return;
@@ -630,21 +641,16 @@ ngx_http_audit_event_id(audit_event_t *ev)
 
 
 /*
- * SHA-256 fetched once per process: EVP_sha256() makes OpenSSL 3 look the
+ * SHA-256 fetched once per worker: EVP_sha256() makes OpenSSL 3 look the
  * implementation up again (under a lock) at every EVP_DigestInit_ex(),
- * and the chain hashes every event.
+ * and the chain hashes every event.  The master (configuration) uses
+ * EVP_sha256().
  */
 
 const EVP_MD *
 ngx_http_audit_sha256(void)
 {
-    static EVP_MD  *md;
-
-    if (md == NULL) {
-        md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-    }
-
-    return md ? md : EVP_sha256();
+    return ngx_http_audit_sha256_md ? ngx_http_audit_sha256_md : EVP_sha256();
 }
 
 

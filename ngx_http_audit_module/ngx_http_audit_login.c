@@ -327,7 +327,8 @@ ngx_http_audit_login_session_hash(ngx_http_request_t *r,
         return;
     }
 
-    if (EVP_Digest(ctx->raw.data, ctx->raw.len, md, NULL, ngx_http_audit_sha256(), NULL)
+    if (EVP_Digest(ctx->raw.data, ctx->raw.len, md, NULL,
+                   ngx_http_audit_sha256(), NULL)
         != 1)
     {
         return;

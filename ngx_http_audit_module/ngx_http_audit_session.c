@@ -299,8 +299,9 @@ ngx_http_audit_session_read_keys(ngx_str_t *path, u_char *digest, char *err,
 
     keyset = audit_keyset_parse(data, len, err, errlen);
 
-    if (keyset && EVP_Digest(data, len, digest, NULL, ngx_http_audit_sha256(), NULL)
-                  != 1)
+    if (keyset
+        && EVP_Digest(data, len, digest, NULL, ngx_http_audit_sha256(), NULL)
+           != 1)
     {
         ngx_cpystrn((u_char *) err, (u_char *) "SHA-256 failed", errlen);
         audit_keyset_free(keyset);
