@@ -168,7 +168,7 @@ ngx_http_audit_events_chain(ngx_cycle_t *cycle,
     ngx_http_audit_chain_t  *chain;
     ngx_http_audit_shctx_t  *sh;
 
-    if (amcf->shm_zone == NULL || ngx_worker >= 64) {
+    if (amcf->shm_zone == NULL || ngx_worker >= NGX_HTTP_AUDIT_MAX_WORKERS) {
         return NGX_OK;
     }
 

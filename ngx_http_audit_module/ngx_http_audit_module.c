@@ -15,6 +15,7 @@ static ngx_int_t ngx_http_audit_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_audit_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_audit_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf);
+static ngx_int_t ngx_http_audit_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_audit_init_process(ngx_cycle_t *cycle);
 static void ngx_http_audit_exit_process(ngx_cycle_t *cycle);
 static void *ngx_http_audit_create_loc_conf(ngx_conf_t *cf);
@@ -312,7 +313,7 @@ ngx_module_t  ngx_http_audit_module = {
     ngx_http_audit_commands,                /* module directives */
     NGX_HTTP_MODULE,                        /* module type */
     NULL,                                   /* init master */
-    NULL,                                   /* init module */
+    ngx_http_audit_init_module,             /* init module */
     ngx_http_audit_init_process,            /* init process */
     NULL,                                   /* init thread */
     NULL,                                   /* exit thread */
@@ -439,6 +440,33 @@ static void
 ngx_http_audit_free_scrub(void *data)
 {
     audit_scrub_free(data);
+}
+
+
+/* the configuration is whole here: worker_processes is known */
+
+static ngx_int_t
+ngx_http_audit_init_module(ngx_cycle_t *cycle)
+{
+    ngx_core_conf_t             *ccf;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (amcf && amcf->shm_zone
+        && ccf->worker_processes > NGX_HTTP_AUDIT_MAX_WORKERS)
+    {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "audit_zone: workers beyond the first %d of the %i "
+                      "(worker_processes) audit all the same, but their "
+                      "gauges are not in audit_status, their chains do "
+                      "not name the chain before them and events lost "
+                      "with them are not counted",
+                      NGX_HTTP_AUDIT_MAX_WORKERS, ccf->worker_processes);
+    }
+
+    return NGX_OK;
 }
 
 

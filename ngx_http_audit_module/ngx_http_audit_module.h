@@ -162,6 +162,14 @@ typedef struct {
 #define NGX_HTTP_AUDIT_REASONS  13
 
 
+/*
+ * Workers with a slot in the zone: their gauges in audit_status, their
+ * chain's tail and loss accounting.  Workers beyond it still audit; a
+ * warning at start names what they lack.
+ */
+#define NGX_HTTP_AUDIT_MAX_WORKERS  64
+
+
 /* the chain a worker slot last produced, so the next one can name it */
 typedef struct {
     ngx_pid_t                    pid;              /* its writer */
@@ -209,8 +217,8 @@ typedef struct {
     ngx_atomic_t                 events_lost;      /* died with a worker */
     ngx_atomic_t                 sentry_sent;
     ngx_atomic_t                 sentry_dropped;
-    ngx_http_audit_worker_stats_t  workers[64];
-    ngx_http_audit_chain_t       chains[64];
+    ngx_http_audit_worker_stats_t  workers[NGX_HTTP_AUDIT_MAX_WORKERS];
+    ngx_http_audit_chain_t       chains[NGX_HTTP_AUDIT_MAX_WORKERS];
 } ngx_http_audit_shctx_t;
 
 

@@ -959,7 +959,7 @@ ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n)
 {
     ngx_http_audit_chain_t  *chain;
 
-    if (pg->sh == NULL || ngx_worker >= 64 || n == 0) {
+    if (pg->sh == NULL || ngx_worker >= NGX_HTTP_AUDIT_MAX_WORKERS || n == 0) {
         return;
     }
 

@@ -85,7 +85,7 @@ ngx_http_audit_stats(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    if (amcf == NULL || amcf->shm_zone == NULL || ngx_worker >= 64) {
+    if (amcf == NULL || amcf->shm_zone == NULL || ngx_worker >= NGX_HTTP_AUDIT_MAX_WORKERS) {
         return NULL;
     }
 
@@ -184,7 +184,7 @@ ngx_http_audit_status_sum(ngx_http_audit_shctx_t *sh,
     ngx_memzero(sum, sizeof(ngx_http_audit_worker_stats_t));
     *up = 0;
 
-    for (i = 0; i < 64; i++) {
+    for (i = 0; i < NGX_HTTP_AUDIT_MAX_WORKERS; i++) {
         w = &sh->workers[i];
 
         /* slots of workers that are gone keep their last values */

@@ -136,5 +136,15 @@ my ($ok, $out) = $t->nginx_test;
 ok($ok, 'a configuration using every implemented directive passes nginx -t')
     or diag $out;
 
+# more workers than the zone has slots for: a warning naming what they lack
+$t->write_nginx_conf("    audit_zone audit:1m;\n", workers => 65);
+($ok, $out) = $t->nginx_test;
+ok($ok, 'worker_processes 65 with audit_zone passes nginx -t') or diag $out;
+like($out, qr/\[warn\].*audit_zone: workers beyond the first 64 of the 65 \(worker_processes\)/,
+     '... with a warning that workers past the 64th have no slot in audit_zone');
+$t->write_nginx_conf("    audit_zone audit:1m;\n", workers => 64);
+($ok, $out) = $t->nginx_test;
+unlike($out, qr/workers beyond/, 'no such warning with 64 workers');
+
 $t->stop_all_and_check;
 done_testing;
