@@ -18,6 +18,9 @@
 #define NGX_HTTP_AUDIT_BF_KEY_MAX  300
 
 
+static void ngx_http_audit_bruteforce_add(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_shm_zone_t *zone, ngx_str_t *value,
+    ngx_uint_t by_user, ngx_http_audit_ctx_t *ctx);
 static ngx_uint_t ngx_http_audit_bruteforce_count(ngx_shm_zone_t *zone,
     ngx_str_t *key, time_t window, ngx_uint_t threshold, ngx_uint_t add);
 static void ngx_http_audit_bruteforce_emit(ngx_http_request_t *r,
@@ -87,8 +90,6 @@ void
 ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx)
 {
-    ngx_str_t                    key;
-    ngx_uint_t                   count;
     ngx_http_audit_loc_conf_t   *alcf;
     ngx_http_audit_main_conf_t  *amcf;
 
@@ -99,29 +100,36 @@ ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
         return;
     }
 
-    if (ngx_http_audit_bruteforce_key(r, "ip", &r->connection->addr_text,
-                                      &key)
-        == NGX_OK)
+    ngx_http_audit_bruteforce_add(r, alcf, amcf->shm_zone,
+                                  &r->connection->addr_text, 0, ctx);
+
+    if (ctx->attempted_user.len) {
+        ngx_http_audit_bruteforce_add(r, alcf, amcf->shm_zone,
+                                      &ctx->attempted_user, 1, ctx);
+    }
+}
+
+
+/* one failure against one key; the event when it reaches the threshold */
+
+static void
+ngx_http_audit_bruteforce_add(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_shm_zone_t *zone, ngx_str_t *value,
+    ngx_uint_t by_user, ngx_http_audit_ctx_t *ctx)
+{
+    ngx_str_t   key;
+    ngx_uint_t  count;
+
+    if (ngx_http_audit_bruteforce_key(r, by_user ? "user" : "ip", value, &key)
+        != NGX_OK)
     {
-        count = ngx_http_audit_bruteforce_count(amcf->shm_zone, &key,
-                                                alcf->bf_window,
-                                                alcf->bf_threshold, 1);
-        if (count) {
-            ngx_http_audit_bruteforce_emit(r, alcf, count, 0, ctx);
-        }
+        return;
     }
 
-    if (ctx->attempted_user.len
-        && ngx_http_audit_bruteforce_key(r, "user", &ctx->attempted_user,
-                                         &key)
-           == NGX_OK)
-    {
-        count = ngx_http_audit_bruteforce_count(amcf->shm_zone, &key,
-                                                alcf->bf_window,
-                                                alcf->bf_threshold, 1);
-        if (count) {
-            ngx_http_audit_bruteforce_emit(r, alcf, count, 1, ctx);
-        }
+    count = ngx_http_audit_bruteforce_count(zone, &key, alcf->bf_window,
+                                            alcf->bf_threshold, 1);
+    if (count) {
+        ngx_http_audit_bruteforce_emit(r, alcf, count, by_user, ctx);
     }
 }
 
