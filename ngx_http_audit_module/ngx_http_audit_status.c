@@ -31,6 +31,8 @@ static ngx_buf_t *ngx_http_audit_status_json(ngx_http_request_t *r,
     ngx_http_audit_shctx_t *sh);
 static ngx_buf_t *ngx_http_audit_status_prometheus(ngx_http_request_t *r,
     ngx_http_audit_shctx_t *sh);
+static ngx_buf_t *ngx_http_audit_status_buf(ngx_http_request_t *r,
+    ngx_buf_t *b, u_char *last);
 static ngx_uint_t ngx_http_audit_status_wants_text(ngx_http_request_t *r);
 
 
@@ -85,7 +87,9 @@ ngx_http_audit_stats(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    if (amcf == NULL || amcf->shm_zone == NULL || ngx_worker >= NGX_HTTP_AUDIT_MAX_WORKERS) {
+    if (amcf == NULL || amcf->shm_zone == NULL
+        || ngx_worker >= NGX_HTTP_AUDIT_MAX_WORKERS)
+    {
         return NULL;
     }
 
@@ -210,20 +214,156 @@ ngx_http_audit_status_sum(ngx_http_audit_shctx_t *sh,
 #define NGX_HTTP_AUDIT_STATUS_SIZE  8192
 
 
+/*
+ * The counters and gauges besides events and reasons, in the order both
+ * formats list them: where each sits in the JSON, and its Prometheus
+ * sample.  A family's first sample carries its TYPE and HELP, and its
+ * samples follow one another, as the text format wants; a NULL family is
+ * JSON only.
+ */
+
+typedef struct {
+    const char  *group;
+    const char  *name;
+    const char  *family;
+    const char  *labels;
+    const char  *type;
+    const char  *help;
+} ngx_http_audit_metric_t;
+
+
+enum {
+    NGX_HTTP_AUDIT_M_PERMITTED = 0,
+    NGX_HTTP_AUDIT_M_DENIED,
+    NGX_HTTP_AUDIT_M_UNAUTHENTICATED,
+    NGX_HTTP_AUDIT_M_PG_UP,
+    NGX_HTTP_AUDIT_M_PG_QUEUE,
+    NGX_HTTP_AUDIT_M_PG_SPOOL,
+    NGX_HTTP_AUDIT_M_PG_SENT,
+    NGX_HTTP_AUDIT_M_PG_INSERTED,
+    NGX_HTTP_AUDIT_M_PG_BATCHES,
+    NGX_HTTP_AUDIT_M_PG_FAILURES,
+    NGX_HTTP_AUDIT_M_EVENTS_LOST,
+    NGX_HTTP_AUDIT_M_SENTRY_SENT,
+    NGX_HTTP_AUDIT_M_SENTRY_DROPPED,
+    NGX_HTTP_AUDIT_M_SENTRY_QUEUED,
+    NGX_HTTP_AUDIT_M_SENTRY_BREAKER,
+    NGX_HTTP_AUDIT_M_BF_TRACKED,
+    NGX_HTTP_AUDIT_M_BF_ALERTS,
+    NGX_HTTP_AUDIT_M_SHARED_HITS,
+    NGX_HTTP_AUDIT_M_SHARED_MISSES,
+    NGX_HTTP_AUDIT_M_WORKER_HITS,
+    NGX_HTTP_AUDIT_M_WORKER_MISSES,
+    NGX_HTTP_AUDIT_M_SHARED_ENTRIES,
+    NGX_HTTP_AUDIT_METRICS
+};
+
+
+static const ngx_http_audit_metric_t
+    ngx_http_audit_metrics[NGX_HTTP_AUDIT_METRICS] =
+{
+    { "decisions", "permitted", "audit_decisions_total",
+      "{decision=\"permitted\"}", "counter", "Access decisions." },
+    { "decisions", "denied", "audit_decisions_total",
+      "{decision=\"denied\"}", NULL, NULL },
+    { "decisions", "unauthenticated", "audit_decisions_total",
+      "{decision=\"unauthenticated\"}", NULL, NULL },
+
+    { "postgresql", "connected_workers", "audit_pg_connected_workers", "",
+      "gauge", "Workers connected to PostgreSQL." },
+    { "postgresql", "queue_bytes", "audit_pg_queue_bytes", "",
+      "gauge", "Events waiting in memory, in bytes." },
+    { "postgresql", "spool_bytes", "audit_pg_spool_bytes", "",
+      "gauge", "Events waiting in spool files, in bytes." },
+    { "postgresql", "rows_sent", "audit_pg_rows_sent_total", "",
+      "counter", "Rows sent to PostgreSQL." },
+    { "postgresql", "rows_inserted", "audit_pg_rows_inserted_total", "",
+      "counter", "Rows PostgreSQL inserted." },
+    { "postgresql", "batches", "audit_pg_batches_total", "",
+      "counter", "Batches PostgreSQL committed." },
+    { "postgresql", "failures", "audit_pg_failures_total", "",
+      "counter", "Failed connections and batches." },
+    { "postgresql", "events_lost", "audit_events_lost_total", "",
+      "counter", "Events lost with a worker that died." },
+
+    { "sentry", "sent", "audit_sentry_sent_total", "",
+      "counter", "Envelopes accepted by the tracker." },
+    { "sentry", "dropped", "audit_sentry_dropped_total", "",
+      "counter", "Events not sent to the tracker." },
+    { "sentry", "queued", "audit_sentry_queued", "",
+      "gauge", "Events waiting to be sent to the tracker." },
+    { "sentry", "breaker_open_workers", "audit_sentry_breaker_open_workers",
+      "", "gauge", "Workers whose breaker is open." },
+
+    { "bruteforce", "tracked", "audit_bruteforce_tracked", "",
+      "gauge", "Keys the detector tracks." },
+
+    /* in Prometheus: audit_events_total{action="bruteforce_suspected"} */
+    { "bruteforce", "alerts", NULL, NULL, NULL, NULL },
+
+    { "token_cache", "shared_hits", "audit_token_cache_total",
+      "{cache=\"shared\",result=\"hit\"}", "counter",
+      "Token cache lookups." },
+    { "token_cache", "shared_misses", "audit_token_cache_total",
+      "{cache=\"shared\",result=\"miss\"}", NULL, NULL },
+    { "token_cache", "worker_hits", "audit_token_cache_total",
+      "{cache=\"worker\",result=\"hit\"}", NULL, NULL },
+    { "token_cache", "worker_misses", "audit_token_cache_total",
+      "{cache=\"worker\",result=\"miss\"}", NULL, NULL },
+    { "token_cache", "shared_entries", "audit_token_cache_shared_entries",
+      "", "gauge", "Tokens in the shared cache." },
+};
+
+
+static void
+ngx_http_audit_status_values(ngx_http_audit_shctx_t *sh,
+    ngx_atomic_uint_t *v)
+{
+    ngx_uint_t                     up;
+    ngx_http_audit_worker_stats_t  sum;
+
+    ngx_http_audit_status_sum(sh, &sum, &up);
+
+    v[NGX_HTTP_AUDIT_M_PERMITTED] = sh->permitted;
+    v[NGX_HTTP_AUDIT_M_DENIED] = sh->denied;
+    v[NGX_HTTP_AUDIT_M_UNAUTHENTICATED] = sh->unauthenticated;
+    v[NGX_HTTP_AUDIT_M_PG_UP] = up;
+    v[NGX_HTTP_AUDIT_M_PG_QUEUE] = sum.queue_bytes;
+    v[NGX_HTTP_AUDIT_M_PG_SPOOL] = sum.spool_bytes;
+    v[NGX_HTTP_AUDIT_M_PG_SENT] = sh->pg_rows_sent;
+    v[NGX_HTTP_AUDIT_M_PG_INSERTED] = sh->pg_rows_inserted;
+    v[NGX_HTTP_AUDIT_M_PG_BATCHES] = sh->pg_batches;
+    v[NGX_HTTP_AUDIT_M_PG_FAILURES] = sh->pg_failures;
+    v[NGX_HTTP_AUDIT_M_EVENTS_LOST] = sh->events_lost;
+    v[NGX_HTTP_AUDIT_M_SENTRY_SENT] = sh->sentry_sent;
+    v[NGX_HTTP_AUDIT_M_SENTRY_DROPPED] = sh->sentry_dropped;
+    v[NGX_HTTP_AUDIT_M_SENTRY_QUEUED] = sum.sentry_queue;
+    v[NGX_HTTP_AUDIT_M_SENTRY_BREAKER] = sum.sentry_breaker;
+    v[NGX_HTTP_AUDIT_M_BF_TRACKED] = sh->bf.n;
+    v[NGX_HTTP_AUDIT_M_BF_ALERTS] = sh->events[AUDIT_BRUTEFORCE_SUSPECTED];
+    v[NGX_HTTP_AUDIT_M_SHARED_HITS] = sh->cache_hits;
+    v[NGX_HTTP_AUDIT_M_SHARED_MISSES] = sh->cache_misses;
+    v[NGX_HTTP_AUDIT_M_SHARED_ENTRIES] = sh->cache.n;
+    v[NGX_HTTP_AUDIT_M_WORKER_HITS] = sum.tcache_hits;
+    v[NGX_HTTP_AUDIT_M_WORKER_MISSES] = sum.tcache_misses;
+}
+
+
 static ngx_buf_t *
 ngx_http_audit_status_json(ngx_http_request_t *r, ngx_http_audit_shctx_t *sh)
 {
     u_char                         *p, *last;
     ngx_buf_t                      *b;
-    ngx_uint_t                      i, up;
-    ngx_http_audit_worker_stats_t   sum;
+    ngx_uint_t                      i;
+    ngx_atomic_uint_t               v[NGX_HTTP_AUDIT_METRICS];
+    const ngx_http_audit_metric_t  *m;
 
     b = ngx_create_temp_buf(r->pool, NGX_HTTP_AUDIT_STATUS_SIZE);
     if (b == NULL) {
         return NULL;
     }
 
-    ngx_http_audit_status_sum(sh, &sum, &up);
+    ngx_http_audit_status_values(sh, v);
 
     p = b->last;
     last = b->end;
@@ -236,43 +376,29 @@ ngx_http_audit_status_json(ngx_http_request_t *r, ngx_http_audit_shctx_t *sh)
                          audit_action_name(i), sh->events[i]);
     }
 
-    p = ngx_slprintf(p, last, "},\"decisions\":{\"permitted\":%uA,"
-                     "\"denied\":%uA,\"unauthenticated\":%uA},\"reasons\":{",
-                     sh->permitted, sh->denied, sh->unauthenticated);
+    p = ngx_slprintf(p, last, "},\"reasons\":{");
 
     for (i = 0; i < NGX_HTTP_AUDIT_REASONS; i++) {
         p = ngx_slprintf(p, last, "%s\"%s\":%uA", i ? "," : "",
                          ngx_http_audit_reasons[i], sh->reasons[i]);
     }
 
-    p = ngx_slprintf(p, last,
-                     "},\"postgresql\":{\"connected_workers\":%ui,"
-                     "\"queue_bytes\":%uA,\"spool_bytes\":%uA,"
-                     "\"rows_sent\":%uA,\"rows_inserted\":%uA,"
-                     "\"batches\":%uA,\"failures\":%uA,"
-                     "\"events_lost\":%uA},"
-                     "\"sentry\":{\"sent\":%uA,\"dropped\":%uA,"
-                     "\"queued\":%uA,\"breaker_open_workers\":%uA},"
-                     "\"bruteforce\":{\"tracked\":%uA,\"alerts\":%uA},"
-                     "\"token_cache\":{\"shared_hits\":%uA,"
-                     "\"shared_misses\":%uA,\"shared_entries\":%uA,"
-                     "\"worker_hits\":%uA,\"worker_misses\":%uA}}" CRLF,
-                     up, sum.queue_bytes, sum.spool_bytes, sh->pg_rows_sent,
-                     sh->pg_rows_inserted, sh->pg_batches, sh->pg_failures,
-                     sh->events_lost,
-                     sh->sentry_sent, sh->sentry_dropped, sum.sentry_queue,
-                     sum.sentry_breaker, sh->bf.n, sh->events[
-                         AUDIT_BRUTEFORCE_SUSPECTED],
-                     (ngx_atomic_uint_t) sh->cache_hits,
-                     (ngx_atomic_uint_t) sh->cache_misses,
-                     sh->cache.n,
-                     sum.tcache_hits, sum.tcache_misses);
+    for (i = 0; i < NGX_HTTP_AUDIT_METRICS; i++) {
+        m = &ngx_http_audit_metrics[i];
 
-    b->last = p;
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
+        if (i == 0 || ngx_strcmp(m->group, m[-1].group) != 0) {
+            p = ngx_slprintf(p, last, "},\"%s\":{", m->group);
 
-    return b;
+        } else {
+            p = ngx_slprintf(p, last, ",");
+        }
+
+        p = ngx_slprintf(p, last, "\"%s\":%uA", m->name, v[i]);
+    }
+
+    p = ngx_slprintf(p, last, "}}" CRLF);
+
+    return ngx_http_audit_status_buf(r, b, p);
 }
 
 
@@ -284,15 +410,16 @@ ngx_http_audit_status_prometheus(ngx_http_request_t *r,
 {
     u_char                         *p, *last;
     ngx_buf_t                      *b;
-    ngx_uint_t                      i, up;
-    ngx_http_audit_worker_stats_t   sum;
+    ngx_uint_t                      i;
+    ngx_atomic_uint_t               v[NGX_HTTP_AUDIT_METRICS];
+    const ngx_http_audit_metric_t  *m;
 
     b = ngx_create_temp_buf(r->pool, NGX_HTTP_AUDIT_STATUS_SIZE);
     if (b == NULL) {
         return NULL;
     }
 
-    ngx_http_audit_status_sum(sh, &sum, &up);
+    ngx_http_audit_status_values(sh, v);
 
     p = b->last;
     last = b->end;
@@ -308,71 +435,37 @@ ngx_http_audit_status_prometheus(ngx_http_request_t *r,
     }
 
     p = ngx_slprintf(p, last,
-                     "# HELP audit_decisions_total Access decisions.\n"
-                     "# TYPE audit_decisions_total counter\n"
-                     "audit_decisions_total{decision=\"permitted\"} %uA\n"
-                     "audit_decisions_total{decision=\"denied\"} %uA\n"
-                     "audit_decisions_total{decision=\"unauthenticated\"} "
-                     "%uA\n"
                      "# HELP audit_refusals_total Refusals, by reason.\n"
-                     "# TYPE audit_refusals_total counter\n",
-                     sh->permitted, sh->denied, sh->unauthenticated);
+                     "# TYPE audit_refusals_total counter\n");
 
     for (i = 0; i < NGX_HTTP_AUDIT_REASONS; i++) {
         p = ngx_slprintf(p, last, "audit_refusals_total{reason=\"%s\"} %uA\n",
                          ngx_http_audit_reasons[i], sh->reasons[i]);
     }
 
-    p = ngx_slprintf(p, last,
-        "# HELP audit_pg_connected_workers Workers connected to PostgreSQL.\n"
-        "# TYPE audit_pg_connected_workers gauge\n"
-        "audit_pg_connected_workers %ui\n"
-        "# HELP audit_pg_queue_bytes Events waiting in memory, in bytes.\n"
-        "# TYPE audit_pg_queue_bytes gauge\n"
-        "audit_pg_queue_bytes %uA\n"
-        "# HELP audit_pg_spool_bytes Events waiting in spool files, in bytes.\n"
-        "# TYPE audit_pg_spool_bytes gauge\n"
-        "audit_pg_spool_bytes %uA\n"
-        "# HELP audit_pg_rows_sent_total Rows sent to PostgreSQL.\n"
-        "# TYPE audit_pg_rows_sent_total counter\n"
-        "audit_pg_rows_sent_total %uA\n"
-        "# HELP audit_pg_rows_inserted_total Rows PostgreSQL inserted.\n"
-        "# TYPE audit_pg_rows_inserted_total counter\n"
-        "audit_pg_rows_inserted_total %uA\n"
-        "# HELP audit_pg_failures_total Failed connections and batches.\n"
-        "# TYPE audit_pg_failures_total counter\n"
-        "audit_pg_failures_total %uA\n"
-        "# HELP audit_events_lost_total Events lost with a worker that died.\n"
-        "# TYPE audit_events_lost_total counter\n"
-        "audit_events_lost_total %uA\n"
-        "# HELP audit_sentry_sent_total Envelopes accepted by the tracker.\n"
-        "# TYPE audit_sentry_sent_total counter\n"
-        "audit_sentry_sent_total %uA\n"
-        "# HELP audit_sentry_dropped_total Events not sent to the tracker.\n"
-        "# TYPE audit_sentry_dropped_total counter\n"
-        "audit_sentry_dropped_total %uA\n"
-        "# HELP audit_sentry_breaker_open_workers Workers whose breaker "
-        "is open.\n"
-        "# TYPE audit_sentry_breaker_open_workers gauge\n"
-        "audit_sentry_breaker_open_workers %uA\n"
-        "# HELP audit_bruteforce_tracked Keys the detector tracks.\n"
-        "# TYPE audit_bruteforce_tracked gauge\n"
-        "audit_bruteforce_tracked %uA\n"
-        "# HELP audit_token_cache_total Token cache lookups.\n"
-        "# TYPE audit_token_cache_total counter\n"
-        "audit_token_cache_total{cache=\"shared\",result=\"hit\"} %uA\n"
-        "audit_token_cache_total{cache=\"shared\",result=\"miss\"} %uA\n"
-        "audit_token_cache_total{cache=\"worker\",result=\"hit\"} %uA\n"
-        "audit_token_cache_total{cache=\"worker\",result=\"miss\"} %uA\n",
-        up, sum.queue_bytes, sum.spool_bytes, sh->pg_rows_sent,
-        sh->pg_rows_inserted, sh->pg_failures, sh->events_lost,
-        sh->sentry_sent,
-        sh->sentry_dropped, sum.sentry_breaker, sh->bf.n,
-        (ngx_atomic_uint_t) sh->cache_hits,
-        (ngx_atomic_uint_t) sh->cache_misses, sum.tcache_hits,
-        sum.tcache_misses);
+    for (i = 0; i < NGX_HTTP_AUDIT_METRICS; i++) {
+        m = &ngx_http_audit_metrics[i];
 
-    b->last = p;
+        if (m->family == NULL) {
+            continue;
+        }
+
+        if (m->type) {
+            p = ngx_slprintf(p, last, "# HELP %s %s\n# TYPE %s %s\n",
+                             m->family, m->help, m->family, m->type);
+        }
+
+        p = ngx_slprintf(p, last, "%s%s %uA\n", m->family, m->labels, v[i]);
+    }
+
+    return ngx_http_audit_status_buf(r, b, p);
+}
+
+
+static ngx_buf_t *
+ngx_http_audit_status_buf(ngx_http_request_t *r, ngx_buf_t *b, u_char *last)
+{
+    b->last = last;
     b->last_buf = (r == r->main);
     b->last_in_chain = 1;
 

@@ -58,6 +58,34 @@ cmp_ok($s->{token_cache}{worker_hits}, '>=', 5, 'the session cache is hit');
 ok(exists $s->{postgresql}{spool_bytes} && exists $s->{sentry}{dropped},
    'PostgreSQL and Sentry sections present');
 
+# the Prometheus sample of each JSON number besides events and reasons
+my %prometheus = (
+    'decisions.permitted'            => 'audit_decisions_total{decision="permitted"}',
+    'decisions.denied'               => 'audit_decisions_total{decision="denied"}',
+    'decisions.unauthenticated'      => 'audit_decisions_total{decision="unauthenticated"}',
+    'postgresql.connected_workers'   => 'audit_pg_connected_workers',
+    'postgresql.queue_bytes'         => 'audit_pg_queue_bytes',
+    'postgresql.spool_bytes'         => 'audit_pg_spool_bytes',
+    'postgresql.rows_sent'           => 'audit_pg_rows_sent_total',
+    'postgresql.rows_inserted'       => 'audit_pg_rows_inserted_total',
+    'postgresql.batches'             => 'audit_pg_batches_total',
+    'postgresql.failures'            => 'audit_pg_failures_total',
+    'postgresql.events_lost'         => 'audit_events_lost_total',
+    'sentry.sent'                    => 'audit_sentry_sent_total',
+    'sentry.dropped'                 => 'audit_sentry_dropped_total',
+    'sentry.queued'                  => 'audit_sentry_queued',
+    'sentry.breaker_open_workers'    => 'audit_sentry_breaker_open_workers',
+    'bruteforce.tracked'             => 'audit_bruteforce_tracked',
+    'bruteforce.alerts'              => 'audit_events_total{action="bruteforce_suspected"}',
+    'token_cache.shared_hits'        => 'audit_token_cache_total{cache="shared",result="hit"}',
+    'token_cache.shared_misses'      => 'audit_token_cache_total{cache="shared",result="miss"}',
+    'token_cache.worker_hits'        => 'audit_token_cache_total{cache="worker",result="hit"}',
+    'token_cache.worker_misses'      => 'audit_token_cache_total{cache="worker",result="miss"}',
+    'token_cache.shared_entries'     => 'audit_token_cache_shared_entries',
+);
+is(join(' ', sort keys %$s), 'bruteforce decisions events postgresql reasons sentry token_cache version',
+   'the JSON sections');
+
 # Prometheus text: by query and by Accept
 for my $how ([ '/_audit/status?format=prometheus', {} ],
              [ '/_audit/status', { Accept => 'text/plain' } ])
@@ -67,9 +95,25 @@ for my $how ([ '/_audit/status?format=prometheus', {} ],
     like($r->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, '... exposition content type');
     my ($ok, $why, %samples) = parse_prometheus($r->{content});
     ok($ok, '... valid exposition format') or diag $why;
+    next unless $how->[0] =~ /format/;
     is($samples{'audit_events_total{action="authz_check"}'}, $s->{events}{authz_check} + 1,
-       '... same counts as the JSON (plus the JSON request itself)')
-        if $how->[0] =~ /format/;
+       '... same counts as the JSON (plus the JSON request itself)');
+    is($samples{"audit_refusals_total{reason=\"$_\"}"}, $s->{reasons}{$_}, "... reason $_")
+        for sort keys %{ $s->{reasons} };
+
+    # every other JSON number has its sample; those this request does not
+    # move (it is permitted, and looks its token up) have the same value
+    my %moves = map { $_ => 1 } qw(decisions.permitted token_cache.shared_hits
+        token_cache.shared_misses token_cache.worker_hits token_cache.worker_misses);
+    for my $group (qw(decisions postgresql sentry bruteforce token_cache)) {
+        for my $name (sort keys %{ $s->{$group} }) {
+            my $sample = $prometheus{"$group.$name"};
+            ok(defined $sample && exists $samples{$sample}, "... $group.$name is $sample")
+                or next;
+            is($samples{$sample}, $s->{$group}{$name}, "... $group.$name: same value")
+                unless $moves{"$group.$name"};
+        }
+    }
 }
 
 # a strict reading of the text format 0.0.4: HELP/TYPE before samples of
