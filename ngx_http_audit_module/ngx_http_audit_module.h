@@ -117,6 +117,8 @@ typedef struct {
 /* audit_pg */
 typedef struct {
     ngx_str_t                    conninfo;
+    const char                 **keywords;         /* host names resolved */
+    const char                 **values;
     ngx_uint_t                   batch;
     ngx_msec_t                   flush;
     size_t                       queue;

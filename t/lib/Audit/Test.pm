@@ -445,6 +445,8 @@ sub stop_portal {
 # --- PostgreSQL -------------------------------------------------------------------
 
 sub _pg_dir  { "$_[0]{dir}/pg" }
+# the directory of the cluster's Unix socket (a libpq host= for it)
+sub pg_socket_dir { $_[0]->_pg_dir }
 sub _pg_data { "$_[0]{dir}/pg/data" }
 
 sub _pg_bin {

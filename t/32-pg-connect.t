@@ -1,0 +1,96 @@
+# How audit_pg reaches PostgreSQL.  libpq would resolve a host name with a
+# blocking getaddrinfo() in the worker on every (re)connect; the module
+# resolves it when nginx reads its configuration and hands libpq the
+# addresses ("hostaddr"), keeping the name for TLS.  A Unix socket
+# directory is used as it is; a list of hosts is tried in order.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Audit::Test;
+use Audit::Token;
+
+my $t = Audit::Test->new;
+my $dir = $t->dir;
+my $writer = $t->audit_db;
+my $port = $t->pg_port;
+my $socket = $t->pg_socket_dir;
+
+my $secret = 'postgres connect test secret, long enough';
+$t->file('hmac.key', $secret);
+mkdir "$dir/spool" or die;
+my $tok = Audit::Token::hs256($secret, { sub => 'u-ann', role => 'doctor', sid => 's-1',
+                                         exp => time + 3600 });
+
+sub conf {
+    my ($conninfo) = @_;
+    $t->write_nginx_conf(<<'CONF', vars => { CONN => $conninfo });
+    audit_session_keys %%DIR%%/hmac.key;
+    audit_log %%DIR%%/audit.jsonl flush=100ms;
+    audit_pg "%%CONN%%" batch=10 flush=100ms;
+    audit_spool %%DIR%%/spool;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { proxy_pass http://%%PORTAL%%; }
+    }
+CONF
+}
+
+sub rows { $t->psql('SELECT count(*) FROM audit.events', db => 'audit') }
+
+# one request, its event stored; how the writer is connected
+sub stored_via {
+    my ($what) = @_;
+    my $before = rows();
+    is($t->request(GET => "/p/$what", cookie => "session=$tok")->{status}, 200, "$what: request");
+    ok($t->wait_until(sub { rows() > $before }, timeout => 15), "$what: the event is stored");
+    return $t->psql(q{SELECT coalesce(host(client_addr), 'socket') FROM pg_stat_activity
+                      WHERE usename = 'audit_writer' AND application_name = 'nginx-audit'
+                      ORDER BY backend_start DESC LIMIT 1}, db => 'audit');
+}
+
+$t->start_portal;
+
+# a host name: resolved by nginx -t and at start
+conf("host=localhost port=$port dbname=audit user=audit_writer");
+my ($ok, $out) = $t->nginx_test;
+ok($ok, 'host=localhost passes nginx -t') or diag $out;
+$t->start_nginx;
+like(stored_via('name'), qr/^(127\.0\.0\.1|::1)$/, 'host=localhost: connected over TCP to its address');
+like($t->error_log, qr/audit: connected to PostgreSQL at "localhost" port $port address (127\.0\.0\.1|::1)$/m,
+     '... and the error log names the host, port and address');
+
+# a Unix socket directory
+conf("host=$socket port=$port dbname=audit user=audit_writer");
+$t->reload;
+$t->wait_until(sub { $t->psql(q{SELECT count(*) FROM pg_stat_activity WHERE usename = 'audit_writer'
+                                AND client_addr IS NOT NULL}, db => 'audit') == 0 }, timeout => 15);
+is(stored_via('socket'), 'socket', 'host=<socket directory>: connected over the Unix socket');
+like($t->error_log, qr/audit: connected to PostgreSQL at "\Q$socket\E" port $port$/m,
+     '... and the error log names the socket directory');
+
+# a list: a socket directory that does not exist, then a name
+conf("host=$dir/no-such-dir,localhost port=$port,$port dbname=audit user=audit_writer");
+$t->reload;
+like(stored_via('list'), qr/^(127\.0\.0\.1|::1)$/, 'host=<missing socket>,localhost: the second one is used');
+
+# the URI form, with its host name
+conf("postgresql://audit_writer\@localhost:$port/audit?application_name=portal-audit");
+$t->reload;
+my $before = rows();
+$t->request(GET => '/p/uri', cookie => "session=$tok");
+ok($t->wait_until(sub { rows() > $before }, timeout => 15), 'a postgresql:// URI: the event is stored');
+is($t->psql(q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'portal-audit'}, db => 'audit'),
+   't', '... over a connection with the application_name it set');
+
+unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
+
+# a name that does not resolve fails nginx -t, naming the directive
+conf("host=no-such-host.invalid dbname=audit user=audit_writer");
+($ok, $out) = $t->nginx_test;
+ok(!$ok, 'an unresolvable host fails nginx -t');
+like($out, qr/"audit_pg" host "no-such-host\.invalid" cannot be resolved/, '... naming audit_pg and the host');
+
+$t->stop_all_and_check;
+done_testing;
