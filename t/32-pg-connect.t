@@ -13,6 +13,20 @@ use Audit::Token;
 
 my $t = Audit::Test->new;
 my $dir = $t->dir;
+
+# PostgreSQL with TLS on (a certificate for "localhost"), plain TCP and its
+# socket still accepted; the key readable by the server's user only
+my $tls = $t->tls_files(host => 'localhost', name => 'pg');
+my $pgtls = "$dir/pgtls";
+mkdir $pgtls or die;
+system('cp', $tls->{cert}, $tls->{key}, $pgtls) == 0 or die;
+if ($> == 0) {
+    my (undef, undef, $uid, $gid) = getpwnam('postgres') or die 'no postgres user';
+    chown $uid, $gid, $pgtls, "$pgtls/pg.pem", "$pgtls/pg.key" or die "chown: $!";
+}
+chmod 0600, "$pgtls/pg.key" or die;
+$t->start_pg(settings => { ssl => 'on', ssl_cert_file => "$pgtls/pg.pem",
+                           ssl_key_file => "$pgtls/pg.key" });
 my $writer = $t->audit_db;
 my $port = $t->pg_port;
 my $socket = $t->pg_socket_dir;
@@ -83,6 +97,28 @@ $t->request(GET => '/p/uri', cookie => "session=$tok");
 ok($t->wait_until(sub { rows() > $before }, timeout => 15), 'a postgresql:// URI: the event is stored');
 is($t->psql(q{SELECT count(*) > 0 FROM pg_stat_activity WHERE application_name = 'portal-audit'}, db => 'audit'),
    't', '... over a connection with the application_name it set');
+
+# TLS with the name resolved: the certificate is checked against the name
+conf("host=localhost port=$port dbname=audit user=audit_writer sslmode=verify-full sslrootcert=$tls->{ca}");
+$t->reload;
+$before = rows();
+$t->request(GET => '/p/tls', cookie => "session=$tok");
+ok($t->wait_until(sub { rows() > $before }, timeout => 15), 'sslmode=verify-full, host=localhost: the event is stored');
+is($t->psql(q{SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+              WHERE a.usename = 'audit_writer' AND a.application_name = 'nginx-audit'}, db => 'audit'),
+   't', '... over TLS');
+
+# the same certificate, asked for by another name: refused, nothing stored
+conf("host=127.0.0.1 port=$port dbname=audit user=audit_writer sslmode=verify-full sslrootcert=$tls->{ca}");
+$t->reload;
+$t->wait_until(sub { $t->error_log =~ /does not match host name "127\.0\.0\.1"/ }, timeout => 15);
+like($t->error_log, qr/server certificate for "localhost".* does not match host name "127\.0\.0\.1"/,
+     'verify-full with host=127.0.0.1: the name check fails, and the error log says so');
+$before = rows();
+is($t->request(GET => '/p/tls-wrong-name', cookie => "session=$tok")->{status}, 200,
+   '... requests are still served');
+sleep 1;
+is(rows(), $before, '... and nothing reaches that server');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
 

@@ -14,16 +14,10 @@ my $t = Audit::Test->new;
 my $rx = Audit::Sentry->start($t, project => 4, key => 'tlskey');
 my $dir = $t->dir;
 
-# a CA and a certificate for "localhost", made here
+# a CA and a certificate for "localhost" (DIR/ca.pem, DIR/tls.pem), and
+# another CA that signed nothing here
+$t->tls_files(host => 'localhost');
 sub run { system(@_) == 0 or die "@_ failed\n" }
-run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', "$dir/ca.key", '-out', "$dir/ca.pem", '-days', '2', '-subj', '/CN=audit test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
-run('openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-keyout', "$dir/tls.key", '-out', "$dir/tls.csr", '-subj', '/CN=localhost');
-$t->file('san.ext', "subjectAltName=DNS:localhost\n");
-run('openssl', 'x509', '-req', '-in', "$dir/tls.csr", '-CA', "$dir/ca.pem", '-CAkey', "$dir/ca.key",
-    '-CAcreateserial', '-out', "$dir/tls.pem", '-days', '2', '-extfile', "$dir/san.ext");
 run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
     '-keyout', "$dir/other.key", '-out', "$dir/other.pem", '-days', '2', '-subj', '/CN=other CA');
 

@@ -111,6 +111,32 @@ sub file {
     return $path;
 }
 
+# A test CA (DIR/ca.pem, made once per test) and a certificate it signs
+# for one host name: tls_files(host => 'localhost', name => 'tls') writes
+# DIR/tls.pem and DIR/tls.key and returns {ca, cert, key}.
+sub tls_files {
+    my ($self, %o) = @_;
+    my $dir  = $self->{dir};
+    my $name = $o{name} // 'tls';
+    my $host = $o{host} // 'localhost';
+    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes');
+    my $run = sub {
+        my ($status, $out) = _run([@_], merge => 1);
+        croak "tls_files: @_[0..1] failed:\n$out" if $status;
+    };
+    $run->('openssl', 'req', '-x509', @ec, '-keyout', "$dir/ca.key", '-out', "$dir/ca.pem",
+           '-days', '2', '-subj', '/CN=audit test CA',
+           '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign')
+        unless -e "$dir/ca.pem";
+    $run->('openssl', 'req', @ec, '-keyout', "$dir/$name.key", '-out', "$dir/$name.csr",
+           '-subj', "/CN=$host");
+    $self->file("$name.ext", "subjectAltName=DNS:$host\n");
+    $run->('openssl', 'x509', '-req', '-in', "$dir/$name.csr", '-CA', "$dir/ca.pem",
+           '-CAkey', "$dir/ca.key", '-CAcreateserial', '-out', "$dir/$name.pem", '-days', '2',
+           '-extfile', "$dir/$name.ext");
+    return {ca => "$dir/ca.pem", cert => "$dir/$name.pem", key => "$dir/$name.key"};
+}
+
 sub module_path { $ENV{AUDIT_MODULE} || "$ROOT/build/nginx/ngx_http_audit_module.so" }
 
 sub repo_root { $ROOT }
