@@ -10,7 +10,7 @@
  * exactly one set of events.
  *
  * Every event carries its place in this worker's chain: the producer
- * (node/generation/worker), a sequence number without gaps, and the
+ * (host/start-ms-pid/slot), a sequence number without gaps, and the
  * SHA-256 of the producer's previous line, so a lost, edited or deleted
  * record can be detected downstream.
  */
@@ -124,16 +124,22 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /*
+     * host/start-ms-pid/slot: the pid tells apart two nginx instances on
+     * one host whose workers of the same slot start in the same
+     * millisecond, which would otherwise interleave one chain
+     */
+
     p->name.data = ngx_pnalloc(cycle->pool, cycle->hostname.len
-                                            + 2 * NGX_INT64_LEN + 3);
+                                            + 3 * NGX_INT64_LEN + 4);
     if (p->name.data == NULL) {
         return NGX_ERROR;
     }
 
     tp = ngx_timeofday();
 
-    p->name.len = ngx_sprintf(p->name.data, "%V/%T%03M/%ui",
-                              &cycle->hostname, tp->sec, tp->msec,
+    p->name.len = ngx_sprintf(p->name.data, "%V/%T%03M-%P/%ui",
+                              &cycle->hostname, tp->sec, tp->msec, ngx_pid,
                               (ngx_uint_t) ngx_worker)
                   - p->name.data;
 

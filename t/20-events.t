@@ -181,7 +181,7 @@ for my $i (1 .. $#ev) {
     $chain_ok &&= $ev[$i]{prev} eq sha256_hex($lines[$i - 1]);
 }
 ok($chain_ok, 'one producer, seq without gaps, prev = SHA-256 of the previous line');
-like($ev[0]{producer}, qr{^[^/]+/\d+/\d+$}, 'producer is node/generation/worker');
+like($ev[0]{producer}, qr{^[^/]+/\d+-\d+/\d+$}, 'producer is host/start-ms-pid/slot');
 
 my $all = join "\n", @lines;
 my $tok = token();

@@ -62,7 +62,7 @@ typedef struct {
                                              0: omitted */
     long long            window;          /* bruteforce: window seconds;
                                              0: omitted */
-    audit_str_t          producer;        /* "node/generation/worker";
+    audit_str_t          producer;        /* "host/start-ms-pid/slot";
                                              absent: chain fields omitted */
     unsigned long long   seq;             /* below 2^63 */
     unsigned char        prev[32];        /* SHA-256 of the producer's

@@ -257,7 +257,7 @@ sub start {
     }
     close $sock;
     $self->{pid} = $pid;
-    $t->_track($pid, "sentry receiver :$port");
+    $t->track($pid, "sentry receiver :$port");
     push @{ $t->{sentry_receivers} }, $self;
     return $self;
 }
@@ -276,8 +276,7 @@ sub stop {
     my $pid = delete $self->{pid} or return;
     my $t = $self->{t};
     if ($t) {
-        kill TERM => $pid if $t->_tracked_alive($pid);
-        $t->_wait_gone_or_kill(5, $pid);
+        $t->stop_tracked($pid);
     } else {
         kill TERM => $pid;
     }

@@ -807,6 +807,18 @@ sub wait_until {
 
 # --- process tracking -----------------------------------------------------------------
 
+# For helpers that start processes of their own (Audit::Sentry, bench/run):
+# track($pid, $label) makes stop_all and the leftover check cover it;
+# stop_tracked($pid) sends TERM, waits up to timeout => 5 s, then KILLs;
+# descendants($pid) lists the live processes below it.
+sub track        { my $self = shift; $self->_track(@_) }
+sub descendants  { my $self = shift; $self->_descendants(@_) }
+sub stop_tracked {
+    my ($self, $pid, %o) = @_;
+    kill TERM => $pid if $self->_tracked_alive($pid);
+    $self->_wait_gone_or_kill($o{timeout} // 5, $pid);
+}
+
 sub _track {
     my ($self, $pid, $label) = @_;
     my $start = _start_time($pid) // return;
