@@ -366,7 +366,8 @@ ngx_http_audit_pg_resolve(ngx_conf_t *cf, ngx_str_t *host, ngx_str_t *port,
     ngx_uint_t   i, k, n, naddrs, list;
     u_char       text[NGX_SOCKADDR_STRLEN];
 
-    list = (ngx_strlchr(port->data, port->data + port->len, ',') != NULL);
+    list = port->len
+           && ngx_strlchr(port->data, port->data + port->len, ',') != NULL;
 
     n = 1;
     for (h = host->data; h < host->data + host->len; h++) {
@@ -450,7 +451,7 @@ ngx_http_audit_pg_resolve(ngx_conf_t *cf, ngx_str_t *host, ngx_str_t *port,
         h++;
     }
 
-    if (!list) {
+    if (!list && port->len) {
         po = ngx_cpymem(po, port->data, port->len);
     }
 
@@ -475,7 +476,7 @@ ngx_http_audit_pg_list(u_char *p, ngx_uint_t first, ngx_str_t *item)
         *p++ = ',';
     }
 
-    return ngx_cpymem(p, item->data, item->len);
+    return item->len ? ngx_cpymem(p, item->data, item->len) : p;
 }
 
 
