@@ -225,7 +225,7 @@ ngx_http_audit_pg_params(ngx_conf_t *cf, ngx_http_audit_pg_conf_t *pgcf,
     PQconninfoOption *opts)
 {
     ngx_str_t          host, port, hosts, addrs, ports;
-    ngx_uint_t         n, i;
+    ngx_uint_t         n, i, named;
     PQconninfoOption  *o;
 
     ngx_str_null(&host);
@@ -276,10 +276,15 @@ ngx_http_audit_pg_params(ngx_conf_t *cf, ngx_http_audit_pg_conf_t *pgcf,
     }
 
     i = 0;
+    named = 0;
 
     for (o = opts; o->keyword; o++) {
         if (o->val == NULL) {
             continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "fallback_application_name") == 0) {
+            named = 1;
         }
 
         if (host.len && (ngx_strcmp(o->keyword, "host") == 0
@@ -297,9 +302,10 @@ ngx_http_audit_pg_params(ngx_conf_t *cf, ngx_http_audit_pg_conf_t *pgcf,
 
     /* what pg_stat_activity shows for these connections, unless named */
 
-    if (ngx_http_audit_pg_param(cf, pgcf, i++, "fallback_application_name",
-                                "nginx-audit")
-        != NGX_OK)
+    if (!named
+        && ngx_http_audit_pg_param(cf, pgcf, i++,
+                                   "fallback_application_name", "nginx-audit")
+           != NGX_OK)
     {
         return NGX_ERROR;
     }

@@ -59,8 +59,8 @@ sub stored_via {
     my $before = rows();
     is($t->request(GET => "/p/$what", cookie => "session=$tok")->{status}, 200, "$what: request");
     ok($t->wait_until(sub { rows() > $before }, timeout => 15), "$what: the event is stored");
-    return $t->psql(q{SELECT coalesce(host(client_addr), 'socket') FROM pg_stat_activity
-                      WHERE usename = 'audit_writer' AND application_name = 'nginx-audit'
+    return $t->psql(q{SELECT coalesce(host(client_addr), 'socket') || ' ' || application_name
+                      FROM pg_stat_activity WHERE usename = 'audit_writer'
                       ORDER BY backend_start DESC LIMIT 1}, db => 'audit');
 }
 
@@ -71,23 +71,25 @@ conf("host=localhost port=$port dbname=audit user=audit_writer");
 my ($ok, $out) = $t->nginx_test;
 ok($ok, 'host=localhost passes nginx -t') or diag $out;
 $t->start_nginx;
-like(stored_via('name'), qr/^(127\.0\.0\.1|::1)$/, 'host=localhost: connected over TCP to its address');
+like(stored_via('name'), qr/^(127\.0\.0\.1|::1) nginx-audit$/,
+     'host=localhost: connected over TCP to its address, named nginx-audit in pg_stat_activity');
 like($t->error_log, qr/audit: connected to PostgreSQL at "localhost" port $port address (127\.0\.0\.1|::1)$/m,
      '... and the error log names the host, port and address');
 
 # a Unix socket directory
-conf("host=$socket port=$port dbname=audit user=audit_writer");
+conf("host=$socket port=$port dbname=audit user=audit_writer fallback_application_name=clinic-audit");
 $t->reload;
 $t->wait_until(sub { $t->psql(q{SELECT count(*) FROM pg_stat_activity WHERE usename = 'audit_writer'
                                 AND client_addr IS NOT NULL}, db => 'audit') == 0 }, timeout => 15);
-is(stored_via('socket'), 'socket', 'host=<socket directory>: connected over the Unix socket');
+is(stored_via('socket'), 'socket clinic-audit',
+   'host=<socket directory>: connected over the Unix socket, under the name CONNINFO gives');
 like($t->error_log, qr/audit: connected to PostgreSQL at "\Q$socket\E" port $port$/m,
      '... and the error log names the socket directory');
 
 # a list: a socket directory that does not exist, then a name
 conf("host=$dir/no-such-dir,localhost port=$port,$port dbname=audit user=audit_writer");
 $t->reload;
-like(stored_via('list'), qr/^(127\.0\.0\.1|::1)$/, 'host=<missing socket>,localhost: the second one is used');
+like(stored_via('list'), qr/^(127\.0\.0\.1|::1) nginx-audit$/, 'host=<missing socket>,localhost: the second one is used');
 
 # the URI form, with its host name
 conf("postgresql://audit_writer\@localhost:$port/audit?application_name=portal-audit");
