@@ -59,7 +59,8 @@ static const char  *audit_action_names[] = {
     "session_destroy",
     "session_invalid",
     "record_access",
-    "bruteforce_suspected"
+    "bruteforce_suspected",
+    "request_rejected"
 };
 
 
@@ -126,6 +127,7 @@ audit_event_default_severity(audit_action_t a, int denied)
 
     case AUDIT_LOGIN_FAILURE:
     case AUDIT_SESSION_INVALID:
+    case AUDIT_REQUEST_REJECTED:
         return AUDIT_SEV_WARNING;
 
     case AUDIT_AUTHZ_CHECK:

@@ -31,6 +31,8 @@ typedef enum {
     AUDIT_SESSION_INVALID,
     AUDIT_RECORD_ACCESS,
     AUDIT_BRUTEFORCE_SUSPECTED,
+    AUDIT_REQUEST_REJECTED,         /* a target or method refused before
+                                       any policy (audit_target.h) */
     AUDIT_ACTION_MAX
 } audit_action_t;
 
@@ -84,8 +86,9 @@ const char *audit_severity_name(audit_severity_t s);
 
 /*
  * info for login_success, session_create, session_destroy, record_access
- * and a permitted authz_check; warning for login_failure, session_invalid
- * and a denied authz_check; critical for bruteforce_suspected.
+ * and a permitted authz_check; warning for login_failure, session_invalid,
+ * request_rejected and a denied authz_check; critical for
+ * bruteforce_suspected.
  */
 audit_severity_t audit_event_default_severity(audit_action_t a, int denied);
 

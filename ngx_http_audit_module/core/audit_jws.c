@@ -36,7 +36,8 @@ static audit_token_status_t audit_jws_header(json_t *header,
 static int audit_jws_typ_ok(json_t *typ);
 static int audit_jws_caseeq(const char *s, size_t len, const char *lower);
 static audit_token_status_t audit_jws_key_status(audit_key_status_t ks);
-static void audit_jws_identity(json_t *claims,
+static int audit_jws_header_safe(json_t *v, int role);
+static int audit_jws_identity(json_t *claims,
     const audit_verify_opts_t *opts, audit_token_t *tok);
 static audit_token_status_t audit_jws_claims(json_t *claims,
     const audit_verify_opts_t *opts, audit_token_t *tok);
@@ -456,19 +457,27 @@ audit_jws_key_status(audit_key_status_t ks)
 }
 
 
-/* who the token is for: read before the checks, so that it can be logged */
-static void
+/*
+ * Who the token is for: read before the checks, so that it can be logged.
+ * Returns 0 when a present identity claim could not be handed to the
+ * portal unambiguously in a header (see audit_jws_header_safe()).
+ */
+static int
 audit_jws_identity(json_t *claims, const audit_verify_opts_t *opts,
     audit_token_t *tok)
 {
+    int      safe;
     size_t   i;
     json_t  *v, *role;
+
+    safe = 1;
 
     if (opts->user_claim != NULL) {
         v = json_object_get(claims, opts->user_claim);
 
         if (json_is_string(v) && json_string_length(v) > 0) {
             tok->user_id = json_string_value(v);
+            safe &= audit_jws_header_safe(v, 0);
 
         } else if (json_is_integer(v)) {
             snprintf(tok->user_buf, sizeof(tok->user_buf), "%lld",
@@ -482,29 +491,70 @@ audit_jws_identity(json_t *claims, const audit_verify_opts_t *opts,
 
         if (json_is_string(v)) {
             tok->session_id = json_string_value(v);
+            safe &= audit_jws_header_safe(v, 0);
         }
     }
 
     if (opts->role_claim == NULL) {
-        return;
+        return safe;
     }
 
     v = json_object_get(claims, opts->role_claim);
 
     if (json_is_string(v)) {
         tok->roles[tok->nroles++] = json_string_value(v);
-        return;
+        return safe & audit_jws_header_safe(v, 1);
     }
 
+    /* elements of other types are not roles: skipped, as is a role claim
+     * of another type */
+
     json_array_foreach(v, i, role) {
-        if (tok->nroles == AUDIT_TOKEN_MAX_ROLES) {
-            break;
+        if (!json_is_string(role)) {
+            continue;
         }
 
-        if (json_is_string(role)) {
+        safe &= audit_jws_header_safe(role, 1);
+
+        if (tok->nroles < AUDIT_TOKEN_MAX_ROLES) {
             tok->roles[tok->nroles++] = json_string_value(role);
         }
     }
+
+    return safe;
+}
+
+
+/*
+ * The portal reads user, session and roles from request headers, roles
+ * joined by ",".  A value it could read otherwise than the policy did is
+ * refused: empty, padded with white space (a portal that trims would
+ * read " admin" as admin), holding a control character (a header of its
+ * own), a NUL (the C string ends early), and for a role a ",".
+ */
+static int
+audit_jws_header_safe(json_t *v, int role)
+{
+    size_t          i, len;
+    unsigned char   c;
+    const char     *s;
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+
+    if (len == 0 || s[0] == ' ' || s[len - 1] == ' ') {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if (c < 0x20 || c == 0x7f || (role && c == ',')) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -512,10 +562,10 @@ static audit_token_status_t
 audit_jws_claims(json_t *claims, const audit_verify_opts_t *opts,
     audit_token_t *tok)
 {
-    int        rc;
+    int        rc, safe;
     long long  t, now, leeway;
 
-    audit_jws_identity(claims, opts, tok);
+    safe = audit_jws_identity(claims, opts, tok);
 
     now = audit_jws_clamp(opts->now);
     leeway = opts->leeway < 0 ? 0 : audit_jws_clamp(opts->leeway);
@@ -570,6 +620,10 @@ audit_jws_claims(json_t *claims, const audit_verify_opts_t *opts,
 
     if (opts->user_claim != NULL && tok->user_id == NULL) {
         return AUDIT_TOKEN_MISSING_CLAIM;
+    }
+
+    if (!safe) {
+        return AUDIT_TOKEN_MALFORMED;
     }
 
     return AUDIT_TOKEN_OK;

@@ -91,10 +91,13 @@ typedef struct {
  *    EXPIRED; "nbf" or "iat" not a number: MALFORMED, beyond now + leeway:
  *    NOT_YET_VALID; "iss" must equal opts->issuer: BAD_ISSUER; "aud" must
  *    be or contain opts->audience: BAD_AUDIENCE; the user claim must be a
- *    non-empty string or an integer: MISSING_CLAIM.
+ *    non-empty string or an integer: MISSING_CLAIM;
+ *  - identity: a user, session or role value the portal could read
+ *    otherwise in a header (empty, leading or trailing space, a control
+ *    character or NUL, a ',' in a role): MALFORMED.
  *
  * Roles are the role claim's string, or the strings of its array (the
- * first AUDIT_TOKEN_MAX_ROLES; other elements are skipped).
+ * first AUDIT_TOKEN_MAX_ROLES; further ones are checked, not kept).
  *
  * tok is always initialised and must be released with audit_token_clear().
  * kid and alg are filled as soon as the header is read; once the signature

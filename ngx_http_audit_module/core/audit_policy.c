@@ -24,6 +24,16 @@ static const audit_method_name_t  audit_methods[] = {
     { "DELETE",  6, AUDIT_METHOD_DELETE },
     { "PATCH",   5, AUDIT_METHOD_PATCH },
     { "OPTIONS", 7, AUDIT_METHOD_OPTIONS },
+    { "TRACE",   5, AUDIT_METHOD_TRACE },
+    { "CONNECT", 7, AUDIT_METHOD_CONNECT },
+    { "PROPFIND", 8, AUDIT_METHOD_PROPFIND },
+    { "PROPPATCH", 9, AUDIT_METHOD_PROPPATCH },
+    { "MKCOL",   5, AUDIT_METHOD_MKCOL },
+    { "COPY",    4, AUDIT_METHOD_COPY },
+    { "MOVE",    4, AUDIT_METHOD_MOVE },
+    { "LOCK",    4, AUDIT_METHOD_LOCK },
+    { "UNLOCK",  6, AUDIT_METHOD_UNLOCK },
+    { "PURGE",   5, AUDIT_METHOD_PURGE },
 };
 
 #define AUDIT_METHOD_NAME_MAX  32

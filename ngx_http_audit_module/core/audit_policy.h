@@ -30,7 +30,17 @@
 #define AUDIT_METHOD_DELETE   0x0010u
 #define AUDIT_METHOD_PATCH    0x0020u
 #define AUDIT_METHOD_OPTIONS  0x0040u
-#define AUDIT_METHOD_OTHER    0x8000u
+#define AUDIT_METHOD_TRACE    0x0080u
+#define AUDIT_METHOD_CONNECT  0x0100u
+#define AUDIT_METHOD_PROPFIND 0x0200u
+#define AUDIT_METHOD_PROPPATCH 0x0400u
+#define AUDIT_METHOD_MKCOL    0x0800u
+#define AUDIT_METHOD_COPY     0x1000u
+#define AUDIT_METHOD_MOVE     0x2000u
+#define AUDIT_METHOD_LOCK     0x4000u
+#define AUDIT_METHOD_UNLOCK   0x8000u
+#define AUDIT_METHOD_PURGE    0x10000u
+#define AUDIT_METHOD_OTHER    0x80000000u
 
 #define AUDIT_POLICY_MAX_ROLES  16
 
@@ -49,8 +59,8 @@ typedef enum {
 } audit_policy_decision_t;
 
 
-/* Maps a method name to its AUDIT_METHOD_* bit; unknown names (WebDAV's
- * and others) map to AUDIT_METHOD_OTHER, empty or too long ones to 0. */
+/* Maps a method name to its AUDIT_METHOD_* bit; other names map to
+ * AUDIT_METHOD_OTHER, empty or too long ones to 0. */
 unsigned audit_method_bit(const char *name, size_t len);
 
 /* Parses "GET,PUT,DELETE" into a mask; returns 0 on an unknown or empty

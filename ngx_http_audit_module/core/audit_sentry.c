@@ -558,6 +558,11 @@ audit_sentry_fingerprint(const audit_event_t *ev, char *buf, size_t size)
         v = ev->rule;
         break;
 
+    case AUDIT_REQUEST_REJECTED:
+        prefix = "request_rejected";
+        v = ev->reason;
+        break;
+
     default:
         prefix = "bruteforce_suspected";
         break;
@@ -592,6 +597,7 @@ audit_sentry_reportable(const audit_event_t *ev)
     case AUDIT_LOGIN_FAILURE:
     case AUDIT_SESSION_INVALID:
     case AUDIT_BRUTEFORCE_SUSPECTED:
+    case AUDIT_REQUEST_REJECTED:
         return 1;
 
     case AUDIT_AUTHZ_CHECK:
@@ -1390,6 +1396,10 @@ audit_sentry_title(audit_out_t *o, audit_sentry_jstr_t *js,
         title = "Authorization denied";
         break;
 
+    case AUDIT_REQUEST_REJECTED:
+        title = "Rejected request";
+        break;
+
     default:
         title = "Brute force suspected";
         break;
@@ -1400,6 +1410,13 @@ audit_sentry_title(audit_out_t *o, audit_sentry_jstr_t *js,
     if (ev->action == AUDIT_AUTHZ_CHECK && AUDIT_SENTRY_HAS(ev->rule)) {
         audit_sentry_part(o, js, ": ", 2, 2);
         audit_sentry_part(o, js, ev->rule.data, ev->rule.len,
+                          AUDIT_SENTRY_RULE_CAP);
+    }
+
+    if (ev->action == AUDIT_REQUEST_REJECTED && AUDIT_SENTRY_HAS(ev->reason))
+    {
+        audit_sentry_part(o, js, ": ", 2, 2);
+        audit_sentry_part(o, js, ev->reason.data, ev->reason.len,
                           AUDIT_SENTRY_RULE_CAP);
     }
 }

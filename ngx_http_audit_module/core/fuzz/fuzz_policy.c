@@ -54,7 +54,9 @@ static void audit_fuzz_check(const audit_policy_rule_t *rules, size_t nrules,
 
 
 static const char  *audit_fuzz_names[] = {
-    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE",
+    "CONNECT", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK",
+    "UNLOCK", "PURGE"
 };
 
 
@@ -367,7 +369,10 @@ audit_fuzz_known(const char *p, size_t len)
 {
     size_t  i;
 
-    for (i = 0; p != NULL && i < 7; i++) {
+    for (i = 0;
+         p != NULL && i < sizeof(audit_fuzz_names) / sizeof(char *);
+         i++)
+    {
         if (strlen(audit_fuzz_names[i]) == len
             && memcmp(audit_fuzz_names[i], p, len) == 0)
         {

@@ -990,6 +990,50 @@ test_identity(void)
     audit_token_clear(&tok);
     free(t);
 
+    {
+        size_t       j;
+        const char  *bad[] = {
+            ",\"role\":[\"nurse\",\" admin\"]",
+            ",\"role\":\"admin \"",
+            ",\"role\":\"\"",
+            ",\"role\":[\"nurse\",\"\"]",
+            ",\"role\":[\"nurse,admin\"]",
+            ",\"role\":\"nurse\\u0000admin\"",
+            ",\"role\":\"nurse\\nX-Evil: 1\"",
+            ",\"role\":\"nurse\\tadmin\"",
+            ",\"sid\":\"\"",
+            ",\"sid\":\" s1\"",
+            ",\"sid\":\"s1\\r\"",
+        };
+
+        for (j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+            char  payload[512];
+
+            snprintf(payload, sizeof(payload), "{" CLAIMS "%s,\"exp\":" FAR
+                     "}", bad[j]);
+            t = hs_token(HS_KID, payload);
+            st = audit_jws_verify(jwks, t, strlen(t), &opts, &tok);
+            is_int(st, AUDIT_TOKEN_MALFORMED, "ambiguous identity %s",
+                   bad[j]);
+            audit_token_clear(&tok);
+            free(t);
+        }
+
+        t = hs_token(HS_KID, "{" ISS ",\"aud\":\"audit\",\"sub\":\" bob\","
+                     "\"exp\":" FAR "}");
+        st = audit_jws_verify(jwks, t, strlen(t), &opts, &tok);
+        is_int(st, AUDIT_TOKEN_MALFORMED, "padded user");
+        audit_token_clear(&tok);
+        free(t);
+
+        t = hs_token(HS_KID, "{" CLAIMS ",\"role\":[\"nurse\",\"admin\"],"
+                     "\"exp\":" FAR "}");
+        st = audit_jws_verify(jwks, t, strlen(t), &opts, &tok);
+        is_int(st, AUDIT_TOKEN_OK, "two clean roles");
+        audit_token_clear(&tok);
+        free(t);
+    }
+
     o = opts;
     o.user_claim = NULL;
     o.role_claim = NULL;

@@ -34,8 +34,13 @@ test_methods(void)
 {
     is_int(audit_method_bit("GET", 3), AUDIT_METHOD_GET, "GET");
     is_int(audit_method_bit("DELETE", 6), AUDIT_METHOD_DELETE, "DELETE");
-    is_int(audit_method_bit("PROPFIND", 8), AUDIT_METHOD_OTHER,
-           "WebDAV method is OTHER");
+    is_int(audit_method_bit("PROPFIND", 8), AUDIT_METHOD_PROPFIND,
+           "WebDAV method has its bit");
+    is_int(audit_method_bit("PURGE", 5), AUDIT_METHOD_PURGE, "PURGE");
+    is_int(audit_method_bit("FETCH", 5), AUDIT_METHOD_OTHER,
+           "another method is OTHER");
+    is_int(audit_method_list_parse("DELETE,PURGE", 12),
+           AUDIT_METHOD_DELETE | AUDIT_METHOD_PURGE, "a rule names PURGE");
     is_int(audit_method_bit("get", 3), AUDIT_METHOD_OTHER,
            "methods are case-sensitive (RFC 9110)");
     is_int(audit_method_bit("", 0), 0, "empty method");
@@ -89,7 +94,7 @@ test_rules(void)
            "no roles denied");
     is_int(check(rules, 2, "DELETE", "doctor", "admin", &d),
            AUDIT_POLICY_PERMIT, "either of several roles counts");
-    is_int(check(rules, 2, "PROPFIND", "nurse", NULL, &d),
+    is_int(check(rules, 2, "FETCH", "nurse", NULL, &d),
            AUDIT_POLICY_PERMIT, "unknown method: rules without methods=");
     is_int(check(rules, 0, "GET", NULL, NULL, &d), AUDIT_POLICY_PERMIT,
            "no rules: permit");

@@ -1,0 +1,437 @@
+
+/*
+ * Canonical request targets and method overrides (see audit_target.h).
+ */
+
+
+#include <string.h>
+
+#include "audit_target.h"
+#include "audit_pct.h"
+#include "audit_login.h"
+
+
+static const char  *audit_target_reasons[AUDIT_TARGET_MAX] = {
+    NULL,
+    "fragment",
+    "backslash",
+    "path_parameter",
+    "encoded_slash",
+    "bad_encoding",
+    "double_encoding",
+    "dot_segment",
+    "trailing_dot",
+    "not_canonical",
+};
+
+
+static int audit_target_hex(int c);
+static audit_target_class_t audit_target_segment(size_t len, size_t dots,
+    int last);
+static int audit_target_media(const char *ct, size_t len, const char *type);
+static void audit_override_multipart(audit_override_t *o, const char *body,
+    size_t len);
+static const char *audit_target_find(const char *p, const char *end,
+    const char *s, size_t n);
+
+
+audit_target_class_t
+audit_target_check(const char *target, size_t len, const char *uri,
+    size_t uri_len, unsigned flags)
+{
+    int                   c, raw, last, mismatch;
+    size_t                i, k, seg, dots, path;
+    audit_target_class_t  cls;
+    const unsigned char  *t;
+
+    t = (const unsigned char *) target;
+
+    if (len == 0 || t[0] != '/') {
+        return AUDIT_TARGET_NOT_CANONICAL;
+    }
+
+    if (memchr(t, '#', len) != NULL) {
+        return AUDIT_TARGET_FRAGMENT;
+    }
+
+    for (path = 0; path < len && t[path] != '?'; path++) {
+        /* void */
+    }
+
+    mismatch = 0;
+    k = 1;          /* the next byte of uri to compare */
+    seg = 0;        /* the current segment: its length, its dots, */
+    dots = 0;
+    last = 0;       /* and its last (decoded) byte */
+
+    for (i = 1; i <= path; i++) {
+
+        if (i == path) {
+            c = '/';
+            raw = 1;
+
+        } else {
+            c = t[i];
+            raw = 1;
+
+            if (c == '\\') {
+                return AUDIT_TARGET_BACKSLASH;
+            }
+
+            if (c == ';') {
+                return AUDIT_TARGET_PATH_PARAMETER;
+            }
+
+            if (c <= 0x20 || c == 0x7f) {
+                return AUDIT_TARGET_BAD_ENCODING;
+            }
+
+            if (c == '%') {
+                if (i + 2 >= path || audit_target_hex(t[i + 1]) < 0
+                    || audit_target_hex(t[i + 2]) < 0)
+                {
+                    return AUDIT_TARGET_BAD_ENCODING;
+                }
+
+                c = audit_target_hex(t[i + 1]) * 16
+                    + audit_target_hex(t[i + 2]);
+                i += 2;
+                raw = 0;
+
+                if (c == '/' || c == '\\') {
+                    if (!(flags & AUDIT_TARGET_ALLOW_ENCODED_SLASH)) {
+                        return AUDIT_TARGET_ENCODED_SLASH;
+                    }
+
+                } else if (c < 0x20 || c == 0x7f || c == 0xc0 || c == 0xc1) {
+                    return AUDIT_TARGET_BAD_ENCODING;
+
+                } else if (c == '%' && i + 2 < path
+                           && audit_target_hex(t[i + 1]) >= 0
+                           && audit_target_hex(t[i + 2]) >= 0)
+                {
+                    return AUDIT_TARGET_DOUBLE_ENCODING;
+                }
+            }
+
+            /* what nginx decoded must be what it matched, byte by byte */
+
+            if (uri && (k >= uri_len || (unsigned char) uri[k] != c)) {
+                mismatch = 1;
+            }
+
+            k++;
+        }
+
+        /* a raw '/', an allowed encoded one, or the end of the path */
+
+        if (c == '/' || (c == '\\' && !raw)) {
+            cls = audit_target_segment(seg, dots, last);
+            if (cls != AUDIT_TARGET_OK) {
+                return cls;
+            }
+
+            seg = 0;
+            dots = 0;
+            last = 0;
+            continue;
+        }
+
+        seg++;
+        dots += (c == '.');
+        last = c;
+    }
+
+    if (uri && (uri_len == 0 || uri[0] != '/' || k != uri_len)) {
+        /* uri[0] is the leading '/' the loop skipped */
+        mismatch = 1;
+    }
+
+    return mismatch ? AUDIT_TARGET_NOT_CANONICAL : AUDIT_TARGET_OK;
+}
+
+
+const char *
+audit_target_reason(audit_target_class_t c)
+{
+    if ((unsigned) c >= AUDIT_TARGET_MAX) {
+        return NULL;
+    }
+
+    return audit_target_reasons[c];
+}
+
+
+static audit_target_class_t
+audit_target_segment(size_t len, size_t dots, int last)
+{
+    if (len != 0 && dots == len && len <= 2) {
+        return AUDIT_TARGET_DOT_SEGMENT;
+    }
+
+    if (last == '.' || last == ' ') {
+        return AUDIT_TARGET_TRAILING_DOT;
+    }
+
+    return AUDIT_TARGET_OK;
+}
+
+
+static int
+audit_target_hex(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+void
+audit_override_add(audit_override_t *o, const char *value, size_t len)
+{
+    int     c;
+    char    m[AUDIT_OVERRIDE_MAX];
+    size_t  i;
+
+    if (len == 0) {
+        return;
+    }
+
+    if (len > AUDIT_OVERRIDE_MAX) {
+        o->conflict = 1;
+        return;
+    }
+
+    /* a method is a token (RFC 9110 section 5.6.2) the frameworks take
+     * uppercased; anything else is refused rather than guessed at */
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) value[i];
+
+        if (c >= 'a' && c <= 'z') {
+            c -= 'a' - 'A';
+
+        } else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                     || c == '-' || c == '_'))
+        {
+            o->conflict = 1;
+            return;
+        }
+
+        m[i] = (char) c;
+    }
+
+    if (o->len == 0) {
+        memcpy(o->method, m, len);
+        o->method[len] = '\0';
+        o->len = len;
+        return;
+    }
+
+    if (o->len != len || memcmp(o->method, m, len) != 0) {
+        o->conflict = 1;
+    }
+}
+
+
+void
+audit_override_form(audit_override_t *o, const char *s, size_t len)
+{
+    int          c;
+    size_t       n;
+    char         v[AUDIT_OVERRIDE_MAX + 1];
+    const char  *param, *amp, *eq, *end, *f;
+    audit_pct_t  d;
+
+    static const char  name[] = "_method";
+
+    end = s + len;
+
+    for (param = s; param < end; param = amp + 1) {
+        amp = memchr(param, '&', end - param);
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = memchr(param, '=', amp - param);
+
+        /* the %-decoded name, as PHP, Rack and ASP.NET decode it */
+
+        d.p = (const unsigned char *) param;
+        d.end = (const unsigned char *) (eq ? eq : amp);
+        d.plus = 1;
+
+        for (f = name; (c = audit_pct_next(&d)) >= 0; f++) {
+            if (*f == '\0' || (unsigned char) *f != c) {
+                break;
+            }
+        }
+
+        if (c >= 0 || *f != '\0' || eq == NULL) {
+            continue;
+        }
+
+        d.p = (const unsigned char *) eq + 1;
+        d.end = (const unsigned char *) amp;
+        n = 0;
+
+        while ((c = audit_pct_next(&d)) >= 0) {
+            if (n == sizeof(v)) {
+                break;
+            }
+
+            v[n++] = (char) c;
+        }
+
+        audit_override_add(o, v, n);
+    }
+}
+
+
+void
+audit_override_body(audit_override_t *o, const char *content_type,
+    size_t ct_len, const char *body, size_t len)
+{
+    long  n;
+    char  v[AUDIT_OVERRIDE_MAX + 2];
+
+    if (content_type == NULL || body == NULL || len == 0) {
+        return;
+    }
+
+    if (audit_target_media(content_type, ct_len,
+                           "application/x-www-form-urlencoded"))
+    {
+        audit_override_form(o, body, len);
+        return;
+    }
+
+    if (audit_target_media(content_type, ct_len, "multipart/form-data")) {
+        audit_override_multipart(o, body, len);
+        return;
+    }
+
+    if (!audit_target_media(content_type, ct_len, "application/json")
+        && audit_target_find(content_type, content_type + ct_len, "+json", 5)
+           == NULL)
+    {
+        return;
+    }
+
+    /* JSON, as the login reader reads it; a "_method" it cannot take as a
+     * string (another type, too long, a malformed body) is no guess */
+
+    n = audit_login_username(content_type, ct_len, body, len, "_method", v,
+                             sizeof(v));
+
+    if (n > 0) {
+        audit_override_add(o, v, (size_t) n);
+
+    } else if (n < 0
+               && audit_target_find(body, body + len, "_method", 7) != NULL)
+    {
+        o->conflict = 1;
+    }
+}
+
+
+/*
+ * Each part whose Content-Disposition names "_method": the value is the
+ * part's body, up to the CRLF before the next boundary.
+ */
+
+static void
+audit_override_multipart(audit_override_t *o, const char *body, size_t len)
+{
+    const char  *p, *end, *hdr, *val, *eol;
+
+    end = body + len;
+
+    for (p = body; (p = audit_target_find(p, end, "name=", 5)) != NULL; ) {
+        p += 5;
+
+        if (p < end && *p == '"') {
+            p++;
+        }
+
+        if ((size_t) (end - p) < 7 || memcmp(p, "_method", 7) != 0) {
+            continue;
+        }
+
+        p += 7;
+
+        if (p < end && *p == '"') {
+            p++;
+        }
+
+        if (p < end && *p != ';' && *p != '\r' && *p != '\n') {
+            continue;           /* "_methods" */
+        }
+
+        hdr = audit_target_find(p, end, "\r\n\r\n", 4);
+        if (hdr == NULL) {
+            return;
+        }
+
+        val = hdr + 4;
+        eol = audit_target_find(val, end, "\r\n", 2);
+
+        audit_override_add(o, val, (size_t) ((eol ? eol : end) - val));
+
+        p = val;
+    }
+}
+
+
+/* the media type of ct[0..len), before any parameter, is type */
+
+static int
+audit_target_media(const char *ct, size_t len, const char *type)
+{
+    size_t  i, n;
+
+    n = strlen(type);
+
+    while (len && (*ct == ' ' || *ct == '\t')) {
+        ct++;
+        len--;
+    }
+
+    if (len < n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((ct[i] | 0x20) != type[i] && ct[i] != type[i]) {
+            return 0;
+        }
+    }
+
+    return len == n || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+
+static const char *
+audit_target_find(const char *p, const char *end, const char *s, size_t n)
+{
+    for ( /* void */ ; (size_t) (end - p) >= n; p++) {
+        p = memchr(p, s[0], end - p - n + 1);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (memcmp(p, s, n) == 0) {
+            return p;
+        }
+    }
+
+    return NULL;
+}
