@@ -26,10 +26,6 @@ static ngx_int_t ngx_http_audit_access_login_location(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 static ngx_int_t ngx_http_audit_access_identity(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
-static ngx_uint_t ngx_http_audit_access_is_identity(ngx_table_elt_t *h,
-    ngx_http_audit_headers_t *names);
-static ngx_int_t ngx_http_audit_access_strip(ngx_http_request_t *r,
-    ngx_http_audit_headers_t *names);
 static ngx_int_t ngx_http_audit_access_push(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_response_id(ngx_http_request_t *r);
@@ -126,6 +122,7 @@ ngx_http_audit_create_ctx(ngx_http_request_t *r)
         ctx->token_valid = 0;
         ctx->status = 0;
         ctx->redirect = 0;
+        ctx->html = 0;
         ngx_str_null(&ctx->reason);
         ngx_str_null(&ctx->rule);
         return ctx;
@@ -190,17 +187,39 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* a login POST: the username first, the phases resume after it */
+    /*
+     * What the portal will act on, judged once per request: a target it
+     * could read as another path, or an ambiguous method override, is
+     * refused; the session is still verified so the event names who.
+     */
 
-    rc = ngx_http_audit_login_read(r, alcf, ctx);
-    if (rc != NGX_DECLINED) {
-        return rc;
+    if (!ctx->target_checked && r == r->main) {
+        ctx->target_checked = 1;
+        (void) ngx_http_audit_target_check(r, alcf, ctx);
+    }
+
+    /* a login POST or a form that may override the method: the body
+     * first, the phases resume after it */
+
+    if (ctx->reject.len == 0) {
+        rc = ngx_http_audit_login_read(r, alcf, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     rc = ngx_http_audit_session_verify(r, alcf, ctx);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->reject.len) {
+        ctx->decision = NGX_HTTP_AUDIT_REJECTED;
+        ctx->reason = ctx->reject;
+
+        return ngx_http_audit_access_deny(r, alcf, ctx,
+                                          NGX_HTTP_BAD_REQUEST);
     }
 
     if (ngx_http_audit_access_identity(r, alcf, ctx) != NGX_OK) {
@@ -260,6 +279,8 @@ ngx_http_audit_access_deny(ngx_http_request_t *r,
     }
 
     if (status != NGX_HTTP_UNAUTHORIZED) {
+        /* a person sees a page, a script the JSON body */
+        ctx->html = ngx_http_audit_access_is_navigation(r);
         return status;
     }
 
@@ -359,8 +380,8 @@ ngx_http_audit_access_login_location(ngx_http_request_t *r,
 
 /*
  * Identity reaches the upstream as request headers.  Whatever copy of
- * them the client sent is removed first, on public pages too, so the
- * portal can trust them.
+ * them the client sent is removed first, in any spelling, on public pages
+ * too, so the portal can trust them; so are path-override headers.
  */
 
 static ngx_int_t
@@ -373,12 +394,12 @@ ngx_http_audit_access_identity(ngx_http_request_t *r,
 
     names = alcf->headers;
 
-    if (names == NULL) {
-        return NGX_OK;
+    if (ngx_http_audit_target_strip(r, names) != NGX_OK) {
+        return NGX_ERROR;
     }
 
-    if (ngx_http_audit_access_strip(r, names) != NGX_OK) {
-        return NGX_ERROR;
+    if (names == NULL) {
+        return NGX_OK;
     }
 
     headers = &r->headers_in.headers;
@@ -403,97 +424,6 @@ ngx_http_audit_access_identity(ngx_http_request_t *r,
            != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_uint_t
-ngx_http_audit_access_is_identity(ngx_table_elt_t *h,
-    ngx_http_audit_headers_t *names)
-{
-    ngx_str_t   *name;
-    ngx_uint_t   i;
-
-    name = &names->user;
-
-    for (i = 0; i < 4; i++) {
-        if (h->key.len == name[i].len
-            && ngx_strncasecmp(h->key.data, name[i].data, name[i].len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/*
- * ngx_list_t has no delete, and r->headers_in keeps pointers into the
- * list (host, user_agent, ...).  When a spoofed header is present the
- * list is rebuilt without it: the old elements stay in r->pool, so those
- * pointers stay valid, and the proxy module, which walks the list, no
- * longer sees the spoofed copy.
- */
-
-static ngx_int_t
-ngx_http_audit_access_strip(ngx_http_request_t *r,
-    ngx_http_audit_headers_t *names)
-{
-    ngx_uint_t        i, found;
-    ngx_list_t        list;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *copy;
-
-    found = 0;
-
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        h = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-            found |= ngx_http_audit_access_is_identity(&h[i], names);
-        }
-    }
-
-    if (!found) {
-        return NGX_OK;
-    }
-
-    if (ngx_list_init(&list, r->pool, 20, sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    for (part = &r->headers_in.headers.part; part; part = part->next) {
-        h = part->elts;
-
-        for (i = 0; i < part->nelts; i++) {
-
-            if (ngx_http_audit_access_is_identity(&h[i], names)) {
-                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                               "audit: removed client header \"%V: %V\"",
-                               &h[i].key, &h[i].value);
-                continue;
-            }
-
-            copy = ngx_list_push(&list);
-            if (copy == NULL) {
-                return NGX_ERROR;
-            }
-
-            *copy = h[i];
-        }
-    }
-
-    /* the list's first part is embedded in it: "last" must follow it */
-
-    r->headers_in.headers = list;
-
-    if (list.last == &list.part) {
-        r->headers_in.headers.last = &r->headers_in.headers.part;
     }
 
     return NGX_OK;
@@ -658,7 +588,10 @@ ngx_http_audit_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    if (ctx->redirect) {
+    if (ctx->html) {
+        ngx_str_set(&r->headers_out.content_type, "text/html");
+
+    } else if (ctx->redirect) {
         h = ngx_http_audit_add_out_header(r, &location, &ctx->location);
         if (h == NULL) {
             return NGX_ERROR;
@@ -739,7 +672,9 @@ ngx_http_audit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 /*
  * {"error":"session_expired","request_id":"..."}: the reason is one of
  * our own fixed words and the request id is hex, so neither needs
- * escaping; nothing the client sent is echoed back.
+ * escaping; nothing the client sent is echoed back.  A browser gets a
+ * page instead: the login redirect's says the session has ended only
+ * when there was one; a refusal's names the request id to quote.
  */
 
 static ngx_int_t
@@ -750,14 +685,28 @@ ngx_http_audit_deny_body(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
     size_t      len;
     ngx_str_t   id;
 
-    static u_char  redirect[] =
+    static u_char  ended[] =
         "<html><head><title>Sign-in required</title></head>"
         "<body>Your session has ended. Please sign in again.</body>"
         "</html>" CRLF;
 
+    static u_char  signin[] =
+        "<html><head><title>Sign-in required</title></head>"
+        "<body>Please sign in.</body>"
+        "</html>" CRLF;
+
     if (ctx->redirect) {
-        body->data = redirect;
-        body->len = sizeof(redirect) - 1;
+        if (ctx->reason.len == sizeof("missing") - 1
+            && ngx_strncmp(ctx->reason.data, "missing", ctx->reason.len) == 0)
+        {
+            body->data = signin;
+            body->len = sizeof(signin) - 1;
+
+        } else {
+            body->data = ended;
+            body->len = sizeof(ended) - 1;
+        }
+
         return NGX_OK;
     }
 
@@ -765,7 +714,11 @@ ngx_http_audit_deny_body(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
         ngx_str_null(&id);
     }
 
-    len = sizeof("{\"error\":\"session_\",\"request_id\":\"\"}" CRLF)
+    len = sizeof("<html><head><title>Access denied</title></head><body>"
+                 "<h1>Access denied</h1><p>You do not have access to this "
+                 "page.</p><p>Request id: </p></body></html>" CRLF)
+          + sizeof("{\"error\":\"bad_request\",\"reason\":\"\","
+                   "\"request_id\":\"\"}" CRLF)
           + ctx->reason.len + id.len;
 
     p = ngx_pnalloc(r->pool, len);
@@ -775,9 +728,25 @@ ngx_http_audit_deny_body(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
 
     body->data = p;
 
-    if (ctx->status == NGX_HTTP_FORBIDDEN) {
+    if (ctx->html) {
+        p = ngx_sprintf(p, "<html><head><title>%s</title></head><body>"
+                        "<h1>%s</h1><p>%s</p><p>Request id: %V</p>"
+                        "</body></html>" CRLF,
+                        ctx->status == NGX_HTTP_FORBIDDEN
+                        ? "Access denied" : "Bad request",
+                        ctx->status == NGX_HTTP_FORBIDDEN
+                        ? "Access denied" : "Bad request",
+                        ctx->status == NGX_HTTP_FORBIDDEN
+                        ? "You do not have access to this page."
+                        : "This address cannot be served.", &id);
+
+    } else if (ctx->status == NGX_HTTP_FORBIDDEN) {
         p = ngx_sprintf(p, "{\"error\":\"forbidden\",\"request_id\":\"%V\"}"
                         CRLF, &id);
+
+    } else if (ctx->status == NGX_HTTP_BAD_REQUEST) {
+        p = ngx_sprintf(p, "{\"error\":\"bad_request\",\"reason\":\"%V\","
+                        "\"request_id\":\"%V\"}" CRLF, &ctx->reason, &id);
 
     } else {
         p = ngx_sprintf(p, "{\"error\":\"session_%V\",\"request_id\":\"%V\"}"

@@ -56,6 +56,8 @@ static EVP_MD    *ngx_http_audit_sha256_md;
 static ngx_int_t ngx_http_audit_log_handler(ngx_http_request_t *r);
 static void ngx_http_audit_event_session_invalid(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+static void ngx_http_audit_event_rejected(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx);
 static void ngx_http_audit_event_authz(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 static void ngx_http_audit_event_record(ngx_http_request_t *r,
@@ -334,6 +336,10 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
         ngx_http_audit_event_authz(r, alcf, ctx);
         break;
 
+    case NGX_HTTP_AUDIT_REJECTED:
+        ngx_http_audit_event_rejected(r, ctx);
+        break;
+
     case NGX_HTTP_AUDIT_PERMITTED:
         if (ctx->token_valid && !alcf->public) {
             ngx_http_audit_event_authz(r, alcf, ctx);
@@ -370,6 +376,30 @@ ngx_http_audit_event_session_invalid(ngx_http_request_t *r,
 
     /* who it was, when the signature verified (e.g. expired) */
     ngx_http_audit_str(&ev.user_id, &ctx->user_id);
+
+    ngx_http_audit_event_emit(r, &ev);
+}
+
+
+/* a target or method refused before any policy: who, and which class */
+
+static void
+ngx_http_audit_event_rejected(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx)
+{
+    audit_event_t  ev;
+
+    ngx_memzero(&ev, sizeof(audit_event_t));
+
+    ev.action = AUDIT_REQUEST_REJECTED;
+    ngx_http_audit_str(&ev.reason, &ctx->reason);
+
+    if (ctx->token_valid) {
+        ngx_http_audit_event_identity(&ev, ctx);
+
+    } else {
+        ngx_http_audit_str(&ev.user_id, &ctx->user_id);
+    }
 
     ngx_http_audit_event_emit(r, &ev);
 }
@@ -417,7 +447,8 @@ static void
 ngx_http_audit_event_record(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
 {
-    ngx_str_t      id;
+    ngx_str_t      id, method;
+    ngx_uint_t     other;
     audit_event_t  ev;
 
     if (r->headers_out.status < NGX_HTTP_OK
@@ -439,27 +470,43 @@ ngx_http_audit_event_record(ngx_http_request_t *r,
     ngx_http_audit_str(&ev.resource_type, &alcf->record_type);
     ngx_http_audit_str(&ev.resource_id, &id);
 
-    switch (r->method) {
+    /* what the portal does: an override's method, if one was sent */
 
-    case NGX_HTTP_POST:
+    ngx_http_audit_target_method(r, ctx, &method);
+    other = 0;
+
+    switch (audit_method_bit((const char *) method.data, method.len)) {
+
+    case AUDIT_METHOD_GET:
+    case AUDIT_METHOD_HEAD:
+        ev.access.data = "viewed";
+        break;
+
+    case AUDIT_METHOD_POST:
         ev.access.data = "created";
         break;
 
-    case NGX_HTTP_PUT:
-    case NGX_HTTP_PATCH:
+    case AUDIT_METHOD_PUT:
+    case AUDIT_METHOD_PATCH:
         ev.access.data = "updated";
         break;
 
-    case NGX_HTTP_DELETE:
+    case AUDIT_METHOD_DELETE:
         ev.access.data = "deleted";
         break;
 
     default:
-        ev.access.data = "viewed";
+        ev.access.data = "";
+        other = 1;
         break;
     }
 
     ev.access.len = ngx_strlen(ev.access.data);
+
+    if (other) {
+        /* PURGE, PROPFIND, ...: under its own name */
+        ngx_http_audit_str(&ev.access, &method);
+    }
 
     ngx_http_audit_event_emit(r, &ev);
 }

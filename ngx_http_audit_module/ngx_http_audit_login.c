@@ -22,15 +22,22 @@
 #include <openssl/evp.h>
 
 
-/* longer bodies are not looked into: no login form is that big */
-#define NGX_HTTP_AUDIT_LOGIN_BODY_MAX  (64 * 1024)
+/*
+ * Longer bodies are not looked into for a username: no login form is
+ * that big.  For a "_method" the bound is nginx's default
+ * client_max_body_size; a longer form is judged as if it could name any
+ * method (ngx_http_audit_policy_check()).
+ */
+#define NGX_HTTP_AUDIT_LOGIN_BODY_MAX     (64 * 1024)
+#define NGX_HTTP_AUDIT_OVERRIDE_BODY_MAX  (1024 * 1024)
 
 
 static void ngx_http_audit_login_body_handler(ngx_http_request_t *r);
 static void ngx_http_audit_login_username(ngx_http_request_t *r,
-    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
-static ngx_int_t ngx_http_audit_login_body(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
     ngx_str_t *body);
+static ngx_int_t ngx_http_audit_login_body(ngx_http_request_t *r,
+    ngx_str_t *body, size_t max);
 static ngx_int_t ngx_http_audit_login_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static void ngx_http_audit_login_failure_reason(ngx_http_request_t *r,
@@ -51,11 +58,12 @@ ngx_http_audit_login_read(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    if (alcf->login_field.len == 0 || r->method != NGX_HTTP_POST) {
+    if (alcf->login_field.len && r->method == NGX_HTTP_POST) {
+        ctx->login = 1;
+
+    } else if (!ngx_http_audit_target_body_wanted(r, alcf)) {
         return NGX_DECLINED;
     }
-
-    ctx->login = 1;
 
     if (ctx->login_body) {
         return NGX_DECLINED;
@@ -78,6 +86,7 @@ ngx_http_audit_login_read(ngx_http_request_t *r,
 static void
 ngx_http_audit_login_body_handler(ngx_http_request_t *r)
 {
+    ngx_str_t                   body;
     ngx_http_audit_ctx_t       *ctx;
     ngx_http_audit_loc_conf_t  *alcf;
 
@@ -86,7 +95,26 @@ ngx_http_audit_login_body_handler(ngx_http_request_t *r)
 
     ctx->login_body = 1;
 
-    ngx_http_audit_login_username(r, alcf, ctx);
+    switch (ngx_http_audit_login_body(r, &body,
+                                      NGX_HTTP_AUDIT_OVERRIDE_BODY_MAX))
+    {
+    case NGX_OK:
+        if (ctx->login && body.len <= NGX_HTTP_AUDIT_LOGIN_BODY_MAX) {
+            ngx_http_audit_login_username(r, alcf, ctx, &body);
+        }
+
+        /* a "_method" in it: the policy judges that method too */
+        (void) ngx_http_audit_target_body(r, ctx, &body);
+        break;
+
+    case NGX_AGAIN:
+        /* too long to look into: it might name any method */
+        ctx->override_unknown = 1;
+        break;
+
+    default:
+        break;
+    }
 
     /* the upstream still gets the body */
     r->preserve_body = 1;
@@ -98,15 +126,14 @@ ngx_http_audit_login_body_handler(ngx_http_request_t *r)
 
 static void
 ngx_http_audit_login_username(ngx_http_request_t *r,
-    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
+    ngx_str_t *body)
 {
     long        n;
     u_char     *user;
-    ngx_str_t   body, type;
+    ngx_str_t   type;
 
-    if (r->headers_in.content_type == NULL
-        || ngx_http_audit_login_body(r, &body) != NGX_OK)
-    {
+    if (r->headers_in.content_type == NULL) {
         return;
     }
 
@@ -114,15 +141,15 @@ ngx_http_audit_login_username(ngx_http_request_t *r,
 
     /* a value is never longer than the body; the event caps it later */
 
-    user = ngx_pnalloc(r->pool, body.len + 1);
+    user = ngx_pnalloc(r->pool, body->len + 1);
     if (user == NULL) {
         return;
     }
 
     n = audit_login_username((const char *) type.data, type.len,
-                             (const char *) body.data, body.len,
+                             (const char *) body->data, body->len,
                              (const char *) alcf->login_field.data,
-                             (char *) user, body.len + 1);
+                             (char *) user, body->len + 1);
 
     if (n > 0) {
         ctx->attempted_user.data = user;
@@ -132,13 +159,14 @@ ngx_http_audit_login_username(ngx_http_request_t *r,
 
 
 /*
- * The body as one piece of memory.  A body over client_body_buffer_size
+ * The body as one piece of memory (NGX_AGAIN: longer than max).  A body
+ * over client_body_buffer_size
  * is in a temporary file nginx has just written: it is read back from the
  * page cache, as nginx itself reads such files without aio.
  */
 
 static ngx_int_t
-ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body, size_t max)
 {
     u_char       *p;
     off_t         size;
@@ -159,8 +187,12 @@ ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body)
         len += (size_t) size;
     }
 
-    if (len == 0 || len > NGX_HTTP_AUDIT_LOGIN_BODY_MAX) {
+    if (len == 0) {
         return NGX_DECLINED;
+    }
+
+    if (len > max) {
+        return NGX_AGAIN;
     }
 
     cl = r->request_body->bufs;

@@ -148,6 +148,13 @@ static ngx_command_t  ngx_http_audit_commands[] = {
       offsetof(ngx_http_audit_loc_conf_t, login_url),
       &ngx_http_audit_login_url_post },
 
+    { ngx_string("audit_allow_encoded_slashes"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_audit_loc_conf_t, encoded_slashes),
+      NULL },
+
     { ngx_string("audit_public"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -559,6 +566,7 @@ ngx_http_audit_create_loc_conf(ngx_conf_t *cf)
     alcf->leeway = NGX_CONF_UNSET;
     alcf->revoked = NGX_CONF_UNSET_PTR;
     alcf->public = NGX_CONF_UNSET;
+    alcf->encoded_slashes = NGX_CONF_UNSET;
     alcf->rules = NGX_CONF_UNSET_PTR;
     alcf->headers = NGX_CONF_UNSET_PTR;
     alcf->authz_log = NGX_CONF_UNSET_UINT;
@@ -606,6 +614,7 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->revoked, prev->revoked, NULL);
     ngx_conf_merge_str_value(conf->login_url, prev->login_url, "");
     ngx_conf_merge_value(conf->public, prev->public, 0);
+    ngx_conf_merge_value(conf->encoded_slashes, prev->encoded_slashes, 0);
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
     ngx_conf_merge_ptr_value(conf->headers, prev->headers, &default_headers);
     ngx_conf_merge_uint_value(conf->authz_log, prev->authz_log,

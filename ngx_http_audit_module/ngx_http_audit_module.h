@@ -27,6 +27,7 @@
 #include "audit_uuid.h"
 #include "audit_login.h"
 #include "audit_sentry.h"
+#include "audit_target.h"
 
 
 #define NGX_HTTP_AUDIT_VERSION  "0.1.0"
@@ -91,7 +92,8 @@ typedef struct ngx_http_audit_sentry_s    ngx_http_audit_sentry_t;
 #define NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE  0x08
 #define NGX_HTTP_AUDIT_SENTRY_UPSTREAM    0x10
 #define NGX_HTTP_AUDIT_SENTRY_FAULT       0x20
-#define NGX_HTTP_AUDIT_SENTRY_ALL         0x3f
+#define NGX_HTTP_AUDIT_SENTRY_REJECTED    0x40
+#define NGX_HTTP_AUDIT_SENTRY_ALL         0x7f
 
 
 typedef struct {
@@ -260,6 +262,8 @@ typedef struct {
     audit_idset_t               *revoked;          /* audit_session_revoked */
     ngx_str_t                    login_url;        /* audit_login_url */
     ngx_flag_t                   public;           /* audit_public */
+    ngx_flag_t                   encoded_slashes;  /* audit_allow_encoded_
+                                                      slashes */
     ngx_array_t                 *rules;            /* audit_require_role */
     ngx_http_audit_headers_t    *headers;          /* audit_identity_headers */
     ngx_uint_t                   authz_log;        /* audit_authz_log */
@@ -277,7 +281,8 @@ typedef enum {
     NGX_HTTP_AUDIT_UNDECIDED = 0,
     NGX_HTTP_AUDIT_PERMITTED,
     NGX_HTTP_AUDIT_DENIED,
-    NGX_HTTP_AUDIT_UNAUTHENTICATED
+    NGX_HTTP_AUDIT_UNAUTHENTICATED,
+    NGX_HTTP_AUDIT_REJECTED                        /* 400: target, method */
 } ngx_http_audit_decision_e;
 
 
@@ -300,6 +305,13 @@ typedef struct {
     unsigned                     login_success:1;
     unsigned                     body_pending:1;
     unsigned                     body_sent:1;
+    unsigned                     target_checked:1;
+    unsigned                     html:1;           /* a page, not JSON */
+    unsigned                     override_unknown:1; /* a body too long to
+                                                      look into */
+
+    ngx_str_t                    reject;           /* why 400, or empty */
+    audit_override_t             override;         /* method overrides */
 
     ngx_str_t                    user_id;
     ngx_str_t                    role;             /* roles, comma-joined */
@@ -376,6 +388,18 @@ char *ngx_http_audit_policy_add_rule(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf);
 ngx_int_t ngx_http_audit_policy_check(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+
+/* the request as the portal will act on it */
+ngx_int_t ngx_http_audit_target_check(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+ngx_uint_t ngx_http_audit_target_body_wanted(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf);
+ngx_int_t ngx_http_audit_target_body(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, ngx_str_t *body);
+void ngx_http_audit_target_method(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, ngx_str_t *method);
+ngx_int_t ngx_http_audit_target_strip(ngx_http_request_t *r,
+    ngx_http_audit_headers_t *names);
 
 /* access */
 ngx_int_t ngx_http_audit_access_init(ngx_conf_t *cf);

@@ -156,6 +156,10 @@ ngx_http_audit_policy_rule_name(ngx_conf_t *cf, audit_policy_rule_t *rule,
 
 /*
  * NGX_OK: permitted; NGX_DECLINED: denied, with ctx->rule naming the rule.
+ *
+ * A method override is judged beside the request line's method, and both
+ * must be permitted: the stricter wins.  A body too long to look into
+ * for a "_method" might name any method, so every rule applies.
  */
 
 ngx_int_t
@@ -179,6 +183,18 @@ ngx_http_audit_policy_check(ngx_http_request_t *r,
     decision = audit_policy_check(rules, alcf->rules->nelts, method,
                                   (const char *const *) ctx->token.roles,
                                   ctx->token.nroles, &deciding);
+
+    if (decision == AUDIT_POLICY_PERMIT
+        && (ctx->override.len || ctx->override_unknown))
+    {
+        method = ctx->override_unknown
+                 ? ~0u
+                 : audit_method_bit(ctx->override.method, ctx->override.len);
+
+        decision = audit_policy_check(rules, alcf->rules->nelts, method,
+                                      (const char *const *) ctx->token.roles,
+                                      ctx->token.nroles, &deciding);
+    }
 
     if (deciding < alcf->rules->nelts) {
         ctx->rule.data = (u_char *) rules[deciding].name;

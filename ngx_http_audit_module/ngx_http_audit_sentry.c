@@ -263,6 +263,7 @@ ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
           NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE },
         { ngx_string("upstream_error"), NGX_HTTP_AUDIT_SENTRY_UPSTREAM },
         { ngx_string("module_fault"), NGX_HTTP_AUDIT_SENTRY_FAULT },
+        { ngx_string("request_rejected"), NGX_HTTP_AUDIT_SENTRY_REJECTED },
         { ngx_string("all"), NGX_HTTP_AUDIT_SENTRY_ALL },
     };
 
@@ -286,7 +287,8 @@ ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
                                "\"audit_sentry_events\", expected "
                                "login_failure, session_invalid, "
                                "authz_denied, bruteforce_suspected, "
-                               "upstream_error, module_fault or all",
+                               "upstream_error, module_fault, "
+                               "request_rejected or all",
                                &value[i]);
             return NGX_CONF_ERROR;
         }
@@ -506,6 +508,9 @@ ngx_http_audit_sentry_category(audit_event_t *ev)
 
     case AUDIT_BRUTEFORCE_SUSPECTED:
         return NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE;
+
+    case AUDIT_REQUEST_REJECTED:
+        return NGX_HTTP_AUDIT_SENTRY_REJECTED;
 
     default:
         return 0;

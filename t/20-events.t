@@ -191,7 +191,8 @@ unlike($all, qr/eyJ/, 'no token (or any part of one) in the log');
 # log injection: every line stays one valid JSON object
 my $before = @lines;
 # (nginx itself refuses NUL and bare CR/LF in headers with a 400, before
-# any module runs; what reaches us is invalid UTF-8, quotes, and claims)
+# any module runs; what reaches us is invalid UTF-8, quotes, and claims;
+# an encoded CR/LF in the path is refused as request_rejected)
 my $evil_ua = "curl \"}{\"action\":\"login_success\"\xff\xfe\xc0\xaf" . ('A' x 6000);
 my $raw = "GET /patients/1%0a%0d?q=%ff HTTP/1.1\r\nHost: x\r\n"
         . "User-Agent: $evil_ua\r\nCookie: session=" . token(sub => "u-\"quote\\") . "\r\n"
@@ -205,12 +206,15 @@ $r = req(GET => '/patients/1',
          cookie => 'session=' . token(sub => "u-evil\n{\"action\":\"login_success\"}"));
 is($r->{status}, 401, 'identity claim with a line break: refused');
 is($r->{json}{error}, 'session_malformed', '... as malformed');
-@ev = $t->wait_events($log, $before + 4, timeout => 5);
+@ev = $t->wait_events($log, $before + 3, timeout => 5);
 sleep 0.3;
 my @after = $t->log_lines($log);
 my @parsed = eval { $t->log_events($log) };
 is(scalar @parsed, scalar @after, 'hostile input: every line is one valid JSON object');
-is(scalar @after, $before + 4, '... and no extra line was injected');
+is(scalar @after, $before + 3, '... and no extra line was injected');
+is(scalar(grep { $_->{action} eq 'request_rejected'
+                 && ($_->{reason} // '') eq 'bad_encoding' } @parsed), 1,
+   '... the encoded CR LF path is one request_rejected');
 ok(!grep({ $_->{action} eq 'login_success' } @parsed), '... no forged event');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
