@@ -30,6 +30,9 @@ C<{"method","uri","headers":{lower-case name: value, repeats joined by ", "},"bo
 
 =item C</status/NNN>: the same echo with status NNN (200-599)
 
+=item with C<< record => FILE >>: every request received is also appended to
+FILE as one line of that echo
+
 =item C<POST /login>: form or JSON body; if C<email> (or C<username>) and
 C<password> match C<users>, 302 to C</> with
 C<Set-Cookie: session=TOKEN; Path=/; HttpOnly>, TOKEN from C<token_cb> (given
@@ -79,6 +82,7 @@ sub new {
         workers  => $o{workers} || 4,
         parent   => $o{parent},
         socket   => $o{socket},
+        record   => $o{record},
     }, $class;
     $self->{socket} ||= IO::Socket::IP->new(
         LocalHost => '127.0.0.1', LocalPort => $o{port} || 0,
@@ -239,12 +243,24 @@ sub _response {
 # Returns (status, [header => value, ...], body bytes).
 sub handle {
     my ($self, $req) = @_;
+    $self->_record($req) if $self->{record};
     my ($path) = $req->{target} =~ m{\A([^?#]*)};
     if ($req->{method} eq 'POST' && $path eq '/login')  { return $self->_login($req) }
     if ($req->{method} eq 'POST' && $path eq '/logout') { return $self->_logout($req) }
     my $status = 200;
     if ($path =~ m{\A/status/(\d{3})\z} && $1 >= 200 && $1 <= 599) { $status = $1 }
     return ($status, [], _echo($req));
+}
+
+# record => FILE: every request received, one JSON line (the echo), appended
+# with O_APPEND by whichever worker took it, so a test can tell what reached
+# the portal and what never did
+sub _record {
+    my ($self, $req) = @_;
+    open(my $fh, '>>', $self->{record}) or return;
+    binmode $fh;
+    syswrite($fh, _echo($req) . "\n");
+    close $fh;
 }
 
 sub _echo {
