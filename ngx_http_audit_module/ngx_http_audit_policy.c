@@ -54,7 +54,9 @@ ngx_http_audit_policy_add_rule(ngx_conf_t *cf,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid \"%V\" in \"audit_require_role\", "
                                "expected a comma-separated list of GET, "
-                               "HEAD, POST, PUT, DELETE, PATCH, OPTIONS",
+                               "HEAD, POST, PUT, DELETE, PATCH, OPTIONS, "
+                               "TRACE, CONNECT, PROPFIND, PROPPATCH, MKCOL, "
+                               "COPY, MOVE, LOCK, UNLOCK, PURGE",
                                &value[n - 1]);
             return NGX_CONF_ERROR;
         }

@@ -309,7 +309,8 @@ done_testing;
 sub start_scgi {
     my ($port, $file) = @_;
     my $srv = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => $port,
-                                  Listen => 64, ReuseAddr => 1) or die "scgi: $@";
+                                  Listen => 64, ReuseAddr => 1, Timeout => 1)
+        or die "scgi: $@";
     my $parent = $$;
     my $pid = fork // die "fork: $!";
     if (!$pid) {
