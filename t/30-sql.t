@@ -471,6 +471,7 @@ is($rc, 0, 'audit4: migrated') or diag $out;
         return 'session_invalid:' . ($e->{reason} // 'unknown') if $a eq 'session_invalid';
         return 'authz_denied:' . ($e->{rule} // 'unknown') if $a eq 'authz_check' && ($e->{decision} // '') eq 'denied';
         return 'bruteforce_suspected' if $a eq 'bruteforce_suspected';
+        return 'request_rejected:' . ($e->{reason} // 'unknown') if $a eq 'request_rejected';
         return undef;
     }
     my $stored = sub { for (@_) { my $f = fingerprint($_); $fp_want{$f}++ if defined $f } };
@@ -499,6 +500,8 @@ is($rc, 0, 'audit4: migrated') or diag $out;
              route => '/login', status => 401, reason => 'ip', count => 5, window => 300],
             [action => 'record_access', %req, route => '/patients/2', user_id => 'u-x', role => 'nurse',
              session_id => 's-x', resource_type => 'patient', resource_id => '2', access => 'viewed'],
+            [action => 'request_rejected', severity => 'warning', %req, route => '/admin/..%2fpatients/42',
+             status => 400, user_id => 'u-x', reason => ('encoded_slash', 'method_override')[$n % 2]],
         );
         return map { $n++; event(producer => $C, ms => $ms += 1000, @{ $kinds[$n % @kinds] }) } 1 .. $k;
     }
@@ -524,6 +527,11 @@ is($rc, 0, 'audit4: migrated') or diag $out;
                                    @lf[0, -1]],
               '... title, first and last seen');
     is(decode_json(encode_utf8($g->{last_tags}))->{ip}, decode_json($lf[-1])->{ip}, '... tags of the newest');
+    ok((grep { /^request_rejected:/ } keys %{ $groups->() }) >= 1, '... a rejected request has its group');
+    is($su4->selectrow_array(q{SELECT title FROM audit.error_groups WHERE fingerprint LIKE 'request_rejected:%' ORDER BY fingerprint LIMIT 1}),
+       'Rejected request: ' . ($su4->selectrow_array(q{SELECT split_part(fingerprint, ':', 2) FROM audit.error_groups
+                                                       WHERE fingerprint LIKE 'request_rejected:%' ORDER BY fingerprint LIMIT 1}))[0],
+       '... titled "Rejected request: <reason>"');
 
     ($k, $xids) = xids_for($w4, @c1);
     is($k, 0, 'the batch again: no new row');
