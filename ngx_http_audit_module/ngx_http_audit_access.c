@@ -575,10 +575,8 @@ ngx_http_audit_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        if (ctx->login && ctx->login_body) {
-            ngx_http_audit_login_response(r,
-                ngx_http_get_module_loc_conf(r, ngx_http_audit_module), ctx);
-        }
+        ngx_http_audit_login_response(r,
+            ngx_http_get_module_loc_conf(r, ngx_http_audit_module), ctx);
     }
 
     if (ctx == NULL || ctx->status == 0 || r != r->main

@@ -233,8 +233,12 @@ ngx_http_audit_login_body(ngx_http_request_t *r, ngx_str_t *body, size_t max)
 
 
 /*
- * The portal's answer to a login POST, seen by the header filter: the
- * identity of the session it created, or why it did not.
+ * The portal's answer, seen by the header filter before the client sees
+ * it.  To a logout: the session is revoked now, for every worker, so that
+ * no copy of the cookie is accepted once the client has been told it is
+ * logged out (the log phase would be too late: another worker may have
+ * served a replay by then).  To a login POST: the identity of the session
+ * it created, or why it did not.
  */
 
 void
@@ -242,6 +246,20 @@ ngx_http_audit_login_response(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
 {
     ngx_str_t  value;
+
+    if (alcf->logout) {
+        if (ctx->token_valid
+            && r->headers_out.status < NGX_HTTP_BAD_REQUEST)
+        {
+            ngx_http_audit_session_revoke(r, ctx);
+        }
+
+        return;
+    }
+
+    if (!ctx->login || !ctx->login_body) {
+        return;
+    }
 
     if (r->headers_out.status < NGX_HTTP_BAD_REQUEST
         && ngx_http_audit_login_cookie(r, &alcf->cookie, &value) == NGX_OK)
@@ -431,8 +449,8 @@ ngx_http_audit_login_events(ngx_http_request_t *r,
         ev.session_id.data = (const char *) ctx->session_id.data;
         ev.session_id.len = ctx->session_id.len;
 
-        ngx_http_audit_event_emit(r, &ev);
+        /* the session was revoked in ngx_http_audit_login_response() */
 
-        ngx_http_audit_session_revoke(r, ctx);
+        ngx_http_audit_event_emit(r, &ev);
     }
 }
