@@ -37,6 +37,23 @@ subtest 'the audit trail: JSON log, PostgreSQL, Sentry' => sub {
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'nginx: no alert or crash');
 
+# as a real install: the master as root, the workers as www-data
+SKIP: {
+    skip 'not run as root: nginx cannot switch users', 4 unless $> == 0;
+    my $uid_of = sub {
+        open my $fh, '<', "/proc/$_[0]/status" or return -1;
+        my ($uid) = join('', <$fh>) =~ /^Uid:\s+\d+\s+(\d+)/m;    # effective
+        return $uid // -1;
+    };
+    my @workers = $t->worker_pids;
+    is(scalar @workers, 2, 'the demo runs two workers');
+    is_deeply([map { $uid_of->($_) } @workers], [map { $demo->worker_uid } @workers],
+              'each runs as ' . $demo->worker_user . ' (uid ' . $demo->worker_uid . ')');
+    is($uid_of->($t->nginx_pid), 0, 'the master as root');
+    is((stat $demo->dir . '/spool')[4], $demo->worker_uid, 'the spool is the workers\'')
+        or diag 'no spool: ' . ($demo->pg ? 'PostgreSQL up' : 'PostgreSQL left out');
+}
+
 subtest 'examples/nginx.conf' => sub {
     my $root = $t->repo_root;
     my $conf = do {

@@ -334,7 +334,9 @@ sub write_nginx_conf {
     }
     push @main, "worker_processes $self->{workers};", 'daemon on;',
         'master_process on;';
-    push @main, 'user root;' if $> == 0;
+    # as root, workers run as root unless told (user => 'www-data', as a
+    # real install runs them: then the files they write must be theirs)
+    push @main, 'user ' . ($o{user} || 'root') . ';' if $> == 0;
     push @main, "pid $dir/nginx.pid;",
         "error_log $dir/error.log " . ($o{log_level} || 'info') . ';';
     push @main, $o{main} if defined $o{main};
