@@ -36,7 +36,9 @@ is an IPv4 address, 0.0.0.0 for all)
 Starts, in this order: a throwaway PostgreSQL with database C<audit> and the
 schema from C<sql/migrate> (skipped with a note when C<sql/migrate> does not
 exist), the Sentry-protocol receiver (kept only when C<nginx -t> accepts
-C<audit_sentry_dsn>), C<examples/demo-portal.pl>, and nginx with the module.
+C<audit_sentry_dsn>), C<examples/demo-portal.pl>, and nginx with the module
+(started as root, its workers run as C<www-data>, like Debian's nginx: the
+spool is theirs, the keys readable by their group).
 C<< $demo->notes >> lists what was left out and why.
 
 =cut
@@ -99,6 +101,11 @@ sub setup {
     chmod 0600, "$dir/portal-secret.key";
     $t->file('session-keys.jwks', Audit::Token::jwks(
         {%{ Audit::Token::oct_jwk($secret, $KID) }, alg => 'HS256', use => 'sig'}));
+    # nginx's workers run as www-data (as root; see _write_conf): they
+    # re-read the keys on an unknown kid, so root:www-data 0640 as in
+    # docs/operations.md
+    chmod 0640, "$dir/session-keys.jwks";
+    chown 0, $self->worker_gid, "$dir/session-keys.jwks" if $> == 0;
     $t->file('revoked-sessions.txt', "# session ids (sid) refused even before they expire\n");
 
     # PostgreSQL
@@ -110,6 +117,11 @@ sub setup {
         croak "sql/migrate failed:\n$out" if $status;
         $t->psql('ALTER ROLE audit_writer LOGIN; ALTER ROLE audit_reader LOGIN', db => 'audit');
         make_path("$dir/spool");
+        # the workers write the spool: theirs alone, as on a real install
+        if ($> == 0) {
+            chown $self->worker_uid, $self->worker_gid, "$dir/spool";
+            chmod 0700, "$dir/spool";
+        }
         $self->{pg} = 1;
     } else {
         $self->note('PostgreSQL left out: sql/migrate does not exist yet');
@@ -144,6 +156,13 @@ sub url {
 sub users   { @USERS }
 sub password { $PASSWORD }
 
+# The user nginx's workers run as (when started as root): www-data, as
+# Debian's nginx runs them; uid and gid for the files they need.
+our $WORKER_USER = 'www-data';
+sub worker_user { $WORKER_USER }
+sub worker_uid  { (getpwnam($WORKER_USER))[2] // croak "no user $WORKER_USER" }
+sub worker_gid  { (getpwnam($WORKER_USER))[3] // croak "no user $WORKER_USER" }
+
 sub note { my ($self, $text) = @_; push @{ $self->{notes} }, $text; $self->say("note: $text") }
 sub say  { my ($self, $text) = @_; $self->{say}->($text) }
 
@@ -157,7 +176,9 @@ sub _write_conf {
     }
     $vars{SENTRY} = 'audit_sentry_dsn ' . $self->{sentry}->dsn . ';'
         if $o{sentry} && $self->{sentry};
-    $t->write_nginx_conf(<<'CONF', workers => $o{workers} || 2, vars => \%vars, access_log => 1);
+    my %conf = (workers => $o{workers} || 2, vars => \%vars, access_log => 1,
+                user => $WORKER_USER);
+    $t->write_nginx_conf(<<'CONF', %conf);
     # the demo's configuration: examples/nginx.conf's policy, on plain HTTP
     audit_zone audit:10m;
     audit_session_keys %%DIR%%/session-keys.jwks;

@@ -45,6 +45,8 @@ ngx_http_audit_bruteforce_conf(ngx_conf_t *cf,
         return "is duplicate";
     }
 
+    ngx_http_audit_conf_line(cf, &alcf->bf_at);
+
     if (ngx_strcmp(value[1].data, "off") == 0) {
         alcf->bf_threshold = 0;
         return NGX_CONF_OK;

@@ -432,10 +432,10 @@ ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (amcf->pg && amcf->spool == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_pg\" needs \"audit_spool\": events "
-                           "must have somewhere to wait while PostgreSQL "
-                           "is down");
+        ngx_http_audit_conf_error(cf, &amcf->pg->at,
+                                  "\"audit_pg\" needs \"audit_spool\": "
+                                  "events must have somewhere to wait while "
+                                  "PostgreSQL is down");
         return NGX_CONF_ERROR;
     }
 
@@ -596,6 +596,21 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->cookie, prev->cookie,
                              ngx_http_audit_default_cookie.data);
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+
+    /* where each inherited value was set goes with it, for the errors below */
+
+    if (conf->algs == NGX_CONF_UNSET_UINT) {
+        conf->algs_at = prev->algs_at;
+    }
+
+    if (conf->rules == NGX_CONF_UNSET_PTR) {
+        conf->rules_at = prev->rules_at;
+    }
+
+    if (conf->logout == NGX_CONF_UNSET) {
+        conf->logout_at = prev->logout_at;
+    }
+
     ngx_conf_merge_uint_value(conf->algs, prev->algs, AUDIT_ALG_ALL);
     ngx_conf_merge_value(conf->leeway, prev->leeway, 30);
     ngx_conf_merge_str_value(conf->issuer, prev->issuer, "");
@@ -625,6 +640,7 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->bf_threshold == NGX_CONF_UNSET_UINT) {
         conf->bf_threshold = prev->bf_threshold;
         conf->bf_window = prev->bf_window;
+        conf->bf_at = prev->bf_at;
     }
 
     ngx_conf_merge_uint_value(conf->bf_threshold, prev->bf_threshold, 0);
@@ -633,41 +649,54 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_audit_module);
 
     if (conf->bf_threshold && amcf->shm_zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_bruteforce\" needs \"audit_zone\"");
+        ngx_http_audit_conf_error(cf, &conf->bf_at,
+                                  "\"audit_bruteforce\" needs "
+                                  "\"audit_zone\"");
         return NGX_CONF_ERROR;
     }
 
-    if ((conf->login_field.len || conf->logout) && conf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" needs \"audit_session_keys\" in the "
-                           "same or an enclosing block",
-                           conf->logout ? "audit_logout" : "audit_login");
-        return NGX_CONF_ERROR;
+    if (conf->keys == NULL) {
+
+        if (conf->login_field.len) {
+            ngx_http_audit_conf_error(cf, &conf->login_at,
+                                      "\"audit_login\" needs "
+                                      "\"audit_session_keys\" in the same "
+                                      "or an enclosing block");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->logout) {
+            ngx_http_audit_conf_error(cf, &conf->logout_at,
+                                      "\"audit_logout\" needs "
+                                      "\"audit_session_keys\" in the same "
+                                      "or an enclosing block");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->record_type.len) {
+            ngx_http_audit_conf_error(cf, &conf->record_at,
+                                      "\"audit_record\" needs "
+                                      "\"audit_session_keys\" in the same "
+                                      "or an enclosing block");
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->rules != NULL) {
+            ngx_http_audit_conf_error(cf, &conf->rules_at,
+                                      "\"audit_require_role\" needs "
+                                      "\"audit_session_keys\" in the same "
+                                      "or an enclosing block");
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
     }
 
-    if (conf->record_type.len && conf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_record\" needs \"audit_session_keys\" "
-                           "in the same or an enclosing block");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->rules != NULL && conf->keys == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_require_role\" needs "
-                           "\"audit_session_keys\" in the same or an "
-                           "enclosing block");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->keys != NULL
-        && (audit_keyset_algs(conf->keys->keyset) & conf->algs) == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_session_algorithms\" allows no "
-                           "algorithm that a key in \"%V\" can verify",
-                           &conf->keys->path);
+    if ((audit_keyset_algs(conf->keys->keyset) & conf->algs) == 0) {
+        ngx_http_audit_conf_error(cf, &conf->algs_at,
+                                  "\"audit_session_algorithms\" allows no "
+                                  "algorithm that a key in \"%V\" can "
+                                  "verify", &conf->keys->path);
         return NGX_CONF_ERROR;
     }
 
@@ -818,6 +847,7 @@ ngx_http_audit_session_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     alcf->algs = algs;
+    ngx_http_audit_conf_line(cf, &alcf->algs_at);
 
     return NGX_CONF_OK;
 }
@@ -1087,6 +1117,7 @@ ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     alcf->record_type = value[1];
+    ngx_http_audit_conf_line(cf, &alcf->record_at);
 
     return NGX_CONF_OK;
 }
@@ -1106,6 +1137,7 @@ ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     ngx_str_set(&alcf->login_field, "username");
+    ngx_http_audit_conf_line(cf, &alcf->login_at);
 
     if (cf->args->nelts == 2) {
 
@@ -1138,6 +1170,7 @@ ngx_http_audit_logout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     alcf->logout = 1;
+    ngx_http_audit_conf_line(cf, &alcf->logout_at);
 
     return NGX_CONF_OK;
 }
@@ -1245,6 +1278,42 @@ ngx_http_audit_check_uri(ngx_conf_t *cf, void *post, void *data)
     }
 
     return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_audit_conf_line(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at)
+{
+    /* the name is NUL-terminated and lives as long as the cycle */
+    at->file = cf->conf_file->file.name.data;
+    at->line = cf->conf_file->line;
+}
+
+
+/*
+ * An error found in merge or init_main_conf, where ngx_conf_log_error()
+ * would name the closing "}" of the block: names the directive's own line.
+ */
+
+void ngx_cdecl
+ngx_http_audit_conf_error(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at,
+    const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+    u_char    errstr[NGX_MAX_CONF_ERRSTR];
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, errstr + NGX_MAX_CONF_ERRSTR, fmt, args);
+    va_end(args);
+
+    if (at->file == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%*s", p - errstr, errstr);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "%*s in %s:%ui",
+                  p - errstr, errstr, at->file, at->line);
 }
 
 

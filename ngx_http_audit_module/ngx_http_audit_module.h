@@ -34,6 +34,18 @@
 
 
 /*
+ * Where a directive was read.  A check that needs more than the directive
+ * (another directive, the whole block) runs in merge or init_main_conf,
+ * when nginx's position is the block's closing "}": it names this line
+ * instead, as nginx does for "listen ... ssl" without a certificate.
+ */
+typedef struct {
+    u_char                      *file;
+    ngx_uint_t                   line;
+} ngx_http_audit_conf_line_t;
+
+
+/*
  * A key file and the key set parsed from it.  The set is parsed at
  * configuration time; a worker may later swap in a newer one (timer with
  * "refresh=", or a token naming an unknown kid), never a broken one.  The
@@ -119,6 +131,7 @@ typedef struct {
 /* audit_pg */
 typedef struct {
     ngx_str_t                    conninfo;
+    ngx_http_audit_conf_line_t   at;
     const char                 **keywords;         /* host names resolved */
     const char                 **values;
     ngx_uint_t                   batch;
@@ -253,6 +266,7 @@ typedef struct {
     ngx_str_t                    cookie;           /* audit_session_cookie */
     ngx_http_audit_keys_t       *keys;             /* audit_session_keys */
     ngx_uint_t                   algs;             /* audit_session_algorithms */
+    ngx_http_audit_conf_line_t   algs_at;
     time_t                       leeway;           /* audit_session_leeway */
     ngx_str_t                    issuer;           /* audit_session_issuer */
     ngx_str_t                    audience;         /* audit_session_audience */
@@ -265,14 +279,19 @@ typedef struct {
     ngx_flag_t                   encoded_slashes;  /* audit_allow_encoded_
                                                       slashes */
     ngx_array_t                 *rules;            /* audit_require_role */
+    ngx_http_audit_conf_line_t   rules_at;
     ngx_http_audit_headers_t    *headers;          /* audit_identity_headers */
     ngx_uint_t                   authz_log;        /* audit_authz_log */
     ngx_str_t                    record_type;      /* audit_record */
     ngx_http_complex_value_t    *record_id;
+    ngx_http_audit_conf_line_t   record_at;
     ngx_str_t                    login_field;      /* audit_login */
+    ngx_http_audit_conf_line_t   login_at;
     ngx_flag_t                   logout;           /* audit_logout */
+    ngx_http_audit_conf_line_t   logout_at;
     ngx_uint_t                   bf_threshold;     /* audit_bruteforce */
     time_t                       bf_window;
+    ngx_http_audit_conf_line_t   bf_at;
 } ngx_http_audit_loc_conf_t;
 
 
@@ -324,6 +343,11 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_audit_module;
 
+
+/* module glue */
+void ngx_http_audit_conf_line(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at);
+void ngx_cdecl ngx_http_audit_conf_error(ngx_conf_t *cf,
+    ngx_http_audit_conf_line_t *at, const char *fmt, ...);
 
 /* session */
 char *ngx_http_audit_session_load_keys(ngx_conf_t *cf,

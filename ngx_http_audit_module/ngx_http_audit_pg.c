@@ -109,6 +109,7 @@ char *
 ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
 {
     char                      *err;
+    size_t                     len;
     ssize_t                    size;
     ngx_int_t                  n, rc;
     PQconninfoOption          *opts;
@@ -130,6 +131,7 @@ ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
 
     /* cf->args are NUL-terminated: libpq takes the string as it is */
     pgcf->conninfo = value[1];
+    ngx_http_audit_conf_line(cf, &pgcf->at);
     pgcf->batch = 1000;
     pgcf->flush = 200;
     pgcf->queue = 1024 * 1024;
@@ -181,6 +183,15 @@ ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
     opts = PQconninfoParse((const char *) pgcf->conninfo.data, &err);
 
     if (opts == NULL) {
+        if (err) {
+            /* libpq's message ends in "\n": keep the log entry one line */
+            len = ngx_strlen(err);
+
+            while (len && (err[len - 1] == '\n' || err[len - 1] == ' ')) {
+                err[--len] = '\0';
+            }
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid connection string in \"audit_pg\": %s",
                            err ? err : "out of memory");

@@ -33,6 +33,8 @@ ngx_http_audit_policy_add_rule(ngx_conf_t *cf,
         if (alcf->rules == NULL) {
             return NGX_CONF_ERROR;
         }
+
+        ngx_http_audit_conf_line(cf, &alcf->rules_at);
     }
 
     rule = ngx_array_push(alcf->rules);

@@ -98,6 +98,63 @@ for my $case (@bad) {
     like($out, $want, "... naming the directive") or diag $out;
 }
 
+# Errors found once a block is whole (in merge or init_main_conf, where
+# nginx's own position is the closing "}") name the line of the directive
+# at fault, in the file it is in.
+# [ fragment, the line of the directive (a regex), what the error says ]
+$t->file('roles.inc', "audit_require_role doctor;\n");
+my @where = (
+    [ "server {\n        location /x {\n            audit_require_role doctor;\n        }\n    }",
+      qr/audit_require_role doctor;/, qr/"audit_require_role" needs "audit_session_keys"/ ],
+    [ "server {\n        audit_require_role doctor;\n        location /x { }\n    }",
+      qr/audit_require_role doctor;/, qr/"audit_require_role" needs "audit_session_keys"/ ],
+    [ "server {\n        location /x {\n            audit_record patient \$arg_id;\n        }\n    }",
+      qr/audit_record patient/, qr/"audit_record" needs "audit_session_keys"/ ],
+    [ "server {\n        location /l {\n            audit_login;\n        }\n    }",
+      qr/audit_login;/, qr/"audit_login" needs "audit_session_keys"/ ],
+    [ "server {\n        location /l {\n            audit_logout;\n        }\n    }",
+      qr/audit_logout;/, qr/"audit_logout" needs "audit_session_keys"/ ],
+    [ "audit_bruteforce 5/5m;\n    server {\n        listen 127.0.0.1:%%PORT%%;\n    }",
+      qr/audit_bruteforce 5\/5m;/, qr/"audit_bruteforce" needs "audit_zone"/ ],
+    [ "server {\n        location /l {\n            audit_bruteforce 5/5m;\n        }\n    }",
+      qr/audit_bruteforce 5\/5m;/, qr/"audit_bruteforce" needs "audit_zone"/ ],
+    [ "audit_pg \"host=127.0.0.1\";\n    server {\n        listen 127.0.0.1:%%PORT%%;\n    }",
+      qr/audit_pg /, qr/"audit_pg" needs "audit_spool"/ ],
+    [ "audit_session_keys %%DIR%%/hmac.key;\n    audit_session_algorithms RS256;\n"
+      . "    server {\n        listen 127.0.0.1:%%PORT%%;\n    }",
+      qr/audit_session_algorithms RS256;/, qr/"audit_session_algorithms" allows no algorithm/ ],
+);
+for my $case (@where) {
+    my ($fragment, $directive, $want) = @$case;
+    my $conf = $t->write_nginx_conf("    $fragment\n");
+    my @lines = $t->log_lines($conf);
+    my ($line) = grep { $lines[$_ - 1] =~ $directive } 1 .. @lines;
+    my ($ok, $out) = $t->nginx_test;
+    ok(!$ok, "nginx -t fails: " . ($fragment =~ s/\s+/ /gr));
+    like($out, qr/\[emerg\] .*$want.* in \Q$conf\E:$line$/m,
+         "... naming the directive's line ($line), not the block's end")
+        or diag $out;
+}
+{
+    my $conf = $t->write_nginx_conf("    server {\n        location /x {\n"
+        . "            include %%DIR%%/roles.inc;\n        }\n    }\n");
+    my ($ok, $out) = $t->nginx_test;
+    ok(!$ok, 'nginx -t fails: audit_require_role from an included file');
+    like($out, qr/"audit_require_role" needs .* in \Q${\ $t->dir}\E\/roles\.inc:1$/m,
+         '... naming the included file and its line') or diag $out;
+}
+
+# libpq's message ends in a newline: the error is still one line
+{
+    my $conf = $t->write_nginx_conf(qq{    audit_pg "host=127.0.0.1 nosuchoption=1";\n});
+    my @lines = $t->log_lines($conf);
+    my ($line) = grep { $lines[$_ - 1] =~ /nosuchoption/ } 1 .. @lines;
+    my ($ok, $out) = $t->nginx_test;
+    ok(!$ok, 'nginx -t fails: a connection string libpq cannot parse');
+    like($out, qr/\A(?:nginx: \[emerg\] invalid connection string in "audit_pg": [^\n]*nosuchoption[^\n]* in \Q$conf\E:$line\n)nginx: configuration file \S+ test failed\n\z/,
+         '... in one line, with the file and line at its end') or diag $out;
+}
+
 # and the good counterpart of each passes
 $t->write_nginx_conf(<<'CONF');
     audit_zone audit:1m;

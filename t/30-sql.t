@@ -285,6 +285,26 @@ is_deeply([map { $_->[0] } @$hist], [qw(u-dave u-bob u-alice u-alice u-carol)], 
 is_deeply($r->selectall_arrayref(q{SELECT user_id FROM audit.record_history('patient', '7', ?)}, undef, $since),
           [], 'record_history: none since then for patient 7');
 
+# ids typed as numbers, as an admin types them (0005): the same rows
+{
+    my $typed = eval { $r->selectall_arrayref(q{SELECT user_id, access FROM audit.record_history('patient', 42)}) };
+    is($@, '', 'record_history(\'patient\', 42): an integer id is accepted');
+    is_deeply([map { "$_->[0] $_->[1]" } @{ $typed || [] }],
+              [map { "$_->[0] $_->[1]" }
+               @{ $r->selectall_arrayref(q{SELECT user_id, access FROM audit.record_history('patient', '42')}) }],
+              '... and returns the rows of record_history(\'patient\', \'42\')');
+    is(scalar @{ $typed || [] }, 5, '... all five of them');
+    is_deeply($r->selectall_arrayref(
+                  q{SELECT user_id FROM audit.record_history('patient', 42, now() - interval '2 hours')}),
+              [map { [$_] } qw(u-bob u-alice u-alice u-carol)], '... and with since');
+    is_deeply($r->selectall_arrayref(q{SELECT user_id FROM audit.record_history('patient', 42::bigint, NULL)}),
+              $hist, '... a bigint id too');
+    my $users = eval { $r->selectall_arrayref(q{SELECT action FROM audit.user_activity(42)}) };
+    is($@, '', 'user_activity(42): an integer user id is accepted');
+    is_deeply($users, $r->selectall_arrayref(q{SELECT action FROM audit.user_activity('42')}),
+              '... the same as user_activity(\'42\')');
+}
+
 my $act = $r->selectall_arrayref(
     q{SELECT action, route, status, resource_id, decision FROM audit.user_activity('u-alice', ?)},
     undef, $since);
@@ -400,6 +420,8 @@ denied($w, q{UPDATE audit.events SET user_id = 'x'}, 'audit_writer cannot UPDATE
 denied($w, q{INSERT INTO audit.events (id, ts, action, line) VALUES (gen_random_uuid(), now(), 'x', '{}')},
        'audit_writer cannot INSERT directly');
 denied($w, q{SELECT * FROM audit.record_history('patient', '42', NULL)}, 'audit_writer cannot query');
+denied($w, q{SELECT * FROM audit.record_history('patient', 42)}, '... nor with an integer id');
+denied($w, q{SELECT * FROM audit.user_activity(42)}, '... nor user_activity with an integer id');
 denied($w, q{SELECT audit.ensure_partitions(current_date, 1)}, 'audit_writer cannot create partitions');
 denied($w, q{SELECT * FROM audit.error_groups}, 'audit_writer cannot read error groups');
 denied($r, q{INSERT INTO audit.events (id, ts, action, line) VALUES (gen_random_uuid(), now(), 'x', '{}')},

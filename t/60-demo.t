@@ -12,7 +12,6 @@ use strict;
 use warnings;
 use lib 't/lib', 'examples';
 use Test::More;
-use File::Path qw(make_path);
 use Audit::Test;
 use DemoWalk;
 
@@ -38,6 +37,23 @@ subtest 'the audit trail: JSON log, PostgreSQL, Sentry' => sub {
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'nginx: no alert or crash');
 
+# as a real install: the master as root, the workers as www-data
+SKIP: {
+    skip 'not run as root: nginx cannot switch users', 4 unless $> == 0;
+    my $uid_of = sub {
+        open my $fh, '<', "/proc/$_[0]/status" or return -1;
+        my ($uid) = join('', <$fh>) =~ /^Uid:\s+\d+\s+(\d+)/m;    # effective
+        return $uid // -1;
+    };
+    my @workers = $t->worker_pids;
+    is(scalar @workers, 2, 'the demo runs two workers');
+    is_deeply([map { $uid_of->($_) } @workers], [map { $demo->worker_uid } @workers],
+              'each runs as ' . $demo->worker_user . ' (uid ' . $demo->worker_uid . ')');
+    is($uid_of->($t->nginx_pid), 0, 'the master as root');
+    is((stat $demo->dir . '/spool')[4], $demo->worker_uid, 'the spool is the workers\'')
+        or diag 'no spool: ' . ($demo->pg ? 'PostgreSQL up' : 'PostgreSQL left out');
+}
+
 subtest 'examples/nginx.conf' => sub {
     my $root = $t->repo_root;
     my $conf = do {
@@ -57,46 +73,19 @@ subtest 'examples/nginx.conf' => sub {
         like($conf, $want, "has $want");
     }
 
-    # the production paths, replaced by temporary ones
-    my $dir = $t->dir . '/example';
-    make_path(map { "$dir/$_" } qw(etc ssl log spool tmp));
-    if ($> == 0) {
-        my (undef, undef, $uid, $gid) = getpwnam('www-data');
-        chown $uid, $gid, "$dir/spool" if defined $uid;
-    }
-    $t->file('example/etc/session-keys.jwks',
-             join '', $t->log_lines('session-keys.jwks'));
-    $t->file('example/etc/revoked-sessions.txt', "# none\n");
-    system('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-           '-nodes', '-subj', '/CN=portal.clinic.example', '-days', '1',
-           '-keyout', "$dir/ssl/portal.key", '-out', "$dir/ssl/portal.crt") == 0
-        or BAIL_OUT('openssl req failed');
-    my @map = (
-        'modules/ngx_http_audit_module.so' => $t->module_path,
-        '/etc/nginx/audit/'                => "$dir/etc/",
-        '/etc/ssl/clinic/'                 => "$dir/ssl/",
-        '/var/log/nginx/'                  => "$dir/log/",
-        '/var/lib/nginx/audit-spool'       => "$dir/spool",
-        '/run/nginx.pid'                   => "$dir/nginx.pid",
-        '@sentry.clinic.example/'          => '@127.0.0.1/',    # resolved by nginx -t
-        'host=db.internal '                => 'host=localhost ',    # so is this
-    );
-    my $copy = $conf;
-    while (my ($from, $to) = splice @map, 0, 2) {
-        ok($copy =~ s/\Q$from\E/$to/g, "$from replaced");
-    }
-    # nginx's compiled-in temp paths are under /var/lib/nginx: keep them here
-    my $temp = join '', map { "    ${_}_temp_path $dir/tmp/$_;\n" }
-        qw(client_body proxy fastcgi uwsgi scgi);
-    ok($copy =~ s/^http \{\n/http {\n$temp/m, 'temp paths added');
-    my @left = $copy =~ m{(/(?:etc/nginx/audit|etc/ssl|var/|run/)\S*)}g;
-    is("@left", '', 'no production path is left');
+    # the production paths, replaced by temporary ones (Audit::Test)
+    my $prod = $t->production_conf($conf, name => 'example');
+    ok($prod->{replaced}{$_}, "$_ replaced") for (
+        'modules/ngx_http_audit_module.so', '/etc/nginx/audit/', '/etc/ssl/clinic/',
+        '/var/log/nginx/', '/var/lib/nginx/audit-spool', '/run/nginx.pid',
+        '@sentry.clinic.example/',    # resolved by nginx -t
+        'host=db.internal ');         # so is this
+    my $copy = $prod->{conf};
+    is("@{ $prod->{left} }", '', 'no production path is left');
 
     my $nginx_t = sub {
         my ($text) = @_;
-        $t->file('example/nginx.conf', $text);
-        my $out = `${\($ENV{AUDIT_NGINX} || '/usr/sbin/nginx')} -p $dir/ -c $dir/nginx.conf -e $dir/log/startup.log -t 2>&1`;
-        return ($? == 0, $out);
+        return $t->nginx_test_file($t->file('example/nginx.conf', $text));
     };
 
     # the example with and without its audit_sentry_* lines

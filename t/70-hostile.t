@@ -86,7 +86,7 @@ is($r->{json}{headers}{'x-audit-role'}, 'doctor', '... and the real role');
 
 # a huge login body (1 MiB) and a slow one: answered, never a 500
 $r = $t->request(POST => '/login', form => { email => 'a' x (1 << 20), password => 'pw' });
-ok($r->{status} < 500 || $r->{status} == 502, "1 MiB login body: $r->{status}");
+ok($r->{status} >= 400 && $r->{status} < 500, "1 MiB login body: a 4xx ($r->{status})");
 my $sock = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $t->port) or die;
 print $sock "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
           . "Content-Length: 100\r\n\r\nemail=slow";
@@ -111,11 +111,11 @@ sub raw_login {
 }
 for my $body ('email=%FF%FE%00%1B&password=pw', "email=\xff\xfe\x00&password=pw") {
     my $st = raw_login('application/x-www-form-urlencoded', $body);
-    ok($st && ($st < 500 || $st == 502), "a login name of invalid UTF-8 and NUL (form): $st");
+    ok($st >= 400 && $st < 500, "a login name of invalid UTF-8 and NUL (form): a 4xx ($st)");
 }
 for my $body (qq({"email":"\\u0000\\udc00\xff","password":"pw"}), qq({"email":"a","email":"b\xc0"})) {
     my $st = raw_login('application/json', $body);
-    ok($st && ($st < 500 || $st == 502), "a login name of invalid UTF-8 and NUL (JSON): $st");
+    ok($st >= 400 && $st < 500, "a login name of invalid UTF-8 and NUL (JSON): a 4xx ($st)");
 }
 
 sleep 0.5;

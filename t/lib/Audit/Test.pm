@@ -40,9 +40,11 @@ postmaster are reaped here rather than left as zombies of PID 1.
 =head1 METHODS
 
     dir  file($name, $content)  module_path  repo_root
+    production_conf($text, name => 'example')  nginx_test_file($path)
     free_port  port  portal_port  pg_port
     write_nginx_conf($http_text, load_module => 0|1|$path, workers => N,
-        log_level => 'info', access_log => 1, main => $text, vars => {})
+        log_level => 'info', access_log => 1, main => $text, vars => {},
+        user => 'www-data')
     nginx_test -> ($ok, $output)   start_nginx  stop_nginx  reload  reopen
     signal_nginx($sig)  nginx_pid  worker_pids  error_log  conf_path
     error_log_path  pid_path
@@ -250,6 +252,70 @@ sub port        { $_[0]{port}        //= $_[0]->free_port }
 sub portal_port { $_[0]{portal_port} //= $_[0]->free_port }
 sub pg_port     { $_[0]{pg_port}     //= $_[0]->free_port }
 
+# --- production configurations (examples/nginx.conf, README.md's) ---------------
+
+# The production paths those files use, and where production_conf() puts
+# them (under DIR/NAME/); the hosts nginx resolves when it reads the file
+# become loopback names.
+my @PRODUCTION_MAP = (
+    'modules/ngx_http_audit_module.so' => sub { $_[0]->module_path },
+    '/etc/nginx/audit/'                => sub { "$_[1]/etc/" },
+    '/etc/ssl/clinic/'                 => sub { "$_[1]/ssl/" },
+    '/var/log/nginx/'                  => sub { "$_[1]/log/" },
+    '/var/lib/nginx/audit-spool'       => sub { "$_[1]/spool" },
+    '/run/nginx.pid'                   => sub { "$_[1]/nginx.pid" },
+    '@sentry.clinic.example/'          => sub { '@127.0.0.1/' },
+    'host=db.internal '                => sub { 'host=localhost ' },
+);
+
+# A production configuration made to pass nginx -t here: the files it
+# names are created under DIR/NAME/ (an HS256 JWKS, an empty revocation
+# list, a self-signed certificate for portal.clinic.example, the spool
+# owned by www-data when run as root), the paths above replaced by them,
+# and nginx's compiled-in temp paths (under /var/lib/nginx) moved there
+# too.  Returns {conf => the copy, dir => DIR/NAME, replaced => {path =>
+# how often}, left => [production paths still in it]}.
+sub production_conf {
+    my ($self, $conf, %o) = @_;
+    my $dir = "$self->{dir}/" . ($o{name} || 'example');
+    make_path(map { "$dir/$_" } qw(etc ssl log spool tmp));
+    if ($> == 0) {
+        my (undef, undef, $uid, $gid) = getpwnam('www-data');
+        chown $uid, $gid, "$dir/spool" if defined $uid;
+    }
+    require Audit::Token;
+    _write_file("$dir/etc/session-keys.jwks", Audit::Token::jwks(
+        {%{ Audit::Token::oct_jwk('s' x 32, 'k1') }, alg => 'HS256', use => 'sig'}));
+    _write_file("$dir/etc/revoked-sessions.txt", "# none\n");
+    my ($status, $out) = _run(
+        ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+         '-nodes', '-subj', '/CN=portal.clinic.example', '-days', '1',
+         '-keyout', "$dir/ssl/portal.key", '-out', "$dir/ssl/portal.crt"], merge => 1);
+    croak "production_conf: openssl req failed:\n$out" if $status;
+
+    my %replaced;
+    my @map = @PRODUCTION_MAP;
+    while (my ($from, $to) = splice @map, 0, 2) {
+        my $with = $to->($self, $dir);
+        $replaced{$from} = $conf =~ s/\Q$from\E/$with/g || 0;
+    }
+    my $temp = join '', map { "    ${_}_temp_path $dir/tmp/$_;\n" }
+        qw(client_body proxy fastcgi uwsgi scgi);
+    $conf =~ s/^http \{\n/http {\n$temp/m or croak 'production_conf: no "http {" line';
+    my @left = $conf =~ m{(/(?:etc/nginx/audit|etc/ssl|var/|run/)\S*)}g;
+    return {conf => $conf, dir => $dir, replaced => \%replaced, left => \@left};
+}
+
+# nginx -t on a whole configuration file (prefix: its directory; the
+# startup log there too): ($ok, $output).
+sub nginx_test_file {
+    my ($self, $path) = @_;
+    my $dir = dirname($path);
+    my ($status, $out) = _run([$NGINX, '-p', "$dir/", '-c', $path,
+                               '-e', "$dir/startup.log", '-t'], merge => 1);
+    return ($status == 0, $out);
+}
+
 # --- nginx ------------------------------------------------------------------------
 
 sub conf_path      { "$_[0]{dir}/nginx.conf" }
@@ -268,7 +334,9 @@ sub write_nginx_conf {
     }
     push @main, "worker_processes $self->{workers};", 'daemon on;',
         'master_process on;';
-    push @main, 'user root;' if $> == 0;
+    # as root, workers run as root unless told (user => 'www-data', as a
+    # real install runs them: then the files they write must be theirs)
+    push @main, 'user ' . ($o{user} || 'root') . ';' if $> == 0;
     push @main, "pid $dir/nginx.pid;",
         "error_log $dir/error.log " . ($o{log_level} || 'info') . ';';
     push @main, $o{main} if defined $o{main};
