@@ -106,6 +106,8 @@ typedef struct ngx_http_audit_sentry_s    ngx_http_audit_sentry_t;
 #define NGX_HTTP_AUDIT_SENTRY_FAULT       0x20
 #define NGX_HTTP_AUDIT_SENTRY_REJECTED    0x40
 #define NGX_HTTP_AUDIT_SENTRY_ALL         0x7f
+/* a reason sent only when named: most are people not signed in yet */
+#define NGX_HTTP_AUDIT_SENTRY_MISSING     0x80
 
 
 typedef struct {

@@ -75,6 +75,10 @@ struct ngx_http_audit_sentry_s {
     ngx_msec_t                     breaker_until;
 
     audit_sentry_discards_t        discards;
+    ngx_uint_t                     accepted;        /* the last answer 2xx */
+
+    ngx_http_audit_shctx_t        *sh;              /* sent, dropped */
+    ngx_http_audit_worker_stats_t *stats;           /* queued, breaker */
 
     ngx_http_audit_sentry_fp_t     fps[NGX_HTTP_AUDIT_SENTRY_FPS];
     ngx_uint_t                     nfps;
@@ -111,6 +115,13 @@ static void ngx_http_audit_sentry_timeout(ngx_event_t *ev);
 static void ngx_http_audit_sentry_report(ngx_event_t *ev);
 static void ngx_http_audit_sentry_dummy(ngx_event_t *ev);
 static unsigned long long ngx_http_audit_sentry_now(void);
+static void ngx_http_audit_sentry_drop(ngx_http_audit_sentry_t *s,
+    unsigned long long *reason);
+static void ngx_http_audit_sentry_pop(ngx_http_audit_sentry_t *s,
+    ngx_uint_t tail);
+static void ngx_http_audit_sentry_discard(ngx_http_audit_sentry_t *s,
+    unsigned long long *reason, ngx_uint_t tail);
+static ngx_uint_t ngx_http_audit_sentry_breaker(ngx_http_audit_sentry_t *s);
 
 
 char *
@@ -264,6 +275,8 @@ ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
         { ngx_string("upstream_error"), NGX_HTTP_AUDIT_SENTRY_UPSTREAM },
         { ngx_string("module_fault"), NGX_HTTP_AUDIT_SENTRY_FAULT },
         { ngx_string("request_rejected"), NGX_HTTP_AUDIT_SENTRY_REJECTED },
+        { ngx_string("session_invalid:missing"),
+          NGX_HTTP_AUDIT_SENTRY_SESSION|NGX_HTTP_AUDIT_SENTRY_MISSING },
         { ngx_string("all"), NGX_HTTP_AUDIT_SENTRY_ALL },
     };
 
@@ -288,7 +301,8 @@ ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
                                "login_failure, session_invalid, "
                                "authz_denied, bruteforce_suspected, "
                                "upstream_error, module_fault, "
-                               "request_rejected or all",
+                               "request_rejected, session_invalid:missing "
+                               "or all",
                                &value[i]);
             return NGX_CONF_ERROR;
         }
@@ -384,6 +398,8 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
 
     s->conf = &amcf->sentry;
     s->log = cycle->log;
+    s->sh = amcf->shm_zone ? amcf->shm_zone->data : NULL;
+    s->stats = amcf->stats;
 
     /* cycle->hostname has no trailing NUL; the core wants a C string */
 
@@ -434,9 +450,11 @@ ngx_http_audit_sentry_exit_process(ngx_http_audit_main_conf_t *amcf)
     /* ngx_alloc()ed: what is still queued at exit is dropped, as a
      * graceful shutdown already does (ngx_exiting stops the sender) */
     while (s->n) {
-        ngx_free(s->queue[s->head].data);
-        s->head = (s->head + 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE;
-        s->n--;
+        ngx_http_audit_sentry_discard(s, NULL, 0);
+    }
+
+    if (s->stats) {
+        s->stats->sentry_breaker = 0;
     }
 
     ngx_free(s->out);
@@ -469,6 +487,20 @@ ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s, audit_event_t *ev,
         return;
     }
 
+    /*
+     * No session at all is mostly someone who has not signed in yet (a
+     * bookmark, a link in an e-mail): logged and stored, but an issue in
+     * the tracker only when audit_sentry_events names it.
+     */
+
+    if (ev->action == AUDIT_SESSION_INVALID
+        && !(s->conf->events & NGX_HTTP_AUDIT_SENTRY_MISSING)
+        && ev->reason.len == sizeof("missing") - 1
+        && ngx_strncmp(ev->reason.data, "missing", ev->reason.len) == 0)
+    {
+        return;
+    }
+
     now = ngx_http_audit_sentry_now();
 
     p = ngx_http_audit_sentry_admit(s, fp, fplen, now);
@@ -484,7 +516,7 @@ ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s, audit_event_t *ev,
                               NGX_HTTP_AUDIT_SENTRY_BUF);
     if (n <= 0) {
         ngx_free(p);
-        s->discards.send_error++;
+        ngx_http_audit_sentry_drop(s, &s->discards.send_error);
         return;
     }
 
@@ -582,7 +614,7 @@ ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s, audit_event_t *ev,
                                     NGX_HTTP_AUDIT_SENTRY_BUF);
     if (n <= 0) {
         ngx_free(p);
-        s->discards.send_error++;
+        ngx_http_audit_sentry_drop(s, &s->discards.send_error);
         return;
     }
 
@@ -603,23 +635,23 @@ ngx_http_audit_sentry_admit(ngx_http_audit_sentry_t *s, u_char *fp,
     u_char  *p;
 
     if (now < s->error_until || ngx_http_audit_sentry_sampled(s, fp, len)) {
-        s->discards.ratelimit_backoff++;
+        ngx_http_audit_sentry_drop(s, &s->discards.ratelimit_backoff);
         return NULL;
     }
 
-    if (s->breaker_until && ngx_current_msec < s->breaker_until) {
-        s->discards.network_error++;
+    if (ngx_http_audit_sentry_breaker(s)) {
+        ngx_http_audit_sentry_drop(s, &s->discards.network_error);
         return NULL;
     }
 
     if (s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE) {
-        s->discards.queue_overflow++;
+        ngx_http_audit_sentry_drop(s, &s->discards.queue_overflow);
         return NULL;
     }
 
     p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
     if (p == NULL) {
-        s->discards.queue_overflow++;
+        ngx_http_audit_sentry_drop(s, &s->discards.queue_overflow);
     }
 
     return p;
@@ -702,6 +734,10 @@ ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s, u_char *data,
     it->report = report;
     s->n++;
 
+    if (s->stats) {
+        s->stats->sentry_queue = s->n;
+    }
+
     if (!s->busy) {
         ngx_http_audit_sentry_next(s);
     }
@@ -720,12 +756,9 @@ ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s)
         return;
     }
 
-    if (s->breaker_until && ngx_current_msec < s->breaker_until) {
+    if (ngx_http_audit_sentry_breaker(s)) {
         while (s->n) {
-            ngx_free(s->queue[s->head].data);
-            s->head = (s->head + 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE;
-            s->n--;
-            s->discards.network_error++;
+            ngx_http_audit_sentry_discard(s, &s->discards.network_error, 0);
         }
 
         return;
@@ -745,6 +778,7 @@ ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s)
 
     if ((size_t) (s->out + NGX_HTTP_AUDIT_SENTRY_BUF - p) < it->len) {
         s->discards.send_error++;
+        s->accepted = 0;
         ngx_http_audit_sentry_done(s, 0, s->connected);
         return;
     }
@@ -1067,6 +1101,8 @@ ngx_http_audit_sentry_response(ngx_http_audit_sentry_t *s)
     keepalive = keepalive && body != (size_t) -1
                 && (size_t) (last - end) == body;
 
+    s->accepted = (status >= 200 && status < 300);
+
     if (status >= 500) {
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
                       "audit: Sentry answered %i", status);
@@ -1135,16 +1171,32 @@ ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s, ngx_uint_t ok,
 
     if (s->n) {
         it = &s->queue[s->head];
-        ngx_free(it->data);
-        s->head = (s->head + 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE;
-        s->n--;
+
+        /* an event's envelope: the tracker has it, or it is lost */
+        if (!it->report) {
+            if (s->accepted) {
+                if (s->sh) {
+                    (void) ngx_atomic_fetch_add(&s->sh->sentry_sent, 1);
+                }
+
+            } else {
+                ngx_http_audit_sentry_drop(s, NULL);
+            }
+        }
+
+        ngx_http_audit_sentry_pop(s, 0);
     }
 
+    s->accepted = 0;
     s->busy = 0;
 
     if (ok) {
         s->failures = 0;
         s->breaker_until = 0;
+
+        if (s->stats) {
+            s->stats->sentry_breaker = 0;
+        }
     }
 
     if (!keepalive) {
@@ -1177,6 +1229,10 @@ ngx_http_audit_sentry_fail(ngx_http_audit_sentry_t *s, const char *what)
         s->breaker_until = ngx_current_msec + NGX_HTTP_AUDIT_SENTRY_COOLDOWN;
         s->failures = 0;
 
+        if (s->stats) {
+            s->stats->sentry_breaker = 1;
+        }
+
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "audit: Sentry circuit breaker open for %d s after "
                       "%d failures, %ui queued events dropped",
@@ -1184,13 +1240,11 @@ ngx_http_audit_sentry_fail(ngx_http_audit_sentry_t *s, const char *what)
                       NGX_HTTP_AUDIT_SENTRY_FAILURES, s->n);
 
         while (s->n > 1) {
-            ngx_free(s->queue[(s->head + s->n - 1)
-                              % NGX_HTTP_AUDIT_SENTRY_QUEUE].data);
-            s->n--;
-            s->discards.network_error++;
+            ngx_http_audit_sentry_discard(s, &s->discards.network_error, 1);
         }
     }
 
+    s->accepted = 0;
     ngx_http_audit_sentry_close(s);
     ngx_http_audit_sentry_done(s, 0, 0);
 }
@@ -1275,6 +1329,89 @@ ngx_http_audit_sentry_report(ngx_event_t *ev)
 static void
 ngx_http_audit_sentry_dummy(ngx_event_t *ev)
 {
+}
+
+
+/*
+ * An event's envelope given up: counted for the protocol's client report
+ * (reason, when there is one to give) and in audit_status's
+ * sentry.dropped.  A client report of our own is not an event.
+ */
+
+static void
+ngx_http_audit_sentry_drop(ngx_http_audit_sentry_t *s, unsigned long long *reason)
+{
+    if (reason) {
+        (*reason)++;
+    }
+
+    if (s->sh) {
+        (void) ngx_atomic_fetch_add(&s->sh->sentry_dropped, 1);
+    }
+}
+
+
+/* a queued envelope given up, from the queue's head (or its tail) */
+
+static void
+ngx_http_audit_sentry_discard(ngx_http_audit_sentry_t *s, unsigned long long *reason,
+    ngx_uint_t tail)
+{
+    ngx_uint_t  i;
+
+    i = tail ? (s->head + s->n - 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE : s->head;
+
+    if (!s->queue[i].report) {
+        ngx_http_audit_sentry_drop(s, reason);
+    }
+
+    ngx_http_audit_sentry_pop(s, tail);
+}
+
+
+/* frees the queue's head (or its tail), keeping the queued gauge */
+
+static void
+ngx_http_audit_sentry_pop(ngx_http_audit_sentry_t *s, ngx_uint_t tail)
+{
+    ngx_uint_t  i;
+
+    i = tail ? (s->head + s->n - 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE : s->head;
+
+    ngx_free(s->queue[i].data);
+
+    if (!tail) {
+        s->head = (s->head + 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE;
+    }
+
+    s->n--;
+
+    if (s->stats) {
+        s->stats->sentry_queue = s->n;
+    }
+}
+
+
+/* whether the breaker is open; once its minute is over it closes */
+
+static ngx_uint_t
+ngx_http_audit_sentry_breaker(ngx_http_audit_sentry_t *s)
+{
+    if (s->breaker_until == 0) {
+        return 0;
+    }
+
+    if (ngx_current_msec < s->breaker_until) {
+        return 1;
+    }
+
+    s->breaker_until = 0;
+
+    if (s->stats) {
+        s->stats->sentry_breaker = 0;
+    }
+
+    return 0;
 }
 
 

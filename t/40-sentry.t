@@ -61,6 +61,27 @@ my ($denied) = grep { /^authz_denied:/ } keys %by;
 like($denied // '', qr{^authz_denied:location /admin/ require_role admin$},
      'wrong role: fingerprint authz_denied:<rule>');
 
+# audit_status counts what the tracker accepted (one worker: exact values)
+sub sentry_status { $t->request(GET => '/_audit/status', headers => { Accept => 'application/json' })
+                      ->{json}{sentry} }
+$t->wait_until(sub { sentry_status()->{sent} >= 3 }, timeout => 5);
+is_deeply(sentry_status(), { sent => 3, dropped => 0, queued => 0, breaker_open_workers => 0 },
+          'audit_status: sentry.sent 3, nothing dropped, queued or broken');
+
+# no session at all (a bookmark before signing in): logged, not an issue
+$rx->clear;
+my $r = $t->request(GET => '/admin/users', headers => $api);
+is($r->{json}{error}, 'session_missing', 'no session: 401 session_missing');
+$t->request(GET => '/chart/after-missing', cookie => "session=$expired", headers => $api);
+$rx->wait_envelopes(1, type => 'event', timeout => 10);
+is_deeply([ map { join '|', @{ $_->{fingerprint} } } $rx->events ], ['session_invalid:expired'],
+          '... no envelope for it (the next failure\'s arrives alone)');
+my @missing = grep { $_->{action} eq 'session_invalid' && ($_->{reason} // '') eq 'missing' }
+              $t->wait_events($t->dir . '/audit.jsonl', 5);
+is(scalar @missing, 1, '... but a session_invalid/missing line in the log');
+$t->wait_until(sub { sentry_status()->{sent} >= 4 }, timeout => 5);
+is(sentry_status()->{sent}, 4, '... and sentry.sent counts only what was sent');
+
 my $e = $by{'session_invalid:expired'};
 is($e->{tags}{ip}, '127.0.0.1', 'tags: ip');
 like($e->{tags}{route}, qr{^/chart}, 'tags: route');
@@ -92,6 +113,8 @@ $rx->wait_envelopes(20, type => 'event', timeout => 10);
 my $issues = $rx->issues;
 is($issues->{'session_invalid:expired'}{count}, 20, '20 expired sessions: one issue with a count of 20');
 is(scalar keys %$issues, 1, '... and no other issue');
+$t->wait_until(sub { sentry_status()->{sent} >= 24 }, timeout => 5);
+is(sentry_status()->{sent}, 24, 'sentry.sent: 4 + 20');
 
 # 429 with Retry-After: nothing more is sent until it passes
 $rx->clear;
@@ -102,6 +125,9 @@ $t->request(GET => "/x/$_", cookie => "session=$expired", headers => $api) for 2
 sleep 1;
 is(scalar $rx->requests, 1, '429 + Retry-After: no further request to the tracker');
 like($t->error_log, qr/Sentry rate limit: sending paused/, '... and the pause is logged');
+$t->wait_until(sub { sentry_status()->{dropped} >= 6 }, timeout => 5);
+is_deeply([ @{ sentry_status() }{qw(sent dropped)} ], [24, 6],
+          'sentry.dropped: the 429ed envelope and the 5 held back by Retry-After; sent unchanged');
 
 # a tracker that accepts connections and never answers: requests are not slowed
 $t->stop_nginx;
@@ -115,8 +141,27 @@ for my $i (1 .. 8) {
     is($r->{status}, 401, "blackholed tracker: request $i still gets its 401") if $i <= 2;
 }
 cmp_ok($slowest, '<', 1, 'no request waits for the tracker (each under its 1 s timeout)');
+ok($t->wait_until(sub { sentry_status()->{queued} >= 1 }, timeout => 5),
+   'sentry.queued: envelopes wait in the queue while the tracker does not answer');
 $t->wait_until(sub { $t->error_log =~ /circuit breaker open/ }, timeout => 15);
 like($t->error_log, qr/Sentry circuit breaker open/, 'the breaker opens and shows in the error log');
+$t->wait_until(sub { sentry_status()->{dropped} >= 8 }, timeout => 5);
+is_deeply(sentry_status(), { sent => 0, dropped => 8, queued => 0, breaker_open_workers => 1 },
+          'audit_status after a restart: the 8 envelopes dropped, none queued, one breaker open');
+
+# audit_sentry_events naming session_invalid:missing: now it is sent
+$t->stop_nginx;
+$rx->set(mode => 'ok');
+$rx->clear;
+my $conf = Audit::Test::_read_file($t->conf_path);
+$conf =~ s/audit_sentry_timeout 1s;/audit_sentry_timeout 1s;\n    audit_sentry_events all session_invalid:missing;/
+    or die 'no audit_sentry_timeout line';
+Audit::Test::_write_file($t->conf_path, $conf);
+$t->start_nginx;
+$t->request(GET => '/admin/users', headers => $api);
+$rx->wait_envelopes(1, type => 'event', timeout => 10);
+is_deeply([ map { join '|', @{ $_->{fingerprint} } } $rx->events ], ['session_invalid:missing'],
+          'audit_sentry_events all session_invalid:missing: a missing session is sent');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
 
