@@ -103,6 +103,10 @@ static void audit_scrub_path(const audit_scrub_t *s, audit_scrub_out_t *o,
     const char *p, size_t len);
 static void audit_scrub_query(const audit_scrub_t *s, audit_scrub_out_t *o,
     const char *p, size_t len);
+static void audit_scrub_out_init(audit_scrub_out_t *o, char *out,
+    size_t size);
+static void audit_scrub_keep(const audit_scrub_t *s, audit_scrub_out_t *o,
+    const char *p, size_t len);
 static void audit_scrub_put(audit_scrub_out_t *o, const char *p, size_t len);
 static void audit_scrub_creds(audit_scrub_out_t *o, const char *text,
     size_t len);
@@ -192,10 +196,7 @@ audit_scrub_uri(const audit_scrub_t *s, const char *uri, size_t len,
         return 0;
     }
 
-    o.p = out;
-    o.n = 0;
-    o.cap = size - 1;
-    o.full = 0;
+    audit_scrub_out_init(&o, out, size);
 
     if (uri == NULL) {
         uri = "";
@@ -234,10 +235,7 @@ audit_scrub_credentials(const char *text, size_t len, char *out,
         return 0;
     }
 
-    o.p = out;
-    o.n = 0;
-    o.cap = size - 1;
-    o.full = 0;
+    audit_scrub_out_init(&o, out, size);
 
     if (text != NULL) {
         audit_scrub_creds(&o, text, len);
@@ -606,11 +604,8 @@ audit_scrub_path(const audit_scrub_t *s, audit_scrub_out_t *o,
             audit_scrub_put(o, AUDIT_SCRUB_FILTERED,
                             sizeof(AUDIT_SCRUB_FILTERED) - 1);
 
-        } else if (s != NULL) {
-            audit_scrub_creds(o, seg, slash - seg);
-
         } else {
-            audit_scrub_put(o, seg, slash - seg);
+            audit_scrub_keep(s, o, seg, slash - seg);
         }
 
         if (slash == end) {
@@ -648,11 +643,8 @@ audit_scrub_query(const audit_scrub_t *s, audit_scrub_out_t *o,
             audit_scrub_put(o, AUDIT_SCRUB_FILTERED,
                             sizeof(AUDIT_SCRUB_FILTERED) - 1);
 
-        } else if (s != NULL) {
-            audit_scrub_creds(o, param, nlen);
-
         } else {
-            audit_scrub_put(o, param, nlen);
+            audit_scrub_keep(s, o, param, nlen);
         }
 
         if (eq) {
@@ -668,11 +660,8 @@ audit_scrub_query(const audit_scrub_t *s, audit_scrub_out_t *o,
                 audit_scrub_put(o, AUDIT_SCRUB_FILTERED,
                                 sizeof(AUDIT_SCRUB_FILTERED) - 1);
 
-            } else if (s != NULL) {
-                audit_scrub_creds(o, value, amp - value);
-
             } else {
-                audit_scrub_put(o, value, amp - value);
+                audit_scrub_keep(s, o, value, amp - value);
             }
         }
 
@@ -682,6 +671,32 @@ audit_scrub_query(const audit_scrub_t *s, audit_scrub_out_t *o,
 
         audit_scrub_put(o, "&", 1);
         param = amp + 1;
+    }
+}
+
+
+static void
+audit_scrub_out_init(audit_scrub_out_t *o, char *out, size_t size)
+{
+    o->p = out;
+    o->n = 0;
+    o->cap = size - 1;
+    o->full = 0;
+}
+
+
+/* What is kept of a path segment or a query name or value: with its
+ * credentials filtered, unless there is no scrubber. */
+
+static void
+audit_scrub_keep(const audit_scrub_t *s, audit_scrub_out_t *o,
+    const char *p, size_t len)
+{
+    if (s != NULL) {
+        audit_scrub_creds(o, p, len);
+
+    } else {
+        audit_scrub_put(o, p, len);
     }
 }
 
