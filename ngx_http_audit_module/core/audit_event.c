@@ -258,6 +258,7 @@ audit_event_request(audit_out_t *o, const audit_event_t *ev,
     audit_str_t                 v;
     const audit_event_field_t  *f;
     char                        route[AUDIT_EVENT_ROUTE_CAP + 1];
+    char                        ua[2 * AUDIT_EVENT_UA_CAP + 1];
 
     for (i = 0; i < AUDIT_NELTS(audit_event_common); i++) {
         f = &audit_event_common[i];
@@ -275,7 +276,18 @@ audit_event_request(audit_out_t *o, const audit_event_t *ev,
         audit_event_num(o, "status", ev->status);
     }
 
-    audit_event_str(o, "user_agent", ev->user_agent, AUDIT_EVENT_UA_CAP);
+    /*
+     * Credentials out of the User-Agent too; the member keeps at most
+     * AUDIT_EVENT_UA_CAP bytes of it, so twice that is read in full
+     */
+    v = ev->user_agent;
+
+    if (scrub != NULL && v.data != NULL && v.len != 0) {
+        v.len = audit_scrub_credentials(v.data, v.len, ua, sizeof(ua));
+        v.data = ua;
+    }
+
+    audit_event_str(o, "user_agent", v, AUDIT_EVENT_UA_CAP);
 }
 
 

@@ -12,8 +12,9 @@
  *
  * The line must parse as one JSON object, hold one "\n" at its end, fit in
  * AUDIT_EVENT_MAX whenever the event is valid, and give back each string
- * as a prefix of the input made valid UTF-8.  A smaller buffer must give
- * -1 or the same line.
+ * as a prefix of the input made valid UTF-8 (user_agent, when scrubbed, of
+ * the input through audit_scrub_credentials()).  A smaller buffer must
+ * give -1 or the same line.
  */
 
 #include <stddef.h>
@@ -37,6 +38,7 @@ static void audit_fuzz_check(json_t *obj, const char *key, audit_str_t v);
 
 static audit_scrub_t  *scrub;
 static char            sanitized[4 * 10000 + 1];
+static char            ua[3 * 10000 + 64];
 
 
 /* the string fields in input order; route is checked by fuzz_scrub */
@@ -86,7 +88,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char           *line, *small;
     size_t          i, h, small_size;
     json_t         *obj;
-    audit_str_t    *v;
+    audit_str_t    *v, scrubbed;
     const char     *p, *end, *sep;
     audit_event_t   ev;
     unsigned char   hdr[AUDIT_FUZZ_HEADER];
@@ -165,6 +167,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (i = 0; i < AUDIT_FUZZ_NFIELDS; i++) {
         v = (audit_str_t *) ((char *) &ev + audit_fuzz_fields[i].offset);
+
+        if ((hdr[2] & 2) && v == &ev.user_agent && v->len != 0) {
+            scrubbed.len = audit_scrub_credentials(v->data, v->len, ua,
+                                                   sizeof(ua));
+            scrubbed.data = ua;
+            v = &scrubbed;
+        }
+
         audit_fuzz_check(obj, audit_fuzz_fields[i].key, *v);
     }
 

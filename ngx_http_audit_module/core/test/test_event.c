@@ -744,6 +744,77 @@ test_route(void)
 }
 
 
+/* JWTs and Bearer/Basic credentials out of the route and the User-Agent */
+
+static void
+test_credentials(void)
+{
+    size_t          i;
+    char            ua[400];
+    json_t         *j;
+    audit_event_t   ev;
+    audit_scrub_t  *scrub;
+
+#define JWT  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJl"
+
+    static const struct {
+        const char  *uri, *ua, *route, *ua_out;
+    } cases[] = {
+        { "/api?jwt=" JWT, "curl/8.0 " JWT,
+          "/api?jwt=[Filtered]", "curl/8.0 [Filtered]" },
+        { "/reset/" JWT "?x=1", "app (" JWT ")",
+          "/reset/[Filtered]?x=1", "app ([Filtered])" },
+        { "/cb?h=Bearer+s3cr3t-t0k3n", "x Bearer s3cr3t-t0k3n y",
+          "/cb?h=Bearer+[Filtered]", "x Bearer [Filtered] y" },
+        { "/cb?" JWT "=1", "Basic dXNlcjpzM2NyM3QtdDBrM24=",
+          "/cb?[Filtered]=1", "Basic [Filtered]" },
+    };
+
+    scrub = audit_scrub_create(NULL, 0);
+    ok(scrub != NULL, "credentials: scrubber");
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        base(&ev, AUDIT_AUTHZ_CHECK);
+        ev.uri = (audit_str_t) { cases[i].uri, strlen(cases[i].uri) };
+        ev.user_agent = (audit_str_t) { cases[i].ua, strlen(cases[i].ua) };
+
+        j = encode(&ev, scrub, cases[i].uri);
+        is_str(str(j, "route"), cases[i].route, "%s: route", cases[i].uri);
+        is_str(str(j, "user_agent"), cases[i].ua_out, "%s: user_agent",
+               cases[i].ua);
+        ok(strstr(line, "eyJzdWIiOiJhbm4ifQ") == NULL
+           && strstr(line, "s3cr3t") == NULL
+           && strstr(line, "dXNlcjpzM2NyM3Q") == NULL,
+           "%s: no part of a token in the line", cases[i].uri);
+        json_decref(j);
+
+        /* unscrubbed without a scrubber, as the route is */
+        j = encode(&ev, NULL, "no scrubber");
+        is_str(str(j, "user_agent"), cases[i].ua, "%s: no scrubber: kept",
+               cases[i].ua);
+        json_decref(j);
+    }
+
+    /* a token across the 256-byte cut is filtered whole, not cut */
+    memset(ua, 'a', 240);
+    memcpy(ua + 240, " " JWT, sizeof(" " JWT));
+    base(&ev, AUDIT_AUTHZ_CHECK);
+    ev.user_agent = (audit_str_t) { ua, strlen(ua) };
+    j = encode(&ev, scrub, "long user_agent");
+    ok(strstr(str(j, "user_agent"), " [Filtered]") != NULL
+       && strstr(line, "eyJ") == NULL, "long user_agent: no part of the JWT");
+    json_decref(j);
+    j = encode(&ev, NULL, "long user_agent, no scrubber");
+    ok(strstr(line, "eyJhbGciOi") != NULL,
+       "... which without a scrubber shows its start");
+    json_decref(j);
+
+#undef JWT
+
+    audit_scrub_free(scrub);
+}
+
+
 static void
 test_sanitize(void)
 {
@@ -820,6 +891,7 @@ main(void)
     test_caps();
     test_small();
     test_route();
+    test_credentials();
     test_sanitize();
 
     return done_testing();

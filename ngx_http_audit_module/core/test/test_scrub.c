@@ -25,6 +25,28 @@ sc(const char *uri)
 #define is_scrub(uri, want)  is_str(sc(uri), want, "%s", uri)
 
 
+static const char *
+cr(const char *text)
+{
+    static char  out[1024];
+
+    audit_scrub_credentials(text, strlen(text), out, sizeof(out));
+
+    return out;
+}
+
+
+#define is_cred(text, want)  is_str(cr(text), want, "%s", text)
+
+
+/* header {"alg":"HS256","typ":"JWT"}, a payload, a signature */
+#define H    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+#define P    "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0Ijox" \
+             "NTE2MjM5MDIyfQ"
+#define S    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+#define JWT  H "." P "." S
+
+
 static void
 test_secrets(void)
 {
@@ -185,6 +207,137 @@ test_shapes(void)
 }
 
 
+/* JWTs and Bearer/Basic credentials, wherever they stand in a URI. */
+
+static void
+test_jwt_uri(void)
+{
+    char  out[512];
+
+    /* a query value, a query name, a flag */
+    is_scrub("/api?jwt=" JWT, "/api?jwt=[Filtered]");
+    is_scrub("/api?a=1&jwt=" JWT "&b=2", "/api?a=1&jwt=[Filtered]&b=2");
+    is_scrub("/api?" JWT "=1", "/api?[Filtered]=1");
+    is_scrub("/api?" JWT, "/api?[Filtered]");
+    is_scrub("/api?q=%22" JWT "%22", "/api?q=%22[Filtered]%22");
+    is_scrub("/api?t=" JWT ",x", "/api?t=[Filtered],x");
+
+    /* path segments */
+    is_scrub("/reset/" JWT, "/reset/[Filtered]");
+    is_scrub("/reset/" JWT "/confirm?x=1", "/reset/[Filtered]/confirm?x=1");
+    is_scrub("/" JWT, "/[Filtered]");
+    is_scrub("/reset/t=" JWT, "/reset/t=[Filtered]");
+
+    /* %-encoded dots and a JWT inside an encoded redirect */
+    is_scrub("/reset/" H "%2E" P "%2e" S, "/reset/[Filtered]");
+    is_scrub("/login?next=%2Fcb%3Fid%3D" JWT "%26x%3D1",
+             "/login?next=%2Fcb%3Fid%3D[Filtered]%26x%3D1");
+    is_scrub("/login?next=/cb?id=" JWT, "/login?next=/cb?id=[Filtered]");
+
+    /* other shapes: unsecured, JWE, a header with blanks */
+    is_scrub("/x?t=e30.e30.", "/x?t=[Filtered]");
+    is_scrub("/x?t=eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d",
+             "/x?t=[Filtered]");
+    is_scrub("/x?t=ewogICJhbGciOiAiSFMyNTYiCn0.e30.sig", "/x?t=[Filtered]");
+
+    /* Bearer and Basic in the query and the path */
+    is_scrub("/x?h=Bearer+abc123&y=2", "/x?h=Bearer+[Filtered]&y=2");
+    is_scrub("/x?h=Bearer%20" JWT, "/x?h=Bearer%20[Filtered]");
+    is_scrub("/x?h=bearer%20a.b-c_d~e%2Ff", "/x?h=bearer%20[Filtered]");
+    is_scrub("/x?h=Basic+dXNlcjpwYXNzd29yZA%3D%3D",
+             "/x?h=Basic+[Filtered]");
+    is_scrub("/x?h=Basic+dXNlcjpwYXNzd29yZA==&y=2",
+             "/x?h=Basic+[Filtered]&y=2");
+    is_scrub("/x/Bearer%20abc/y", "/x/Bearer%20[Filtered]/y");
+
+    /* the neighbours of a filtered token stay as they are */
+    is_scrub("/x?a=%41" JWT "%41", "/x?a=%41[Filtered]%41");
+
+    /* kept: dotted names, versions, base64url that is not '{' */
+    is_scrub("/files/a.b.c", "/files/a.b.c");
+    is_scrub("/v1.2.3/x?v=1.2.3", "/v1.2.3/x?v=1.2.3");
+    is_scrub("/static/app.min.js", "/static/app.min.js");
+    is_scrub("/x?f=report.2024.final.pdf", "/x?f=report.2024.final.pdf");
+    is_scrub("/x?t=YWJj.ZGVm.Z2hp", "/x?t=YWJj.ZGVm.Z2hp");
+    is_scrub("/x?t=" H "." P, "/x?t=" H "." P);
+    is_scrub("/x?t=x" JWT, "/x?t=x" JWT);
+    is_scrub("/x?t=eXJhbGci.a.b", "/x?t=eXJhbGci.a.b");
+    is_scrub("/x?t=ex.y.z&u=ew.y.z", "/x?t=ex.y.z&u=ew.y.z");
+    is_scrub("/ey/eyes.and.ears", "/ey/eyes.and.ears");
+    is_scrub("/x?d=example.co.uk&e=e3.e3.e3",
+             "/x?d=example.co.uk&e=e3.e3.e3");
+    is_scrub("/x?t=eyAB.a.b", "/x?t=eyAB.a.b");
+    is_scrub("/x?h=Bearer&b=Basic+&c=Basically+x&d=xBearer+y",
+             "/x?h=Bearer&b=Basic+&c=Basically+x&d=xBearer+y");
+    is_scrub("/x?h=Bearer+[Filtered]", "/x?h=Bearer+[Filtered]");
+
+    /* no scrubber: nothing filtered */
+    audit_scrub_uri(NULL, "/r/" JWT "?h=Bearer+x", sizeof("/r/" JWT) + 10,
+                    out, sizeof(out));
+    is_str(out, "/r/" JWT "?h=Bearer+x", "NULL scrubber keeps a JWT");
+}
+
+
+/* The same in any text: a User-Agent. */
+
+static void
+test_credentials(void)
+{
+    char         out[16];
+    size_t       n;
+
+    is_cred("Mozilla/5.0 " JWT, "Mozilla/5.0 [Filtered]");
+    is_cred(JWT " Mozilla/5.0", "[Filtered] Mozilla/5.0");
+    is_cred("app/1.0 (token=" JWT "; x)", "app/1.0 (token=[Filtered]; x)");
+    is_cred("see " JWT ".", "see [Filtered]");
+    is_cred("a\"" JWT "\"b", "a\"[Filtered]\"b");
+    is_cred("curl/8.0 Authorization: Bearer abc.def",
+            "curl/8.0 Authorization: Bearer [Filtered]");
+    is_cred("curl/8.0 Bearer " JWT " x", "curl/8.0 Bearer [Filtered] x");
+    is_cred("x Basic dXNlcjpwYXNzd29yZA== y", "x Basic [Filtered] y");
+    is_cred("BEARER\tabc", "BEARER\t[Filtered]");
+    is_cred("(bAsIc  u:p)", "(bAsIc  [Filtered]:p)");
+    is_cred("x %20Bearer%20abc", "x %20Bearer%20[Filtered]");
+
+    /* kept */
+    is_cred("Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/126.0",
+            "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/126.0");
+    is_cred("Basic", "Basic");
+    is_cred("(Basic; Linux)", "(Basic; Linux)");
+    is_cred("Bearers abc", "Bearers abc");
+    is_cred("forbearer abc", "forbearer abc");
+    is_cred("Basic [x]", "Basic [x]");
+    is_cred("python-requests/2.31.0 a.b.c", "python-requests/2.31.0 a.b.c");
+    is_cred("e30", "e30");
+    is_cred("e30.e30", "e30.e30");
+
+    /* scrubbing again changes nothing */
+    is_cred("Bearer [Filtered]", "Bearer [Filtered]");
+    is_cred("[Filtered].[Filtered].[Filtered]",
+            "[Filtered].[Filtered].[Filtered]");
+
+    /* the length, a cut that never shows a part of the token, size 0 */
+    is_int(audit_scrub_credentials("ab " JWT, sizeof("ab " JWT) - 1, out,
+                                   sizeof(out)), 13, "the length");
+    is_str(out, "ab [Filtered]", "... and the text");
+    n = audit_scrub_credentials("abcdef " JWT, sizeof("abcdef " JWT) - 1,
+                                out, 12);
+    is_str(out, "abcdef [...", "cut in [Filtered]");
+    is_int(n, 11, "... at size - 1");
+    n = audit_scrub_credentials("Bearer " JWT, sizeof("Bearer " JWT) - 1,
+                                out, 10);
+    is_str(out, "Bearer...", "cut after Bearer");
+    memset(out, 'x', sizeof(out));
+    is_int(audit_scrub_credentials("abc", 3, out, 0), 0, "size 0");
+    ok(out[0] == 'x', "size 0 writes nothing");
+    is_int(audit_scrub_credentials(NULL, 0, out, sizeof(out)), 0, "NULL");
+    is_str(out, "", "... is empty");
+    is_int(audit_scrub_credentials("e30.e30.x", 7, out, sizeof(out)), 7,
+           "only len bytes are read");
+    is_str(out, "e30.e30", "... and copied");
+}
+
+
 /* Long names are matched wherever the secret part is. */
 
 static void
@@ -291,6 +444,8 @@ main(void)
     test_shapes();
     test_long();
     test_truncation();
+    test_jwt_uri();
+    test_credentials();
 
     audit_scrub_free(scrub);
 

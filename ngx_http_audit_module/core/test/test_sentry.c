@@ -869,6 +869,26 @@ test_envelope_pii(void)
     ok(path(p, "user", "id") == NULL, "send_pii: no user_id, no user.id");
     release_envelope(&e);
 
+    /* JWTs and Bearer credentials: in the url and the route tag */
+    opts.send_pii = 0;
+    ev.uri = S("/reset/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2ln"
+               "?jwt=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2ln"
+               "&h=Bearer+s3cr3t-t0k3n");
+    ev.user_agent = S("curl/8.0 Bearer s3cr3t-t0k3n "
+                      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2ln");
+    p = payload_of(&ev, &opts, scrub, &e, "jwt");
+    is_str(json_string_value(path(p, "request", "url")),
+           "/reset/[Filtered]?jwt=[Filtered]&h=Bearer+[Filtered]",
+           "jwt: url scrubbed");
+    is_str(json_string_value(path(p, "tags", "route")), "/reset/[Filtered]",
+           "jwt: route tag scrubbed");
+    release_envelope(&e);
+    n = audit_sentry_envelope(&ev, NULL, DSN, &opts, scrub, NOW, buf,
+                              sizeof(buf));
+    ok(n > 0 && count(buf, n, "eyJzdWIiOiJhbm4ifQ") == 0
+       && count(buf, n, "s3cr3t") == 0 && count(buf, n, "eyJhbGciOi") == 0,
+       "jwt: no part of a token in the envelope (nor the User-Agent)");
+
     /* no scrubber: the uri as it is */
     ev.uri = S("/x?password=hunter2");
     p = payload_of(&ev, NULL, NULL, &e, "no scrub");
