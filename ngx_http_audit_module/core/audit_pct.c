@@ -7,9 +7,6 @@
 #include "audit_pct.h"
 
 
-static int audit_pct_hex(int c);
-
-
 int
 audit_pct_next(audit_pct_t *d)
 {
@@ -39,7 +36,7 @@ audit_pct_next(audit_pct_t *d)
 }
 
 
-static int
+int
 audit_pct_hex(int c)
 {
     if (c >= '0' && c <= '9') {

@@ -24,5 +24,8 @@ typedef struct {
  * digits is taken as it is. */
 int audit_pct_next(audit_pct_t *d);
 
+/* The value of one hex digit (either case), or -1. */
+int audit_pct_hex(int c);
+
 
 #endif /* AUDIT_PCT_H */

@@ -25,7 +25,6 @@ static const char  *audit_target_reasons[AUDIT_TARGET_MAX] = {
 };
 
 
-static int audit_target_hex(int c);
 static audit_target_class_t audit_target_segment(size_t len, size_t dots,
     int last);
 static int audit_target_media(const char *ct, size_t len, const char *type);
@@ -87,14 +86,14 @@ audit_target_check(const char *target, size_t len, const char *uri,
             }
 
             if (c == '%') {
-                if (i + 2 >= path || audit_target_hex(t[i + 1]) < 0
-                    || audit_target_hex(t[i + 2]) < 0)
+                if (i + 2 >= path || audit_pct_hex(t[i + 1]) < 0
+                    || audit_pct_hex(t[i + 2]) < 0)
                 {
                     return AUDIT_TARGET_BAD_ENCODING;
                 }
 
-                c = audit_target_hex(t[i + 1]) * 16
-                    + audit_target_hex(t[i + 2]);
+                c = audit_pct_hex(t[i + 1]) * 16
+                    + audit_pct_hex(t[i + 2]);
                 i += 2;
                 raw = 0;
 
@@ -107,8 +106,8 @@ audit_target_check(const char *target, size_t len, const char *uri,
                     return AUDIT_TARGET_BAD_ENCODING;
 
                 } else if (c == '%' && i + 2 < path
-                           && audit_target_hex(t[i + 1]) >= 0
-                           && audit_target_hex(t[i + 2]) >= 0)
+                           && audit_pct_hex(t[i + 1]) >= 0
+                           && audit_pct_hex(t[i + 2]) >= 0)
                 {
                     return AUDIT_TARGET_DOUBLE_ENCODING;
                 }
@@ -174,23 +173,6 @@ audit_target_segment(size_t len, size_t dots, int last)
     }
 
     return AUDIT_TARGET_OK;
-}
-
-
-static int
-audit_target_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
 }
 
 
