@@ -267,8 +267,8 @@ ngx_http_audit_events_report_loss(ngx_http_audit_main_conf_t *amcf)
                   "Audit events lost: a worker died with %ui not yet stored",
                   p->lost) = '\0';
 
-    ngx_http_audit_sentry_fault(amcf->sentry_state, NULL, "module_fault",
-                                "events_lost", (const char *) title, NULL);
+    ngx_http_audit_fault(ngx_cycle->log, NULL, "module_fault", "events_lost",
+                         (const char *) title);
 }
 
 
@@ -524,7 +524,7 @@ ngx_http_audit_event_upstream(ngx_http_request_t *r,
     u_char         detail[NGX_INT_T_LEN + 1], title[64];
     audit_event_t  ev;
 
-    if (amcf->sentry_state == NULL || r->upstream == NULL
+    if (r->upstream == NULL
         || r->headers_out.status < NGX_HTTP_INTERNAL_SERVER_ERROR)
     {
         return;
@@ -543,9 +543,8 @@ ngx_http_audit_event_upstream(ngx_http_request_t *r,
     *ngx_sprintf(detail, "%ui", r->headers_out.status) = '\0';
     *ngx_sprintf(title, "Upstream error %ui", r->headers_out.status) = '\0';
 
-    ngx_http_audit_sentry_fault(amcf->sentry_state, &ev, "upstream_error",
-                                (const char *) detail, (const char *) title,
-                                amcf->scrub);
+    ngx_http_audit_fault(r->connection->log, &ev, "upstream_error",
+                         (const char *) detail, (const char *) title);
 }
 
 
@@ -569,6 +568,7 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 {
     long                         n;
     char                         line[AUDIT_EVENT_MAX];
+    ngx_http_audit_record_t      rec;
     ngx_http_audit_shctx_t      *sh;
     ngx_http_audit_producer_t   *p;
     ngx_http_audit_main_conf_t  *amcf;
@@ -637,18 +637,12 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
         (void) ngx_atomic_fetch_add(&sh->events[ev->action], 1);
     }
 
-    if (amcf->log) {
-        ngx_http_audit_log_write(amcf->log, (u_char *) line, n,
-                                 r->connection->log);
-    }
+    rec.ev = ev;
+    rec.line = (u_char *) line;
+    rec.len = n;
+    rec.log = r->connection->log;
 
-    if (amcf->pg_state) {
-        ngx_http_audit_pg_enqueue(amcf->pg_state, (u_char *) line, n - 1);
-    }
-
-    if (amcf->sentry_state) {
-        ngx_http_audit_sentry_event(amcf->sentry_state, ev, amcf->scrub);
-    }
+    ngx_http_audit_top_event_sink(&rec);
 }
 
 

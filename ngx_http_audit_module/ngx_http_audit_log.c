@@ -29,6 +29,7 @@ static void ngx_http_audit_log_syslog(ngx_http_audit_log_t *alog,
     u_char *line, size_t len, ngx_log_t *log);
 static void ngx_http_audit_log_flush(ngx_open_file_t *file, ngx_log_t *log);
 static void ngx_http_audit_log_flush_handler(ngx_event_t *ev);
+static void ngx_http_audit_log_event(ngx_http_audit_record_t *rec);
 static void ngx_http_audit_log_write_out(ngx_http_audit_log_t *alog,
     u_char *data, size_t len, ngx_log_t *log);
 
@@ -210,6 +211,33 @@ ngx_http_audit_log_syslog(ngx_http_audit_log_t *alog, u_char *line,
         ngx_log_error(NGX_LOG_WARN, log, ngx_socket_errno,
                       "audit: send() to syslog failed");
     }
+}
+
+
+static ngx_http_audit_event_sink_pt  ngx_http_audit_log_next_sink;
+
+
+void
+ngx_http_audit_log_sink(void)
+{
+    ngx_http_audit_log_next_sink = ngx_http_audit_top_event_sink;
+    ngx_http_audit_top_event_sink = ngx_http_audit_log_event;
+}
+
+
+static void
+ngx_http_audit_log_event(ngx_http_audit_record_t *rec)
+{
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_module);
+
+    if (amcf && amcf->log) {
+        ngx_http_audit_log_write(amcf->log, rec->line, rec->len, rec->log);
+    }
+
+    ngx_http_audit_log_next_sink(rec);
 }
 
 

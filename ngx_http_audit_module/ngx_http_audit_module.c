@@ -347,6 +347,17 @@ ngx_http_audit_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    /*
+     * The sinks, each registering itself on the chains; as with filters,
+     * the last one registered sees a record first: the log, PostgreSQL,
+     * then the error tracker.
+     */
+
+    ngx_http_audit_sink_init();
+    ngx_http_audit_sentry_sink();
+    ngx_http_audit_pg_sink();
+    ngx_http_audit_log_sink();
+
     return ngx_http_audit_events_init(cf);
 }
 
@@ -512,8 +523,7 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    amcf->spool_state = ngx_http_audit_spool_create(cycle, amcf->spool,
-                                                     amcf->sentry_state);
+    amcf->spool_state = ngx_http_audit_spool_create(cycle, amcf->spool);
     if (amcf->spool_state == NULL) {
         return NGX_ERROR;
     }

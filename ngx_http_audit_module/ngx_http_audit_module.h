@@ -29,6 +29,8 @@
 #include "audit_sentry.h"
 #include "audit_target.h"
 
+#include "ngx_http_audit_sink.h"
+
 
 #define NGX_HTTP_AUDIT_VERSION  "0.1.0"
 
@@ -439,6 +441,7 @@ char *ngx_http_audit_log_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
 void ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
     size_t len, ngx_log_t *log);
+void ngx_http_audit_log_sink(void);
 
 /* PostgreSQL shipper */
 char *ngx_http_audit_pg_conf(ngx_conf_t *cf,
@@ -446,8 +449,7 @@ char *ngx_http_audit_pg_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_audit_main_conf_t *amcf);
 void ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf);
-void ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line,
-    size_t len);
+void ngx_http_audit_pg_sink(void);
 
 /* error tracker */
 char *ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
@@ -461,17 +463,13 @@ char *ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
 char *ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
-void ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s,
-    audit_event_t *ev, const audit_scrub_t *scrub);
-void ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s,
-    audit_event_t *ev, const char *kind, const char *detail,
-    const char *title, const audit_scrub_t *scrub);
+void ngx_http_audit_sentry_sink(void);
 
 /* spool */
 char *ngx_http_audit_spool_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
 ngx_http_audit_spool_t *ngx_http_audit_spool_create(ngx_cycle_t *cycle,
-    ngx_http_audit_spool_conf_t *scf, ngx_http_audit_sentry_t *sentry);
+    ngx_http_audit_spool_conf_t *scf);
 ngx_uint_t ngx_http_audit_spool_backlog(ngx_http_audit_spool_t *sp);
 size_t ngx_http_audit_spool_size(ngx_http_audit_spool_t *sp);
 void ngx_http_audit_spool_append(ngx_http_audit_spool_t *sp, u_char *data,

@@ -69,12 +69,14 @@ struct ngx_http_audit_pg_s {
     ngx_uint_t                   exiting;
 
     ngx_http_audit_shctx_t      *sh;               /* counters, if a zone */
-    ngx_http_audit_sentry_t     *sentry;
     ngx_uint_t                   outage;           /* reported */
     ngx_http_audit_worker_stats_t *stats;
 };
 
 
+static void ngx_http_audit_pg_event(ngx_http_audit_record_t *rec);
+static void ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line,
+    size_t len);
 static ngx_int_t ngx_http_audit_pg_params(ngx_conf_t *cf,
     ngx_http_audit_pg_conf_t *pgcf, PQconninfoOption *opts);
 static ngx_int_t ngx_http_audit_pg_param(ngx_conf_t *cf,
@@ -512,7 +514,6 @@ ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
     pg->spool = amcf->spool_state;
     pg->log = cycle->log;
     pg->stats = amcf->stats;
-    pg->sentry = amcf->sentry_state;
 
     if (amcf->shm_zone) {
         pg->sh = amcf->shm_zone->data;
@@ -591,7 +592,36 @@ ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf)
  * aside for the spool.
  */
 
+static ngx_http_audit_event_sink_pt  ngx_http_audit_pg_next_sink;
+
+
 void
+ngx_http_audit_pg_sink(void)
+{
+    ngx_http_audit_pg_next_sink = ngx_http_audit_top_event_sink;
+    ngx_http_audit_top_event_sink = ngx_http_audit_pg_event;
+}
+
+
+/* an event for PostgreSQL: the line without its "\n" */
+
+static void
+ngx_http_audit_pg_event(ngx_http_audit_record_t *rec)
+{
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_module);
+
+    if (amcf && amcf->pg_state) {
+        ngx_http_audit_pg_enqueue(amcf->pg_state, rec->line, rec->len - 1);
+    }
+
+    ngx_http_audit_pg_next_sink(rec);
+}
+
+
+static void
 ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
 {
     u_char  *end, row[2 * AUDIT_EVENT_MAX + 1];
@@ -1140,9 +1170,9 @@ ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
 
     if (!pg->outage && !pg->exiting) {
         pg->outage = 1;
-        ngx_http_audit_sentry_fault(pg->sentry, NULL, "module_fault",
-                                    "pg_down", "PostgreSQL unreachable: "
-                                    "audit events are being spooled", NULL);
+        ngx_http_audit_fault(pg->log, NULL, "module_fault", "pg_down",
+                             "PostgreSQL unreachable: audit events are "
+                             "being spooled");
     }
 
     /* an unreachable server is expected news, a broken batch is not */

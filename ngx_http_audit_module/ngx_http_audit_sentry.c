@@ -85,6 +85,13 @@ struct ngx_http_audit_sentry_s {
 };
 
 
+static void ngx_http_audit_sentry_record(ngx_http_audit_record_t *rec);
+static void ngx_http_audit_sentry_fault_sink(ngx_http_audit_fault_t *f);
+static void ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s,
+    audit_event_t *ev, const audit_scrub_t *scrub);
+static void ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s,
+    audit_event_t *ev, const char *kind, const char *detail,
+    const char *title, const audit_scrub_t *scrub);
 static ngx_uint_t ngx_http_audit_sentry_category(audit_event_t *ev);
 static u_char *ngx_http_audit_sentry_admit(ngx_http_audit_sentry_t *s,
     u_char *fp, size_t len, unsigned long long now);
@@ -463,12 +470,60 @@ ngx_http_audit_sentry_exit_process(ngx_http_audit_main_conf_t *amcf)
 }
 
 
+static ngx_http_audit_event_sink_pt  ngx_http_audit_sentry_next_sink;
+static ngx_http_audit_fault_sink_pt  ngx_http_audit_sentry_next_fault;
+
+
+void
+ngx_http_audit_sentry_sink(void)
+{
+    ngx_http_audit_sentry_next_sink = ngx_http_audit_top_event_sink;
+    ngx_http_audit_top_event_sink = ngx_http_audit_sentry_record;
+
+    ngx_http_audit_sentry_next_fault = ngx_http_audit_top_fault_sink;
+    ngx_http_audit_top_fault_sink = ngx_http_audit_sentry_fault_sink;
+}
+
+
+static void
+ngx_http_audit_sentry_record(ngx_http_audit_record_t *rec)
+{
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_module);
+
+    if (amcf && amcf->sentry_state) {
+        ngx_http_audit_sentry_event(amcf->sentry_state, rec->ev, amcf->scrub);
+    }
+
+    ngx_http_audit_sentry_next_sink(rec);
+}
+
+
+static void
+ngx_http_audit_sentry_fault_sink(ngx_http_audit_fault_t *f)
+{
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_module);
+
+    if (amcf && amcf->sentry_state) {
+        ngx_http_audit_sentry_fault(amcf->sentry_state, f->ev, f->kind,
+                                    f->detail, f->title, amcf->scrub);
+    }
+
+    ngx_http_audit_sentry_next_fault(f);
+}
+
+
 /*
  * On the request path: is this event a failure to report, and is there
  * room for it?  Encoding is the only work done here.
  */
 
-void
+static void
 ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s, audit_event_t *ev,
     const audit_scrub_t *scrub)
 {
@@ -556,7 +611,7 @@ ngx_http_audit_sentry_category(audit_event_t *ev)
  * time and an id), e.g. "module_fault:pg_down".  Same queue and limits.
  */
 
-void
+static void
 ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s, audit_event_t *ev,
     const char *kind, const char *detail, const char *title,
     const audit_scrub_t *scrub)

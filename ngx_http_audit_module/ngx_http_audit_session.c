@@ -236,10 +236,9 @@ ngx_http_audit_session_refresh(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
 {
-    char                         err[NGX_HTTP_AUDIT_ERRLEN];
-    u_char                       digest[NGX_HTTP_AUDIT_CACHE_HASH];
-    audit_keyset_t              *fresh;
-    ngx_http_audit_main_conf_t  *amcf;
+    char             err[NGX_HTTP_AUDIT_ERRLEN];
+    u_char           digest[NGX_HTTP_AUDIT_CACHE_HASH];
+    audit_keyset_t  *fresh;
 
     keys->reread = ngx_time();
 
@@ -251,15 +250,9 @@ ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
                       "audit: keeping the current keys, re-reading \"%V\" "
                       "failed: %s", &keys->path, err);
 
-        amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                   ngx_http_audit_module);
-        if (amcf) {
-            ngx_http_audit_sentry_fault(amcf->sentry_state, NULL,
-                                        "module_fault", "keys_unreadable",
-                                        "Session key file unreadable: "
-                                        "the previous keys are in use",
-                                        NULL);
-        }
+        ngx_http_audit_fault(log, NULL, "module_fault",
+                             "keys_unreadable", "Session key file "
+                             "unreadable: the previous keys are in use");
 
         return NGX_ERROR;
     }

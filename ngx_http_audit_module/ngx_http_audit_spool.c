@@ -44,7 +44,6 @@ struct ngx_http_audit_spool_s {
     time_t                       warned;
     ngx_uint_t                   dropped;
 
-    ngx_http_audit_sentry_t     *sentry;
 };
 
 
@@ -135,7 +134,7 @@ ngx_http_audit_spool_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
 
 ngx_http_audit_spool_t *
 ngx_http_audit_spool_create(ngx_cycle_t *cycle,
-    ngx_http_audit_spool_conf_t *scf, ngx_http_audit_sentry_t *sentry)
+    ngx_http_audit_spool_conf_t *scf)
 {
     ngx_http_audit_spool_t  *sp;
 
@@ -145,7 +144,6 @@ ngx_http_audit_spool_create(ngx_cycle_t *cycle,
     }
 
     sp->conf = scf;
-    sp->sentry = sentry;
     sp->fd = NGX_INVALID_FILE;
     sp->rfd = NGX_INVALID_FILE;
 
@@ -192,10 +190,9 @@ ngx_http_audit_spool_append(ngx_http_audit_spool_t *sp, u_char *data,
                           "(they are in the JSON log)",
                           sp->own, sp->conf->max_size, sp->dropped);
 
-            ngx_http_audit_sentry_fault(sp->sentry, NULL, "module_fault",
-                                        "spool_full", "Audit spool full: "
-                                        "events kept only in the JSON log",
-                                        NULL);
+            ngx_http_audit_fault(log, NULL, "module_fault", "spool_full",
+                                 "Audit spool full: events kept only in "
+                                 "the JSON log");
         }
 
         return;
