@@ -76,17 +76,19 @@ sub files {
         split /\n/, `find @dirs -printf '%p %y %m %l\\n' 2>/dev/null`;
 }
 
-# a system nginx (the service's master runs without -c; the tests' have it)
+# a system nginx: a master started without -c (the tests' always have one;
+# a master's title is "nginx: master process /usr/sbin/nginx -p ... -c ...",
+# workers are left out), and the service's pid file
 sub system_nginx {
     my @found;
-    for my $exe (glob '/proc/[0-9]*/exe') {
-        my $target = readlink $exe // next;
-        next unless $target eq '/usr/sbin/nginx';
-        (my $cmdline = $exe) =~ s/exe\z/cmdline/;
+    for my $cmdline (glob '/proc/[0-9]*/cmdline') {
         open my $fh, '<', $cmdline or next;
         my $args = do { local $/; <$fh> } // '';
-        push @found, $exe =~ m{/proc/(\d+)/} if $args !~ /\0-c\0/;
+        $args =~ tr/\0/ /;
+        next unless $args =~ /^nginx: master process /;
+        push @found, $cmdline =~ m{/proc/(\d+)/} if $args !~ / -c /;
     }
+    push @found, 'run/nginx.pid' if -e '/run/nginx.pid';
     return @found;
 }
 
