@@ -169,6 +169,10 @@ is($rc, 0, 'nginx -t: the stock /etc/nginx/nginx.conf with the module enabled') 
 like($out, qr/test is successful/, '... test is successful');
 unlike($out, qr/\[(?:emerg|alert|warn)\]/, '... no warning') or diag $out;
 
+# the package's autopkgtest, against the installed package
+($rc, $out) = run("$root/debian/tests/nginx-loads");
+is($rc, 0, 'debian/tests/nginx-loads (the autopkgtest) passes') or diag $out;
+
 my $t = Audit::Test->new;
 my $secret = 'a shared secret of 32 bytes or more';
 $t->file('hmac.key', $secret);
