@@ -38,9 +38,10 @@ mkdir -p "$src"
 # the files of the source tree (tracked, and new ones not ignored), from
 # the working tree; without git, everything but build/ and node_modules
 if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git -C "$top" ls-files -z --cached --others --exclude-standard \
-        | (cd "$top" && xargs -0 cp --parents -a -t "$src" 2>/dev/null || true)
-    # a file deleted but not yet committed is listed and fails to copy: fine
+    # (a file deleted but not yet committed is listed: left out)
+    (cd "$top" && git ls-files -z --cached --others --exclude-standard \
+        | perl -0ne 'print if -e substr($_, 0, -1) || -l substr($_, 0, -1)' \
+        | xargs -0 cp --parents -a -t "$src")
 else
     tar -C "$top" --exclude=./build --exclude=node_modules -cf - . | tar -C "$src" -xf -
 fi
