@@ -7,12 +7,17 @@
 #                the module built with ASan/UBSan (test-asan)
 #   make demo    install what is missing, build, run the demo portal
 #   make check   the quick loop: build, core unit tests, the t/ suite
+#   make deb     the Debian package build/libnginx-mod-http-audit_*.deb
+#                (debian/, dh-sequence-nginx; lintian must find no error);
+#                make test builds it before the t/ suite, whose
+#                t/85-deb.t installs and purges it
 #   make test-asan      t/ against nginx + module built with ASan/UBSan
 #   make test-valgrind  a t/ subset under valgrind (slow; not for CI)
 #                       (both: docs/hardening.md)
 #
 # Everything is built under build/; nothing outside the repo is written
-# except Debian packages installed by scripts/deps.sh (and, for test-asan,
+# except Debian packages installed by scripts/deps.sh (t/85-deb.t installs
+# build/'s own package and purges it again; and, for test-asan,
 # its deb-src line in /etc/apt/sources.list.d/audit-deb-src.list).
 
 BUILD       ?= $(CURDIR)/build
@@ -22,7 +27,7 @@ PROVE_FLAGS ?= -I t/lib
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps build module core-test core-asan fuzz-smoke fuzz-regress \
-        test check suite demo bench fuzz clean asan-deps asan-nginx test-asan valgrind-deps \
+        test check suite deb deb-deps demo bench fuzz clean asan-deps asan-nginx test-asan valgrind-deps \
         valgrind-module test-valgrind
 
 all: build
@@ -58,9 +63,16 @@ fuzz-regress: deps
 suite: build
 	prove $(PROVE_FLAGS) t/
 
-test: build core-test core-asan fuzz-regress fuzz-smoke suite test-asan
+test: build core-test core-asan fuzz-regress fuzz-smoke deb suite test-asan
 
 check: build core-test suite
+
+deb-deps:
+	@sh scripts/deps.sh deb
+
+# built from a copy under build/deb/src (dpkg-buildpackage writes to ..)
+deb: deb-deps
+	@scripts/build-deb.sh
 
 fuzz: deps
 	@$(MAKE) -s -C $(CORE) fuzz BUILD=$(BUILD)/fuzz

