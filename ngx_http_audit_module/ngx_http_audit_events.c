@@ -98,6 +98,21 @@ ngx_http_audit_events_init(ngx_conf_t *cf)
 
 
 /*
+ * A sink that is configured says so while the configuration is read: with
+ * no sink wanting them, no event is built at all.
+ */
+
+void
+ngx_http_audit_events_want(ngx_conf_t *cf)
+{
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_audit_module);
+    amcf->sinks++;
+}
+
+
+/*
  * A worker's chain is named after the node, the moment the worker
  * started (a restarted or reloaded worker starts a new chain) and its
  * slot, e.g. "web1/1763866800123/0".
@@ -114,10 +129,7 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
 
     ngx_http_audit_sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
 
-    if (amcf == NULL
-        || (amcf->log == NULL && amcf->pg == NULL
-            && amcf->sentry.dsn_text.len == 0))
-    {
+    if (amcf == NULL || amcf->sinks == 0) {
         return NGX_OK;
     }
 

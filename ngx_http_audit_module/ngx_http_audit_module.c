@@ -36,8 +36,6 @@ static char *ngx_http_audit_require_role(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_identity_headers(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_audit_log(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_audit_authz_log(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -166,13 +164,6 @@ static ngx_command_t  ngx_http_audit_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_audit_require_role,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("audit_log"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_audit_log,
-      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -336,6 +327,9 @@ static ngx_str_t  ngx_http_audit_default_cookie = ngx_string("session");
 static ngx_int_t
 ngx_http_audit_preconfiguration(ngx_conf_t *cf)
 {
+    /* the sink chains' ends, before any sink registers (postconfiguration) */
+    ngx_http_audit_sink_init();
+
     return ngx_http_audit_add_variables(cf);
 }
 
@@ -348,15 +342,14 @@ ngx_http_audit_postconfiguration(ngx_conf_t *cf)
     }
 
     /*
-     * The sinks, each registering itself on the chains; as with filters,
-     * the last one registered sees a record first: the log, PostgreSQL,
-     * then the error tracker.
+     * The sinks still built into this module register here; the others
+     * (sinks/) are modules of their own and register in theirs, after
+     * this one: as with filters, the last one registered sees a record
+     * first.
      */
 
-    ngx_http_audit_sink_init();
     ngx_http_audit_sentry_sink();
     ngx_http_audit_pg_sink();
-    ngx_http_audit_log_sink();
 
     return ngx_http_audit_events_init(cf);
 }
@@ -1042,21 +1035,6 @@ ngx_http_audit_identity_headers(ngx_conf_t *cf, ngx_command_t *cmd,
     alcf->headers = h;
 
     return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_audit_main_conf_t *amcf = conf;
-
-    if (amcf->log_set) {
-        return "is duplicate";
-    }
-
-    amcf->log_set = 1;
-
-    return ngx_http_audit_log_conf(cf, amcf);
 }
 
 

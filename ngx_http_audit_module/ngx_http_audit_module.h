@@ -81,18 +81,6 @@ typedef struct {
 } ngx_http_audit_headers_t;
 
 
-/* audit_log: a file (or stderr) and this worker's buffer for it */
-typedef struct {
-    ngx_open_file_t             *file;
-    ngx_syslog_peer_t           *syslog;
-    u_char                      *start;
-    u_char                      *pos;
-    u_char                      *last;
-    ngx_msec_t                   flush;
-    ngx_event_t                 *event;
-} ngx_http_audit_log_t;
-
-
 typedef struct ngx_http_audit_producer_s  ngx_http_audit_producer_t;
 typedef struct ngx_http_audit_pg_s        ngx_http_audit_pg_t;
 typedef struct ngx_http_audit_spool_s     ngx_http_audit_spool_t;
@@ -248,8 +236,8 @@ typedef struct {
     ngx_array_t                  keys;             /* ngx_http_audit_keys_t * */
     audit_tcache_t              *tcache;           /* per worker */
     ngx_http_audit_worker_stats_t *stats;          /* this worker's slot */
-    ngx_http_audit_log_t        *log;              /* audit_log */
-    ngx_flag_t                   log_set;
+    ngx_uint_t                   sinks;            /* configured sinks
+                                                      that want events */
     ngx_array_t                 *scrub_names;      /* audit_scrub */
     audit_scrub_t               *scrub;
     ngx_http_audit_producer_t   *producer;         /* per worker */
@@ -436,12 +424,6 @@ ngx_http_audit_ctx_t *ngx_http_audit_get_ctx(ngx_http_request_t *r);
 /* access: $request_id for events and headers */
 ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id);
 
-/* log writer */
-char *ngx_http_audit_log_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf);
-void ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
-    size_t len, ngx_log_t *log);
-void ngx_http_audit_log_sink(void);
 
 /* PostgreSQL shipper */
 char *ngx_http_audit_pg_conf(ngx_conf_t *cf,
@@ -485,6 +467,7 @@ void ngx_http_audit_spool_close(ngx_http_audit_spool_t *sp);
 
 /* events */
 ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
+void ngx_http_audit_events_want(ngx_conf_t *cf);
 ngx_int_t ngx_http_audit_events_init_process(ngx_cycle_t *cycle);
 void ngx_http_audit_events_report_loss(ngx_http_audit_main_conf_t *amcf);
 ngx_int_t ngx_http_audit_random(u_char *buf, size_t n);

@@ -210,6 +210,7 @@ ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
     }
 
     amcf->pg = pgcf;
+    ngx_http_audit_events_want(cf);
 
     return NGX_CONF_OK;
 

@@ -202,6 +202,7 @@ ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
 
     scf->addr = u.addrs[0];
     scf->dsn_text = value[1];
+    ngx_http_audit_events_want(cf);
     scf->name.data = (u_char *) scf->dsn.host;
     scf->name.len = len;
 

@@ -7,6 +7,7 @@ use lib 't/lib';
 use Test::More;
 use Audit::Test;
 use Audit::Token;
+use Audit::Sentry;
 
 my $t = Audit::Test->new;
 my $secret = 'status test secret, long enough to use';
@@ -147,6 +148,106 @@ sub parse_prometheus {
 }
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
+
+# --- the Sentry counters: values, against a real receiver --------------------
+#
+# One worker, so the breaker count is exact; every envelope ends sent or
+# dropped, so the counters are polled until they match (or the deadline).
+
+$t->stop_nginx;
+my $rx = Audit::Sentry->start($t, project => 5, key => 'statuskey');
+my $sentry_conf = <<'CONF';
+    audit_zone audit:1m;
+    audit_session_keys %%DIR%%/hmac.key;
+    audit_log %%DIR%%/sentry.jsonl flush=100ms;
+    audit_sentry_dsn %%DSN%%;
+    audit_sentry_timeout 10s;
+    %%RATE%%
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { audit_require_role doctor admin; proxy_pass http://%%PORTAL%%; }
+        location = /_audit/status { audit_status; audit_public on; }
+    }
+CONF
+
+sub start_sentry {
+    my ($rate) = @_;
+    $t->stop_nginx;
+    $t->write_nginx_conf($sentry_conf, vars => { DSN => $rx->dsn, RATE => $rate // '' });
+    $t->start_nginx;
+}
+sub fail_session {    # one session_invalid event; its fingerprint by reason
+    my ($i, $tok) = @_;
+    $t->request(GET => "/p/$i", cookie => 'session=' . ($tok // token(exp => $now - 999)),
+                headers => $api);
+}
+my $bad_sig = Audit::Token::hs256('another secret, long enough to use',
+                                  { sub => 'u-1', role => 'doctor', exp => $now + 3600 });
+sub sentry_is {
+    my ($want, $name) = @_;
+    my $got = {};
+    $t->wait_until(sub {
+        $got = $t->request(GET => '/_audit/status', headers => $api)->{json}{sentry} || {};
+        !grep { ($got->{$_} // -1) != $want->{$_} } keys %$want;
+    }, timeout => 10);
+    is_deeply({ map { $_ => $got->{$_} } keys %$want }, $want, $name);
+}
+sub event_requests {    # requests carrying an event the receiver answered with $status
+    my ($status) = @_;
+    return scalar grep { $_->{status} == $status && grep { $_ eq 'event' } @{ $_->{types} || [] } }
+        $rx->requests;
+}
+
+start_sentry();
+fail_session($_) for 1 .. 4;
+sentry_is({ sent => 4, dropped => 0, queued => 0, breaker_open_workers => 0 },
+          'tracker up: 4 failures, sent 4, nothing dropped or queued');
+is(scalar $rx->events, 4, '... and the receiver holds 4 events');
+
+$rx->set(mode => 'fail', status => 500);
+fail_session($_) for 5 .. 7;
+sentry_is({ sent => 4, dropped => 3, queued => 0, breaker_open_workers => 0 },
+          'tracker answers 500: 3 dropped, the breaker stays closed');
+is(event_requests(500), 3, '... each tried once, not retried');
+
+$rx->set(mode => 'reset');
+fail_session($_) for 8 .. 12;
+sentry_is({ sent => 4, dropped => 8, queued => 0, breaker_open_workers => 1 },
+          'connections reset: 5 more dropped, the breaker opens');
+like($t->error_log, qr/Sentry circuit breaker open/, '... as the error log says');
+fail_session($_) for 13 .. 14;
+sentry_is({ sent => 4, dropped => 10, queued => 0, breaker_open_workers => 1 },
+          'breaker open: 2 more dropped without trying');
+
+# audit_sentry_rate, then a 429 with Retry-After
+$rx->set(mode => 'ok');
+$rx->clear;
+start_sentry('audit_sentry_rate 3/m;');
+fail_session($_) for 1 .. 5;
+sentry_is({ sent => 3, dropped => 2, queued => 0, breaker_open_workers => 0 },
+          'audit_sentry_rate 3/m: 3 of 5 sent, 2 dropped (a new nginx: counters from 0)');
+is(scalar $rx->events, 3, '... and the receiver holds 3');
+
+$rx->set(mode => 'ratelimit', retry_after => 60, rate_limits => undef);
+fail_session(6, $bad_sig);
+sentry_is({ sent => 3, dropped => 3, queued => 0 }, 'tracker answers 429: dropped');
+is(event_requests(429), 1, '... after one request');
+fail_session($_, $bad_sig) for 7 .. 8;
+sentry_is({ sent => 3, dropped => 5, queued => 0 }, 'during Retry-After: 2 more dropped');
+is(event_requests(429), 1, '... without a request to the tracker');
+
+# a tracker that never answers: the queue fills (64 per worker, the one in
+# flight included; its timeout is 10 s), the rest is dropped
+$rx->set(mode => 'blackhole');
+start_sentry();
+fail_session($_) for 1 .. 70;
+sentry_is({ sent => 0, dropped => 6, queued => 64, breaker_open_workers => 0 },
+          'tracker stalled: 64 queued, 6 dropped for a full queue');
+$r = $t->request(GET => '/_audit/status?format=prometheus', cookie => $admin);
+like($r->{content}, qr/^audit_sentry_queued 64$/m, '... the same in Prometheus');
+
+unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
+
 
 $t->stop_all_and_check;
 done_testing;

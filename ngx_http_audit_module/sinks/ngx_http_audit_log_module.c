@@ -1,6 +1,8 @@
 
 /*
- * ngx_http_audit_module: the JSON-lines log writer.
+ * ngx_http_audit_log_module: the JSON-lines log, a sink of the audit
+ * module (ngx_http_audit_sink.h).  It owns "audit_log": a file (or
+ * stderr, or syslog) and each worker's buffer for it.
  *
  * Events are appended to a per-worker buffer and written out whole
  * lines at a time, when the buffer fills, when the flush timer fires,
@@ -23,25 +25,135 @@
     (sizeof("<255>Jan 01 00:00:00 ") + NGX_MAXHOSTNAMELEN + 32 + 2)
 
 
+/* audit_log: a file (or stderr) and this worker's buffer for it */
+typedef struct {
+    ngx_open_file_t             *file;
+    ngx_syslog_peer_t           *syslog;
+    u_char                      *start;
+    u_char                      *pos;
+    u_char                      *last;
+    ngx_msec_t                   flush;
+    ngx_event_t                 *event;
+} ngx_http_audit_log_t;
+
+
+typedef struct {
+    ngx_http_audit_log_t        *log;              /* NULL: no audit_log */
+    ngx_flag_t                   set;
+} ngx_http_audit_log_main_conf_t;
+
+
+static ngx_int_t ngx_http_audit_log_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_audit_log_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_audit_log_syslog_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf);
+    ngx_http_audit_log_main_conf_t *lmcf);
 static void ngx_http_audit_log_syslog(ngx_http_audit_log_t *alog,
     u_char *line, size_t len, ngx_log_t *log);
 static void ngx_http_audit_log_flush(ngx_open_file_t *file, ngx_log_t *log);
 static void ngx_http_audit_log_flush_handler(ngx_event_t *ev);
 static void ngx_http_audit_log_event(ngx_http_audit_record_t *rec);
+static void ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
+    size_t len, ngx_log_t *log);
 static void ngx_http_audit_log_write_out(ngx_http_audit_log_t *alog,
     u_char *data, size_t len, ngx_log_t *log);
 
 
-char *
-ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
+static ngx_command_t  ngx_http_audit_log_commands[] = {
+
+    { ngx_string("audit_log"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_audit_log_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_audit_log_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_audit_log_postconfiguration,  /* postconfiguration */
+
+    ngx_http_audit_log_create_main_conf,   /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_audit_log_module = {
+    NGX_MODULE_V1,
+    &ngx_http_audit_log_module_ctx,        /* module context */
+    ngx_http_audit_log_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_audit_event_sink_pt  ngx_http_audit_log_next_sink;
+
+
+static ngx_int_t
+ngx_http_audit_log_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_audit_log_next_sink = ngx_http_audit_top_event_sink;
+    ngx_http_audit_top_event_sink = ngx_http_audit_log_event;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_audit_log_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_audit_log_main_conf_t  *lmcf;
+
+    lmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_log_main_conf_t));
+    if (lmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lmcf->log = NULL;
+     *     lmcf->set = 0;
+     */
+
+    return lmcf;
+}
+
+
+static char *
+ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_log_main_conf_t *lmcf = conf;
+
     ssize_t                size;
     ngx_str_t             *value, name, s;
     ngx_msec_t             flush;
     ngx_uint_t             i;
     ngx_http_audit_log_t  *alog;
+
+    if (lmcf->set) {
+        return "is duplicate";
+    }
+
+    lmcf->set = 1;
 
     value = cf->args->elts;
 
@@ -56,7 +168,7 @@ ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
     }
 
     if (ngx_strncmp(value[1].data, "syslog:", 7) == 0) {
-        return ngx_http_audit_log_syslog_conf(cf, amcf);
+        return ngx_http_audit_log_syslog_conf(cf, lmcf);
     }
 
     size = NGX_HTTP_AUDIT_LOG_BUFFER;
@@ -148,7 +260,8 @@ ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
         alog->file->data = alog;
     }
 
-    amcf->log = alog;
+    lmcf->log = alog;
+    ngx_http_audit_events_want(cf);
 
     return NGX_CONF_OK;
 }
@@ -162,7 +275,7 @@ ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
 
 static char *
 ngx_http_audit_log_syslog_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf)
+    ngx_http_audit_log_main_conf_t *lmcf)
 {
     ngx_http_audit_log_t  *alog;
 
@@ -187,7 +300,8 @@ ngx_http_audit_log_syslog_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    amcf->log = alog;
+    lmcf->log = alog;
+    ngx_http_audit_events_want(cf);
 
     return NGX_CONF_OK;
 }
@@ -214,27 +328,16 @@ ngx_http_audit_log_syslog(ngx_http_audit_log_t *alog, u_char *line,
 }
 
 
-static ngx_http_audit_event_sink_pt  ngx_http_audit_log_next_sink;
-
-
-void
-ngx_http_audit_log_sink(void)
-{
-    ngx_http_audit_log_next_sink = ngx_http_audit_top_event_sink;
-    ngx_http_audit_top_event_sink = ngx_http_audit_log_event;
-}
-
-
 static void
 ngx_http_audit_log_event(ngx_http_audit_record_t *rec)
 {
-    ngx_http_audit_main_conf_t  *amcf;
+    ngx_http_audit_log_main_conf_t  *lmcf;
 
-    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_audit_module);
+    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_log_module);
 
-    if (amcf && amcf->log) {
-        ngx_http_audit_log_write(amcf->log, rec->line, rec->len, rec->log);
+    if (lmcf && lmcf->log) {
+        ngx_http_audit_log_write(lmcf->log, rec->line, rec->len, rec->log);
     }
 
     ngx_http_audit_log_next_sink(rec);
@@ -243,7 +346,7 @@ ngx_http_audit_log_event(ngx_http_audit_record_t *rec)
 
 /* appends one encoded line ("...\n") */
 
-void
+static void
 ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
     size_t len, ngx_log_t *log)
 {
