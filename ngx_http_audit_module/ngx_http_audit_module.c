@@ -48,8 +48,6 @@ static char *ngx_http_audit_bruteforce(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_audit_pg(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_sentry_dsn(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -58,8 +56,6 @@ static char *ngx_http_audit_sentry_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_sentry_events(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_audit_spool(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static void ngx_http_audit_free_scrub(void *data);
 static char *ngx_http_audit_check_uri(ngx_conf_t *cf, void *post,
     void *data);
@@ -216,20 +212,6 @@ static ngx_command_t  ngx_http_audit_commands[] = {
       0,
       NULL },
 
-    { ngx_string("audit_pg"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_audit_pg,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("audit_spool"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
-      ngx_http_audit_spool,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
-
     { ngx_string("audit_sentry_dsn"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_audit_sentry_dsn,
@@ -349,7 +331,6 @@ ngx_http_audit_postconfiguration(ngx_conf_t *cf)
      */
 
     ngx_http_audit_sentry_sink();
-    ngx_http_audit_pg_sink();
 
     return ngx_http_audit_events_init(cf);
 }
@@ -435,14 +416,6 @@ ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (amcf->pg && amcf->spool == NULL) {
-        ngx_http_audit_conf_error(cf, &amcf->pg->at,
-                                  "\"audit_pg\" needs \"audit_spool\": "
-                                  "events must have somewhere to wait while "
-                                  "PostgreSQL is down");
-        return NGX_CONF_ERROR;
-    }
-
     return NGX_CONF_OK;
 }
 
@@ -512,16 +485,7 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
 
     ngx_http_audit_events_report_loss(amcf);
 
-    if (amcf->pg == NULL) {
-        return NGX_OK;
-    }
-
-    amcf->spool_state = ngx_http_audit_spool_create(cycle, amcf->spool);
-    if (amcf->spool_state == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_audit_pg_init_process(cycle, amcf);
+    return NGX_OK;
 }
 
 
@@ -533,7 +497,6 @@ ngx_http_audit_exit_process(ngx_cycle_t *cycle)
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
     if (amcf) {
-        ngx_http_audit_pg_exit_process(amcf);
         ngx_http_audit_sentry_exit_process(amcf);
         ngx_http_audit_session_exit_process(amcf);
     }
@@ -1209,12 +1172,6 @@ ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_audit_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_audit_pg_conf(cf, conf);
-}
-
 
 static char *
 ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1243,12 +1200,6 @@ ngx_http_audit_sentry_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return ngx_http_audit_sentry_events_conf(cf, conf);
 }
 
-
-static char *
-ngx_http_audit_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_audit_spool_conf(cf, conf);
-}
 
 
 static char *

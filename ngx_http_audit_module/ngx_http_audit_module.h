@@ -120,23 +120,6 @@ typedef struct {
 } ngx_http_audit_sentry_conf_t;
 
 
-/* audit_pg */
-typedef struct {
-    ngx_str_t                    conninfo;
-    ngx_http_audit_conf_line_t   at;
-    const char                 **keywords;         /* host names resolved */
-    const char                 **values;
-    ngx_uint_t                   batch;
-    ngx_msec_t                   flush;
-    size_t                       queue;
-} ngx_http_audit_pg_conf_t;
-
-
-/* audit_spool */
-typedef struct {
-    ngx_str_t                    dir;
-    off_t                        max_size;
-} ngx_http_audit_spool_conf_t;
 
 
 #define NGX_HTTP_AUDIT_AUTHZ_DENIED  1
@@ -204,8 +187,23 @@ typedef struct {
 } ngx_http_audit_worker_stats_t;
 
 
+/*
+ * The zone's layout: a reload keeps the zone as it is, so a module built
+ * with another layout (an upgrade, other compile-time sizes) must not
+ * read it.  Bump the version with any change to ngx_http_audit_shctx_t.
+ */
+#ifndef NGX_HTTP_AUDIT_ZONE_VERSION
+#define NGX_HTTP_AUDIT_ZONE_VERSION  2
+#endif
+#define NGX_HTTP_AUDIT_ZONE_MAGIC    0x41554454            /* "AUDT" */
+
+
 /* the audit_zone shared memory: one per nginx, shared by all workers */
 typedef struct {
+    uint32_t                     magic;            /* first: the layout */
+    uint32_t                     version;
+    size_t                       size;
+
     ngx_http_audit_keyed_t       cache;            /* verified tokens */
     ngx_uint_t                   cache_hits;
     ngx_uint_t                   cache_misses;
@@ -241,10 +239,6 @@ typedef struct {
     ngx_array_t                 *scrub_names;      /* audit_scrub */
     audit_scrub_t               *scrub;
     ngx_http_audit_producer_t   *producer;         /* per worker */
-    ngx_http_audit_pg_conf_t    *pg;               /* audit_pg */
-    ngx_http_audit_pg_t         *pg_state;         /* per worker */
-    ngx_http_audit_spool_conf_t *spool;            /* audit_spool */
-    ngx_http_audit_spool_t      *spool_state;      /* per worker */
     ngx_http_audit_sentry_conf_t sentry;           /* audit_sentry_* */
     ngx_http_audit_sentry_t     *sentry_state;     /* per worker */
 } ngx_http_audit_main_conf_t;
@@ -425,14 +419,6 @@ ngx_http_audit_ctx_t *ngx_http_audit_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id);
 
 
-/* PostgreSQL shipper */
-char *ngx_http_audit_pg_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf);
-ngx_int_t ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
-    ngx_http_audit_main_conf_t *amcf);
-void ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf);
-void ngx_http_audit_pg_sink(void);
-
 /* error tracker */
 char *ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
@@ -446,24 +432,6 @@ char *ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
 char *ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
     ngx_http_audit_main_conf_t *amcf);
 void ngx_http_audit_sentry_sink(void);
-
-/* spool */
-char *ngx_http_audit_spool_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf);
-ngx_http_audit_spool_t *ngx_http_audit_spool_create(ngx_cycle_t *cycle,
-    ngx_http_audit_spool_conf_t *scf);
-ngx_uint_t ngx_http_audit_spool_backlog(ngx_http_audit_spool_t *sp);
-size_t ngx_http_audit_spool_size(ngx_http_audit_spool_t *sp);
-void ngx_http_audit_spool_append(ngx_http_audit_spool_t *sp, u_char *data,
-    size_t len, ngx_log_t *log);
-ngx_int_t ngx_http_audit_spool_save(ngx_http_audit_spool_t *sp,
-    u_char *data, size_t len, ngx_log_t *log);
-void ngx_http_audit_spool_scan(ngx_http_audit_spool_t *sp, ngx_log_t *log);
-size_t ngx_http_audit_spool_read(ngx_http_audit_spool_t *sp, u_char *buf,
-    size_t size, ngx_log_t *log);
-void ngx_http_audit_spool_commit(ngx_http_audit_spool_t *sp,
-    ngx_log_t *log);
-void ngx_http_audit_spool_close(ngx_http_audit_spool_t *sp);
 
 /* events */
 ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);

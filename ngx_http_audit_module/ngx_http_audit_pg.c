@@ -22,7 +22,7 @@
  */
 
 
-#include "ngx_http_audit_module.h"
+#include "ngx_http_audit_pg.h"
 
 #include <libpq-fe.h>
 
@@ -74,9 +74,6 @@ struct ngx_http_audit_pg_s {
 };
 
 
-static void ngx_http_audit_pg_event(ngx_http_audit_record_t *rec);
-static void ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line,
-    size_t len);
 static ngx_int_t ngx_http_audit_pg_params(ngx_conf_t *cf,
     ngx_http_audit_pg_conf_t *pgcf, PQconninfoOption *opts);
 static ngx_int_t ngx_http_audit_pg_param(ngx_conf_t *cf,
@@ -108,7 +105,7 @@ static ngx_uint_t ngx_http_audit_pg_rows(u_char *p, size_t len);
 
 
 char *
-ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
+ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_pg_main_conf_t *pmcf)
 {
     char                      *err;
     size_t                     len;
@@ -120,7 +117,7 @@ ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
     ngx_uint_t                 i;
     ngx_http_audit_pg_conf_t  *pgcf;
 
-    if (amcf->pg) {
+    if (pmcf->pg) {
         return "is duplicate";
     }
 
@@ -209,7 +206,7 @@ ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
         return NGX_CONF_ERROR;
     }
 
-    amcf->pg = pgcf;
+    pmcf->pg = pgcf;
     ngx_http_audit_events_want(cf);
 
     return NGX_CONF_OK;
@@ -502,17 +499,21 @@ ngx_http_audit_pg_list(u_char *p, ngx_uint_t first, ngx_str_t *item)
 
 ngx_int_t
 ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
-    ngx_http_audit_main_conf_t *amcf)
+    ngx_http_audit_pg_main_conf_t *pmcf)
 {
-    ngx_http_audit_pg_t  *pg;
+    ngx_http_audit_pg_t         *pg;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    /* the zone's counters and this worker's gauges: the audit module's */
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
     pg = ngx_pcalloc(cycle->pool, sizeof(ngx_http_audit_pg_t));
     if (pg == NULL) {
         return NGX_ERROR;
     }
 
-    pg->conf = amcf->pg;
-    pg->spool = amcf->spool_state;
+    pg->conf = pmcf->pg;
+    pg->spool = pmcf->spool_state;
     pg->log = cycle->log;
     pg->stats = amcf->stats;
 
@@ -533,7 +534,7 @@ ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
 
     pg->backoff = NGX_HTTP_AUDIT_PG_BACKOFF_MIN;
 
-    amcf->pg_state = pg;
+    pmcf->pg_state = pg;
 
     ngx_http_audit_pg_connect(pg);
 
@@ -548,11 +549,11 @@ ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
  */
 
 void
-ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf)
+ngx_http_audit_pg_exit_process(ngx_http_audit_pg_main_conf_t *pmcf)
 {
     ngx_http_audit_pg_t  *pg;
 
-    pg = amcf->pg_state;
+    pg = pmcf->pg_state;
 
     if (pg == NULL) {
         return;
@@ -582,7 +583,7 @@ ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf)
     ngx_free(pg->batch);
     pg->queue = NULL;
     pg->batch = NULL;
-    amcf->pg_state = NULL;
+    pmcf->pg_state = NULL;
 }
 
 
@@ -593,36 +594,7 @@ ngx_http_audit_pg_exit_process(ngx_http_audit_main_conf_t *amcf)
  * aside for the spool.
  */
 
-static ngx_http_audit_event_sink_pt  ngx_http_audit_pg_next_sink;
-
-
 void
-ngx_http_audit_pg_sink(void)
-{
-    ngx_http_audit_pg_next_sink = ngx_http_audit_top_event_sink;
-    ngx_http_audit_top_event_sink = ngx_http_audit_pg_event;
-}
-
-
-/* an event for PostgreSQL: the line without its "\n" */
-
-static void
-ngx_http_audit_pg_event(ngx_http_audit_record_t *rec)
-{
-    ngx_http_audit_main_conf_t  *amcf;
-
-    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_audit_module);
-
-    if (amcf && amcf->pg_state) {
-        ngx_http_audit_pg_enqueue(amcf->pg_state, rec->line, rec->len - 1);
-    }
-
-    ngx_http_audit_pg_next_sink(rec);
-}
-
-
-static void
 ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
 {
     u_char  *end, row[2 * AUDIT_EVENT_MAX + 1];

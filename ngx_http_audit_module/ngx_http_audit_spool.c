@@ -17,7 +17,7 @@
  */
 
 
-#include "ngx_http_audit_module.h"
+#include "ngx_http_audit_pg.h"
 
 #include <dirent.h>
 
@@ -59,7 +59,7 @@ static void ngx_http_audit_spool_done(ngx_http_audit_spool_t *sp,
 
 
 char *
-ngx_http_audit_spool_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
+ngx_http_audit_spool_conf(ngx_conf_t *cf, ngx_http_audit_pg_main_conf_t *pmcf)
 {
     off_t                         size;
     ngx_str_t                    *value, s;
@@ -67,7 +67,7 @@ ngx_http_audit_spool_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
     ngx_file_info_t               fi;
     ngx_http_audit_spool_conf_t  *scf;
 
-    if (amcf->spool) {
+    if (pmcf->spool) {
         return "is duplicate";
     }
 
@@ -126,7 +126,7 @@ ngx_http_audit_spool_conf(ngx_conf_t *cf, ngx_http_audit_main_conf_t *amcf)
         return NGX_CONF_ERROR;
     }
 
-    amcf->spool = scf;
+    pmcf->spool = scf;
 
     return NGX_CONF_OK;
 }

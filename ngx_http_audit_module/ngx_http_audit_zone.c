@@ -14,13 +14,17 @@
 #include "ngx_http_audit_module.h"
 
 
+static ngx_int_t ngx_http_audit_zone_layout(ngx_shm_zone_t *shm_zone,
+    ngx_http_audit_shctx_t *sh);
 static void ngx_http_audit_keyed_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 
 
 /*
  * The zone survives a reload as it is (the old data is reused), so cached
- * verdicts, counters and revocations carry over to the new workers.
+ * verdicts, counters and revocations carry over to the new workers, as
+ * long as it has this module's layout: a zone made by another build is
+ * refused, as limit_req refuses a zone of another key.
  */
 
 ngx_int_t
@@ -30,6 +34,10 @@ ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_audit_shctx_t  *sh;
 
     if (data) {
+        if (ngx_http_audit_zone_layout(shm_zone, data) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         shm_zone->data = data;
         return NGX_OK;
     }
@@ -37,6 +45,10 @@ ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
     if (shm_zone->shm.exists) {
+        if (ngx_http_audit_zone_layout(shm_zone, shpool->data) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         shm_zone->data = shpool->data;
         return NGX_OK;
     }
@@ -47,6 +59,10 @@ ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ngx_memzero(sh, sizeof(ngx_http_audit_shctx_t));
+
+    sh->magic = NGX_HTTP_AUDIT_ZONE_MAGIC;
+    sh->version = NGX_HTTP_AUDIT_ZONE_VERSION;
+    sh->size = sizeof(ngx_http_audit_shctx_t);
 
     ngx_http_audit_keyed_init(&sh->cache);
     ngx_http_audit_keyed_init(&sh->bf);
@@ -69,6 +85,28 @@ ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     shpool->log_nomem = 0;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_audit_zone_layout(ngx_shm_zone_t *shm_zone,
+    ngx_http_audit_shctx_t *sh)
+{
+    if (sh != NULL
+        && sh->magic == NGX_HTTP_AUDIT_ZONE_MAGIC
+        && sh->version == NGX_HTTP_AUDIT_ZONE_VERSION
+        && sh->size == sizeof(ngx_http_audit_shctx_t))
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                  "audit_zone \"%V\" was made by another build of the "
+                  "audit module (another layout); it cannot be kept across "
+                  "a reload: restart nginx, or give the zone a new name",
+                  &shm_zone->shm.name);
+
+    return NGX_ERROR;
 }
 
 

@@ -79,8 +79,10 @@ my @cases = (
       '/chart?jwt=[Filtered]&page=2' ],
     [ 'JWT as a path segment', "/reset/$tok{path}/confirm", undef, $expired,
       '/reset/[Filtered]/confirm' ],
+    # (the value stays, unless the token's text happens to hold a
+    # secret-looking word such as "key" or "sid": then it goes too)
     [ 'JWT as a query name', "/chart?$tok{name}=1", undef, $expired,
-      '/chart?[Filtered]=1' ],
+      qr{^/chart\?\[Filtered\]=(?:1|\[Filtered\])$} ],
     [ 'JWT with %2E for its dots', "/reset/$pct", undef, $expired,
       '/reset/[Filtered]' ],
     [ 'Bearer token in the query', "/chart?h=Bearer+$tok{bearer}&x=1", undef, $expired,
@@ -112,12 +114,18 @@ $t->wait_events($log, $want_events, timeout => 10);
 my @ev = $t->log_events($log);
 is(scalar @ev, $want_events, "$want_events events in the log");
 
-# what the log line shows, per request
+# what the log line shows, per request (PostgreSQL and Sentry must show
+# the same route)
+my %logged;
 for my $rid (sort keys %by_rid) {
     my ($what, $path, $ua, $cookie, $route, $ua_want) = @{ $by_rid{$rid} };
     my @mine = grep { ($_->{request_id} // '') eq $rid } @ev;
     ok(@mine, "$what: has events") or next;
-    is($_->{route}, $route, "$what: $_->{action}: route $route") for @mine;
+    for my $e (@mine) {
+        ref $route ? like($e->{route}, $route, "$what: $e->{action}: route $route")
+                   : is($e->{route}, $route, "$what: $e->{action}: route $route");
+        $logged{$rid} //= $e->{route};
+    }
     if (defined $ua_want) {
         is($_->{user_agent}, $ua_want, "$what: $_->{action}: user_agent $ua_want") for @mine;
     }
@@ -142,7 +150,8 @@ $t->wait_until(sub { $t->psql('SELECT count(*) FROM audit.events', db => 'audit'
 is($t->psql('SELECT count(*) FROM audit.events', db => 'audit'), $want_events,
    "PostgreSQL: $want_events rows");
 for my $rid (sort keys %by_rid) {
-    my ($what, undef, undef, undef, $route, $ua_want) = @{ $by_rid{$rid} };
+    my ($what, undef, undef, undef, undef, $ua_want) = @{ $by_rid{$rid} };
+    my $route = $logged{$rid} // '?';
     my $rows = $t->psql("SELECT DISTINCT route || ' | ' || coalesce(extra->>'user_agent', '-')"
                         . " FROM audit.events WHERE request_id = '$rid'",
                         db => 'audit', user => 'audit_reader');
@@ -164,7 +173,8 @@ my @events = $rx->events;
 is(scalar @events, scalar @refused, 'Sentry: one event per refusal (' . scalar(@refused) . ')');
 my %sent = map { ($_->{tags}{request_id} // '') => $_ } @events;
 for my $rid (sort @refused) {
-    my ($what, undef, undef, undef, $route) = @{ $by_rid{$rid} };
+    my ($what) = @{ $by_rid{$rid} };
+    my $route = $logged{$rid} // '?';
     my $e = $sent{$rid};
     ok($e, "Sentry: $what: sent") or next;
     is($e->{request}{url}, $route, "Sentry: $what: request.url $route");
