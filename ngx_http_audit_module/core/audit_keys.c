@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <openssl/rsa.h>
 
 #include "audit_b64url.h"
+#include "audit_file.h"
 #include "audit_keys.h"
 
 
@@ -219,9 +219,7 @@ audit_keyset_parse(const unsigned char *data, size_t len, char *err,
 audit_keyset_t *
 audit_keyset_load(const char *path, char *err, size_t errlen)
 {
-    FILE            *fp;
     size_t           n;
-    int              failed;
     char             reason[256];
     unsigned char   *buf;
     audit_keyset_t  *ks;
@@ -233,39 +231,14 @@ audit_keyset_load(const char *path, char *err, size_t errlen)
         err[0] = '\0';
     }
 
-    fp = fopen(path, "rb");
-    if (fp == NULL) {
-        snprintf(err, errlen, "cannot open \"%s\": %s", path,
-                 strerror(errno));
-        return NULL;
-    }
-
-    buf = malloc(AUDIT_KEYS_FILE_MAX + 1);
+    buf = audit_file_read(path, AUDIT_KEYS_FILE_MAX, &n, err, errlen);
     if (buf == NULL) {
-        fclose(fp);
-        snprintf(err, errlen, "\"%s\": out of memory", path);
         return NULL;
     }
 
-    /* one byte more than allowed tells a too large file */
-    n = fread(buf, 1, AUDIT_KEYS_FILE_MAX + 1, fp);
-    failed = ferror(fp);
-    fclose(fp);
-
-    ks = NULL;
-
-    if (failed) {
-        snprintf(err, errlen, "cannot read \"%s\"", path);
-
-    } else if (n > AUDIT_KEYS_FILE_MAX) {
-        snprintf(err, errlen, "\"%s\" is larger than %d bytes", path,
-                 AUDIT_KEYS_FILE_MAX);
-
-    } else {
-        ks = audit_keyset_parse(buf, n, reason, sizeof(reason));
-        if (ks == NULL) {
-            snprintf(err, errlen, "\"%s\": %s", path, reason);
-        }
+    ks = audit_keyset_parse(buf, n, reason, sizeof(reason));
+    if (ks == NULL) {
+        snprintf(err, errlen, "\"%s\": %s", path, reason);
     }
 
     /* the file may be a secret */
