@@ -133,7 +133,8 @@ long audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
  * overlong forms, no surrogates, nothing past U+10FFFF) becomes U+FFFD.
  * Stops before a character that would not fit, and NUL-terminates.  NUL
  * bytes in s are copied.  Returns the bytes written, without the NUL; 0
- * when size is 0, and then nothing is written.
+ * when size is 0, and then nothing is written.  (audit_json.c: the very
+ * sanitizing every JSON string of the core goes through.)
  */
 size_t audit_utf8_sanitize(const char *s, size_t len, char *out, size_t size);
 

@@ -11,9 +11,8 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include <jansson.h>
 
-#include "audit_out.h"
+#include "audit_json.h"
 #include "audit_sentry.h"
 
 
@@ -31,9 +30,6 @@
 #define AUDIT_SENTRY_TYPE_CAP      128
 #define AUDIT_SENTRY_ID_CAP        1024
 
-/* input bytes made valid UTF-8 at a time, on the stack */
-#define AUDIT_SENTRY_CHUNK         256
-
 /* 9999-12-31T23:59:59.999Z: RFC 3339 has four-digit years */
 #define AUDIT_SENTRY_TS_MAX        253402300799999ULL
 
@@ -47,15 +43,6 @@
 #define AUDIT_SENTRY_RETRY_DEFAULT 60000ULL
 
 
-/* a JSON string being written in parts */
-typedef struct {
-    size_t               start;         /* offset of its opening quote */
-    size_t               chars;
-    size_t               max;
-    int                  plain;         /* nothing to escape so far */
-} audit_sentry_jstr_t;
-
-
 static int audit_sentry_dsn_fail(audit_sentry_dsn_t *out, char *err,
     size_t errlen, const char *reason);
 static int audit_sentry_scheme(const char *p, size_t len,
@@ -66,37 +53,22 @@ static int audit_sentry_host(const char *p, size_t len);
 static int audit_sentry_path(const char *p, size_t len);
 static int audit_sentry_reportable(const audit_event_t *ev);
 static int audit_sentry_is(audit_str_t v, const char *s);
-static void audit_sentry_head(audit_out_t *o, const char *hex,
+static void audit_sentry_head(audit_json_t *o, const char *hex,
     const audit_sentry_dsn_t *dsn, const char *dsn_text,
     unsigned long long now_ms);
-static void audit_sentry_payload(audit_out_t *o,
+static void audit_sentry_payload(audit_json_t *o,
     const audit_event_t *ev, const char *hex, const char *fp, size_t fplen,
     const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
     const audit_sentry_fault_t *fault);
-static void audit_sentry_title(audit_out_t *o,
-    audit_sentry_jstr_t *js, const audit_event_t *ev, const audit_sentry_fault_t *fault);
-static long audit_sentry_item(audit_out_t *o, size_t head,
+static void audit_sentry_title(audit_json_t *o, audit_json_str_t *js,
+    const audit_event_t *ev, const audit_sentry_fault_t *fault);
+static long audit_sentry_item(audit_json_t *o, size_t head,
     const char *type);
 static long audit_sentry_event_envelope(const audit_event_t *ev,
     const audit_sentry_fault_t *fault, const char *fp, size_t fplen,
     const audit_sentry_dsn_t *dsn, const char *dsn_text,
     const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
     unsigned long long now_ms, char *buf, size_t size);
-static void audit_sentry_key(audit_out_t *o, int *first,
-    const char *key);
-static void audit_sentry_member(audit_out_t *o, int *first,
-    const char *key, const char *s, size_t len, size_t max);
-static void audit_sentry_num(audit_out_t *o, unsigned long long v,
-    int negative);
-static void audit_sentry_string(audit_out_t *o, const char *s,
-    size_t len, size_t max);
-static void audit_sentry_begin(audit_out_t *o,
-    audit_sentry_jstr_t *js, size_t max);
-static void audit_sentry_part(audit_out_t *o,
-    audit_sentry_jstr_t *js, const char *s, size_t len, size_t max);
-static void audit_sentry_end(audit_out_t *o, audit_sentry_jstr_t *js);
-static size_t audit_sentry_utf8(char *out, size_t room, const char *s,
-    size_t len, size_t max, size_t *chars, int *plain, int *full);
 static int audit_sentry_limit(const char *p, size_t len,
     unsigned long long *ms, int *events, int *reports);
 static int audit_sentry_seconds(const char *p, size_t len,
@@ -107,10 +79,8 @@ static void audit_sentry_later(unsigned long long *until,
     unsigned long long now_ms, unsigned long long ms);
 
 
-#define AUDIT_SENTRY_LIT(o, s)  audit_out_raw(o, s, sizeof(s) - 1)
-
 #define AUDIT_SENTRY_MEMBER(o, first, key, v, max)                          \
-    audit_sentry_member(o, first, key, (v).data, (v).len, max)
+    audit_json_member(o, first, key, (v).data, (v).len, max)
 
 #define AUDIT_SENTRY_HAS(v)  ((v).data != NULL && (v).len != 0)
 
@@ -573,7 +543,7 @@ audit_sentry_fingerprint(const audit_event_t *ev, char *buf, size_t size)
 
     if (AUDIT_SENTRY_HAS(v)) {
         fp[n++] = ':';
-        n += audit_sentry_utf8(fp + n, sizeof(fp) - 1 - n, v.data, v.len,
+        n += audit_json_utf8(fp + n, sizeof(fp) - 1 - n, v.data, v.len,
                                (size_t) -1, &chars, &plain, &full);
     }
 
@@ -658,7 +628,7 @@ audit_sentry_event_envelope(const audit_event_t *ev,
 {
     size_t               head;
     char                 hex[33];
-    audit_out_t   o;
+    audit_json_t         o;
     audit_sentry_opts_t  none;
 
     if (opts == NULL) {
@@ -666,10 +636,7 @@ audit_sentry_event_envelope(const audit_event_t *ev,
         opts = &none;
     }
 
-    o.p = buf;
-    o.n = 0;
-    o.room = size - 1;
-    o.error = 0;
+    audit_json_init(&o, buf, size - 1);
 
     audit_hex(ev->id, sizeof(ev->id), hex);
 
@@ -711,7 +678,7 @@ audit_sentry_envelope_fault(const audit_event_t *ev,
 
     if (fault->detail && fault->detail[0]) {
         fp[n++] = ':';
-        k = audit_sentry_utf8(fp + n, sizeof(fp) - 1 - n, fault->detail,
+        k = audit_json_utf8(fp + n, sizeof(fp) - 1 - n, fault->detail,
                               strlen(fault->detail), (size_t) -1, &chars,
                               &plain, &full);
         n += k;
@@ -731,7 +698,7 @@ audit_sentry_client_report(const audit_sentry_discards_t *d,
     int                  first;
     size_t               i, head;
     char                 ts[25];
-    audit_out_t   o;
+    audit_json_t         o;
     unsigned long long   q[4];
 
     if (buf != NULL && size != 0) {
@@ -755,19 +722,16 @@ audit_sentry_client_report(const audit_sentry_discards_t *d,
         return -1;
     }
 
-    o.p = buf;
-    o.n = 0;
-    o.room = size - 1;
-    o.error = 0;
+    audit_json_init(&o, buf, size - 1);
 
     audit_sentry_head(&o, NULL, NULL, dsn_text, now_ms);
     head = o.n;
 
     audit_rfc3339_ms(now_ms, ts);
 
-    AUDIT_SENTRY_LIT(&o, "{\"timestamp\":\"");
-    audit_out_raw(&o, ts, 24);
-    AUDIT_SENTRY_LIT(&o, "\",\"discarded_events\":[");
+    AUDIT_JSON_LIT(&o, "{\"timestamp\":\"");
+    audit_json_raw(&o, ts, 24);
+    AUDIT_JSON_LIT(&o, "\",\"discarded_events\":[");
 
     first = 1;
 
@@ -777,21 +741,21 @@ audit_sentry_client_report(const audit_sentry_discards_t *d,
         }
 
         if (!first) {
-            AUDIT_SENTRY_LIT(&o, ",");
+            AUDIT_JSON_LIT(&o, ",");
         }
 
         first = 0;
 
-        AUDIT_SENTRY_LIT(&o, "{\"reason\":\"");
-        audit_out_raw(&o, audit_sentry_discard_reasons[i],
+        AUDIT_JSON_LIT(&o, "{\"reason\":\"");
+        audit_json_raw(&o, audit_sentry_discard_reasons[i],
                          strlen(audit_sentry_discard_reasons[i]));
-        AUDIT_SENTRY_LIT(&o, "\",\"category\":\"error\",\"quantity\":");
-        audit_sentry_num(&o, q[i] > AUDIT_SENTRY_QUANTITY_MAX
-                             ? AUDIT_SENTRY_QUANTITY_MAX : q[i], 0);
-        AUDIT_SENTRY_LIT(&o, "}");
+        AUDIT_JSON_LIT(&o, "\",\"category\":\"error\",\"quantity\":");
+        audit_json_uint(&o, q[i] > AUDIT_SENTRY_QUANTITY_MAX
+                            ? AUDIT_SENTRY_QUANTITY_MAX : q[i], 0);
+        AUDIT_JSON_LIT(&o, "}");
     }
 
-    AUDIT_SENTRY_LIT(&o, "]}");
+    AUDIT_JSON_LIT(&o, "]}");
 
     return audit_sentry_item(&o, head, "client_report");
 }
@@ -1105,7 +1069,7 @@ audit_sentry_later(unsigned long long *until, unsigned long long now_ms,
 /* the envelope header line; no event_id when hex is NULL */
 
 static void
-audit_sentry_head(audit_out_t *o, const char *hex,
+audit_sentry_head(audit_json_t *o, const char *hex,
     const audit_sentry_dsn_t *dsn, const char *dsn_text,
     unsigned long long now_ms)
 {
@@ -1113,19 +1077,19 @@ audit_sentry_head(audit_out_t *o, const char *hex,
     size_t  len;
     char    ts[25], port[8], text[AUDIT_SENTRY_DSN_MAX + 1];
 
-    AUDIT_SENTRY_LIT(o, "{");
+    AUDIT_JSON_LIT(o, "{");
 
     if (hex != NULL) {
-        AUDIT_SENTRY_LIT(o, "\"event_id\":\"");
-        audit_out_raw(o, hex, 32);
-        AUDIT_SENTRY_LIT(o, "\",");
+        AUDIT_JSON_LIT(o, "\"event_id\":\"");
+        audit_json_raw(o, hex, 32);
+        AUDIT_JSON_LIT(o, "\",");
     }
 
     audit_rfc3339_ms(now_ms, ts);
 
-    AUDIT_SENTRY_LIT(o, "\"sent_at\":\"");
-    audit_out_raw(o, ts, 24);
-    AUDIT_SENTRY_LIT(o, "\"");
+    AUDIT_JSON_LIT(o, "\"sent_at\":\"");
+    audit_json_raw(o, ts, 24);
+    AUDIT_JSON_LIT(o, "\"");
 
     if (dsn_text != NULL) {
         for (len = 0; len <= AUDIT_SENTRY_DSN_MAX && dsn_text[len]; len++) {
@@ -1135,8 +1099,8 @@ audit_sentry_head(audit_out_t *o, const char *hex,
         /* cut, it would no longer match the auth header: left out */
 
         if (len != 0 && len <= AUDIT_SENTRY_DSN_MAX) {
-            AUDIT_SENTRY_LIT(o, ",\"dsn\":");
-            audit_sentry_string(o, dsn_text, len, AUDIT_SENTRY_DSN_MAX);
+            AUDIT_JSON_LIT(o, ",\"dsn\":");
+            audit_json_string(o, dsn_text, len, AUDIT_SENTRY_DSN_MAX);
         }
 
     } else if (dsn != NULL && dsn->public_key[0] && dsn->host[0]
@@ -1155,21 +1119,21 @@ audit_sentry_head(audit_out_t *o, const char *hex,
                      port, dsn->path_prefix, dsn->project_id);
 
         if (n > 0 && (size_t) n < sizeof(text)) {
-            AUDIT_SENTRY_LIT(o, ",\"dsn\":");
-            audit_sentry_string(o, text, (size_t) n, AUDIT_SENTRY_DSN_MAX);
+            AUDIT_JSON_LIT(o, ",\"dsn\":");
+            audit_json_string(o, text, (size_t) n, AUDIT_SENTRY_DSN_MAX);
         }
     }
 
-    AUDIT_SENTRY_LIT(o, ",\"sdk\":{\"name\":\"" AUDIT_SENTRY_SDK_NAME
+    AUDIT_JSON_LIT(o, ",\"sdk\":{\"name\":\"" AUDIT_SENTRY_SDK_NAME
                      "\",\"version\":");
-    audit_sentry_string(o, AUDIT_SENTRY_VERSION,
+    audit_json_string(o, AUDIT_SENTRY_VERSION,
                         sizeof(AUDIT_SENTRY_VERSION) - 1, 64);
-    AUDIT_SENTRY_LIT(o, "}}\n");
+    AUDIT_JSON_LIT(o, "}}\n");
 }
 
 
 static void
-audit_sentry_payload(audit_out_t *o, const audit_event_t *ev,
+audit_sentry_payload(audit_json_t *o, const audit_event_t *ev,
     const char *hex, const char *fp, size_t fplen,
     const audit_sentry_opts_t *opts, const audit_scrub_t *scrub,
     const audit_sentry_fault_t *fault)
@@ -1178,7 +1142,7 @@ audit_sentry_payload(audit_out_t *o, const audit_event_t *ev,
     size_t                url_len, path_len;
     const char           *level, *action, *q;
     char                  ts[25], url[AUDIT_SENTRY_URL_CAP + 1];
-    audit_sentry_jstr_t   js;
+    audit_json_str_t   js;
 
     pii = opts->send_pii;
     action = fault ? fault->kind : audit_action_name(ev->action);
@@ -1200,40 +1164,40 @@ audit_sentry_payload(audit_out_t *o, const audit_event_t *ev,
 
     audit_rfc3339_ms(ev->ts_ms, ts);
 
-    AUDIT_SENTRY_LIT(o, "{\"event_id\":\"");
-    audit_out_raw(o, hex, 32);
-    AUDIT_SENTRY_LIT(o, "\",\"timestamp\":\"");
-    audit_out_raw(o, ts, 24);
-    AUDIT_SENTRY_LIT(o, "\",\"level\":\"");
-    audit_out_raw(o, level, strlen(level));
-    AUDIT_SENTRY_LIT(o, "\",\"logger\":\"" AUDIT_SENTRY_SDK_NAME
+    AUDIT_JSON_LIT(o, "{\"event_id\":\"");
+    audit_json_raw(o, hex, 32);
+    AUDIT_JSON_LIT(o, "\",\"timestamp\":\"");
+    audit_json_raw(o, ts, 24);
+    AUDIT_JSON_LIT(o, "\",\"level\":\"");
+    audit_json_raw(o, level, strlen(level));
+    AUDIT_JSON_LIT(o, "\",\"logger\":\"" AUDIT_SENTRY_SDK_NAME
                      "\",\"platform\":\"c\"");
 
     /* message and exception: what the issue is called */
 
-    AUDIT_SENTRY_LIT(o, ",\"message\":{\"formatted\":");
-    audit_sentry_begin(o, &js, AUDIT_SENTRY_MESSAGE_CAP);
+    AUDIT_JSON_LIT(o, ",\"message\":{\"formatted\":");
+    audit_json_begin(o, &js, AUDIT_SENTRY_MESSAGE_CAP);
     audit_sentry_title(o, &js, ev, fault);
-    audit_sentry_end(o, &js);
+    audit_json_end(o, &js);
 
-    AUDIT_SENTRY_LIT(o, "},\"exception\":{\"values\":[{\"type\":\"");
-    audit_out_raw(o, action, strlen(action));
-    AUDIT_SENTRY_LIT(o, "\",\"value\":");
-    audit_sentry_begin(o, &js, AUDIT_SENTRY_MESSAGE_CAP);
+    AUDIT_JSON_LIT(o, "},\"exception\":{\"values\":[{\"type\":\"");
+    audit_json_raw(o, action, strlen(action));
+    AUDIT_JSON_LIT(o, "\",\"value\":");
+    audit_json_begin(o, &js, AUDIT_SENTRY_MESSAGE_CAP);
     audit_sentry_title(o, &js, ev, fault);
 
     if (AUDIT_SENTRY_HAS(ev->reason)) {
-        audit_sentry_part(o, &js, " (", 2, 2);
-        audit_sentry_part(o, &js, ev->reason.data, ev->reason.len,
+        audit_json_part(o, &js, " (", 2, 2);
+        audit_json_part(o, &js, ev->reason.data, ev->reason.len,
                           AUDIT_SENTRY_REASON_CAP);
-        audit_sentry_part(o, &js, ")", 1, 1);
+        audit_json_part(o, &js, ")", 1, 1);
     }
 
-    audit_sentry_end(o, &js);
+    audit_json_end(o, &js);
 
-    AUDIT_SENTRY_LIT(o, "}]},\"fingerprint\":[");
-    audit_sentry_string(o, fp, fplen, AUDIT_SENTRY_FINGERPRINT_MAX);
-    AUDIT_SENTRY_LIT(o, "]");
+    AUDIT_JSON_LIT(o, "}]},\"fingerprint\":[");
+    audit_json_string(o, fp, fplen, AUDIT_SENTRY_FINGERPRINT_MAX);
+    AUDIT_JSON_LIT(o, "]");
 
     /* the scrubbed uri: request.url, and its path the route tag */
 
@@ -1247,24 +1211,24 @@ audit_sentry_payload(audit_out_t *o, const audit_event_t *ev,
         path_len = q ? (size_t) (q - url) : url_len;
     }
 
-    AUDIT_SENTRY_LIT(o, ",\"tags\":{");
+    AUDIT_JSON_LIT(o, ",\"tags\":{");
     first = 1;
     AUDIT_SENTRY_MEMBER(o, &first, "ip", ev->ip, AUDIT_SENTRY_TAG_CAP);
-    audit_sentry_member(o, &first, "route", url, path_len,
+    audit_json_member(o, &first, "route", url, path_len,
                         AUDIT_SENTRY_TAG_CAP);
     AUDIT_SENTRY_MEMBER(o, &first, "role", ev->role, AUDIT_SENTRY_TAG_CAP);
     AUDIT_SENTRY_MEMBER(o, &first, "request_id", ev->request_id,
                         AUDIT_SENTRY_TAG_CAP);
     AUDIT_SENTRY_MEMBER(o, &first, "reason", ev->reason,
                         AUDIT_SENTRY_TAG_CAP);
-    audit_sentry_member(o, &first, "action", action, strlen(action),
+    audit_json_member(o, &first, "action", action, strlen(action),
                         AUDIT_SENTRY_TAG_CAP);
-    AUDIT_SENTRY_LIT(o, "}");
+    AUDIT_JSON_LIT(o, "}");
 
     if (AUDIT_SENTRY_HAS(ev->user_id) || AUDIT_SENTRY_HAS(ev->ip)
         || (pii && AUDIT_SENTRY_HAS(ev->attempted_user)))
     {
-        AUDIT_SENTRY_LIT(o, ",\"user\":{");
+        AUDIT_JSON_LIT(o, ",\"user\":{");
         first = 1;
         AUDIT_SENTRY_MEMBER(o, &first, "id", ev->user_id,
                             AUDIT_SENTRY_USER_CAP);
@@ -1276,51 +1240,45 @@ audit_sentry_payload(audit_out_t *o, const audit_event_t *ev,
 
         AUDIT_SENTRY_MEMBER(o, &first, "ip_address", ev->ip,
                             AUDIT_SENTRY_IP_CAP);
-        AUDIT_SENTRY_LIT(o, "}");
+        AUDIT_JSON_LIT(o, "}");
     }
 
     if (AUDIT_SENTRY_HAS(ev->method) || url_len != 0
         || AUDIT_SENTRY_HAS(ev->ip))
     {
-        AUDIT_SENTRY_LIT(o, ",\"request\":{");
+        AUDIT_JSON_LIT(o, ",\"request\":{");
         first = 1;
         AUDIT_SENTRY_MEMBER(o, &first, "method", ev->method,
                             AUDIT_SENTRY_METHOD_CAP);
-        audit_sentry_member(o, &first, "url", url, url_len,
+        audit_json_member(o, &first, "url", url, url_len,
                             AUDIT_SENTRY_URL_CAP);
 
         if (AUDIT_SENTRY_HAS(ev->ip)) {
-            audit_sentry_key(o, &first, "env");
-            AUDIT_SENTRY_LIT(o, "{\"REMOTE_ADDR\":");
-            audit_sentry_string(o, ev->ip.data, ev->ip.len,
+            audit_json_key(o, &first, "env");
+            AUDIT_JSON_LIT(o, "{\"REMOTE_ADDR\":");
+            audit_json_string(o, ev->ip.data, ev->ip.len,
                                 AUDIT_SENTRY_IP_CAP);
-            AUDIT_SENTRY_LIT(o, "}");
+            AUDIT_JSON_LIT(o, "}");
         }
 
-        AUDIT_SENTRY_LIT(o, "}");
+        AUDIT_JSON_LIT(o, "}");
     }
 
     if (ev->count != 0 || ev->window != 0
         || AUDIT_SENTRY_HAS(ev->resource_type)
         || (pii && AUDIT_SENTRY_HAS(ev->resource_id)))
     {
-        AUDIT_SENTRY_LIT(o, ",\"extra\":{");
+        AUDIT_JSON_LIT(o, ",\"extra\":{");
         first = 1;
 
         if (ev->count != 0) {
-            audit_sentry_key(o, &first, "count");
-            audit_sentry_num(o, ev->count < 0
-                                ? 0 - (unsigned long long) ev->count
-                                : (unsigned long long) ev->count,
-                             ev->count < 0);
+            audit_json_key(o, &first, "count");
+            audit_json_int(o, ev->count);
         }
 
         if (ev->window != 0) {
-            audit_sentry_key(o, &first, "window");
-            audit_sentry_num(o, ev->window < 0
-                                ? 0 - (unsigned long long) ev->window
-                                : (unsigned long long) ev->window,
-                             ev->window < 0);
+            audit_json_key(o, &first, "window");
+            audit_json_int(o, ev->window);
         }
 
         AUDIT_SENTRY_MEMBER(o, &first, "resource_type", ev->resource_type,
@@ -1331,41 +1289,41 @@ audit_sentry_payload(audit_out_t *o, const audit_event_t *ev,
                                 AUDIT_SENTRY_ID_CAP);
         }
 
-        AUDIT_SENTRY_LIT(o, "}");
+        AUDIT_JSON_LIT(o, "}");
     }
 
     first = 0;
 
     if (opts->environment != NULL) {
-        audit_sentry_member(o, &first, "environment", opts->environment,
+        audit_json_member(o, &first, "environment", opts->environment,
                             strlen(opts->environment), AUDIT_SENTRY_ENV_CAP);
     }
 
     if (opts->release != NULL) {
-        audit_sentry_member(o, &first, "release", opts->release,
+        audit_json_member(o, &first, "release", opts->release,
                             strlen(opts->release), AUDIT_SENTRY_NAME_CAP);
     }
 
     if (opts->server_name != NULL) {
-        audit_sentry_member(o, &first, "server_name", opts->server_name,
+        audit_json_member(o, &first, "server_name", opts->server_name,
                             strlen(opts->server_name),
                             AUDIT_SENTRY_NAME_CAP);
     }
 
-    AUDIT_SENTRY_LIT(o, "}");
+    AUDIT_JSON_LIT(o, "}");
 }
 
 
 /* "Failed login", "Expired session", "Authorization denied: RULE", ... */
 
 static void
-audit_sentry_title(audit_out_t *o, audit_sentry_jstr_t *js,
+audit_sentry_title(audit_json_t *o, audit_json_str_t *js,
     const audit_event_t *ev, const audit_sentry_fault_t *fault)
 {
     const char  *title;
 
     if (fault) {
-        audit_sentry_part(o, js, fault->title, strlen(fault->title),
+        audit_json_part(o, js, fault->title, strlen(fault->title),
                           (size_t) -1);
         return;
     }
@@ -1405,18 +1363,18 @@ audit_sentry_title(audit_out_t *o, audit_sentry_jstr_t *js,
         break;
     }
 
-    audit_sentry_part(o, js, title, strlen(title), (size_t) -1);
+    audit_json_part(o, js, title, strlen(title), (size_t) -1);
 
     if (ev->action == AUDIT_AUTHZ_CHECK && AUDIT_SENTRY_HAS(ev->rule)) {
-        audit_sentry_part(o, js, ": ", 2, 2);
-        audit_sentry_part(o, js, ev->rule.data, ev->rule.len,
+        audit_json_part(o, js, ": ", 2, 2);
+        audit_json_part(o, js, ev->rule.data, ev->rule.len,
                           AUDIT_SENTRY_RULE_CAP);
     }
 
     if (ev->action == AUDIT_REQUEST_REJECTED && AUDIT_SENTRY_HAS(ev->reason))
     {
-        audit_sentry_part(o, js, ": ", 2, 2);
-        audit_sentry_part(o, js, ev->reason.data, ev->reason.len,
+        audit_json_part(o, js, ": ", 2, 2);
+        audit_json_part(o, js, ev->reason.data, ev->reason.len,
                           AUDIT_SENTRY_RULE_CAP);
     }
 }
@@ -1429,7 +1387,7 @@ audit_sentry_title(audit_out_t *o, audit_sentry_jstr_t *js,
  */
 
 static long
-audit_sentry_item(audit_out_t *o, size_t head, const char *type)
+audit_sentry_item(audit_json_t *o, size_t head, const char *type)
 {
     int     n;
     size_t  len;
@@ -1458,218 +1416,4 @@ audit_sentry_item(audit_out_t *o, size_t head, const char *type)
     o->p[o->n] = '\0';
 
     return (long) o->n;
-}
-
-
-/* Writes "key": -- with a comma first unless it is the first member. */
-
-static void
-audit_sentry_key(audit_out_t *o, int *first, const char *key)
-{
-    if (!*first) {
-        AUDIT_SENTRY_LIT(o, ",");
-    }
-
-    *first = 0;
-
-    AUDIT_SENTRY_LIT(o, "\"");
-    audit_out_raw(o, key, strlen(key));
-    AUDIT_SENTRY_LIT(o, "\":");
-}
-
-
-/* "key":"value" when the value is there */
-
-static void
-audit_sentry_member(audit_out_t *o, int *first, const char *key,
-    const char *s, size_t len, size_t max)
-{
-    if (s == NULL || len == 0) {
-        return;
-    }
-
-    audit_sentry_key(o, first, key);
-    audit_sentry_string(o, s, len, max);
-}
-
-
-static void
-audit_sentry_num(audit_out_t *o, unsigned long long v, int negative)
-{
-    char  digits[20], *p;
-
-    p = digits + sizeof(digits);
-
-    do {
-        *--p = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-
-    if (negative) {
-        AUDIT_SENTRY_LIT(o, "-");
-    }
-
-    audit_out_raw(o, p, digits + sizeof(digits) - p);
-}
-
-
-static void
-audit_sentry_string(audit_out_t *o, const char *s, size_t len,
-    size_t max)
-{
-    audit_sentry_jstr_t  js;
-
-    audit_sentry_begin(o, &js, max);
-    audit_sentry_part(o, &js, s, len, max);
-    audit_sentry_end(o, &js);
-}
-
-
-/*
- * A JSON string in parts: each is made valid UTF-8 and cut to its own cap
- * and to what is left of the string's, in characters, straight into the
- * envelope; only when something needs escaping does jansson rewrite the
- * whole string there at the end.
- */
-
-static void
-audit_sentry_begin(audit_out_t *o, audit_sentry_jstr_t *js,
-    size_t max)
-{
-    AUDIT_SENTRY_LIT(o, "\"");
-
-    js->start = o->n - 1;
-    js->chars = 0;
-    js->max = max;
-    js->plain = 1;
-}
-
-
-static void
-audit_sentry_part(audit_out_t *o, audit_sentry_jstr_t *js,
-    const char *s, size_t len, size_t max)
-{
-    int     full;
-    size_t  n, chars;
-
-    if (o->error || s == NULL || len == 0) {
-        return;
-    }
-
-    if (max > js->max - js->chars) {
-        max = js->max - js->chars;
-    }
-
-    n = audit_sentry_utf8(o->p + o->n, o->room - o->n, s, len, max, &chars,
-                          &js->plain, &full);
-
-    o->n += n;
-    js->chars += chars;
-
-    if (full) {
-        o->error = 1;
-    }
-}
-
-
-static void
-audit_sentry_end(audit_out_t *o, audit_sentry_jstr_t *js)
-{
-    size_t   n, room;
-    json_t  *s;
-
-    if (o->error) {
-        return;
-    }
-
-    if (js->plain) {
-        AUDIT_SENTRY_LIT(o, "\"");
-        return;
-    }
-
-    /* jansson copies the string, then writes it over itself, quoted */
-
-    s = json_stringn_nocheck(o->p + js->start + 1, o->n - js->start - 1);
-    if (s == NULL) {
-        o->error = 1;
-        return;
-    }
-
-    room = o->room - js->start;
-    n = json_dumpb(s, o->p + js->start, room, JSON_ENCODE_ANY);
-    json_decref(s);
-
-    if (n == 0 || n > room) {
-        o->error = 1;
-        return;
-    }
-
-    o->n = js->start + n;
-}
-
-
-/*
- * Copies s[0..len) into out (room bytes, no NUL) as valid UTF-8 by
- * audit_utf8_sanitize(), whole characters only, at most max of them.
- * *chars gets how many were written; *plain is cleared when one needs a
- * JSON escape; *full is set when out ran out of room before the end.
- * Returns the bytes written.
- *
- * The input is sanitized a chunk at a time on the stack, each chunk ending
- * before a byte that cannot continue a sequence (or after three that do),
- * which gives exactly what sanitizing it whole would.
- */
-
-static size_t
-audit_sentry_utf8(char *out, size_t room, const char *s, size_t len,
-    size_t max, size_t *chars, int *plain, int *full)
-{
-    size_t          i, k, w, n, end, done, c;
-    unsigned char   b;
-    char            chunk[3 * AUDIT_SENTRY_CHUNK + 1];
-
-    done = 0;
-    c = 0;
-    i = 0;
-    *full = 0;
-
-    while (i < len && c < max) {
-        end = (len - i > AUDIT_SENTRY_CHUNK) ? i + AUDIT_SENTRY_CHUNK : len;
-
-        if (end < len) {
-            for (k = 0; k <= 3; k++) {
-                if (((unsigned char) s[end - k] & 0xc0) != 0x80) {
-                    end -= k;
-                    break;
-                }
-            }
-        }
-
-        n = audit_utf8_sanitize(s + i, end - i, chunk, sizeof(chunk));
-
-        for (k = 0; k < n && c < max; k += w) {
-            b = (unsigned char) chunk[k];
-            w = (b < 0x80) ? 1 : (b < 0xe0) ? 2 : (b < 0xf0) ? 3 : 4;
-
-            if (w > room - done) {
-                *full = 1;
-                *chars = c;
-                return done;
-            }
-
-            if (b < 0x20 || b == '"' || b == '\\') {
-                *plain = 0;
-            }
-
-            memcpy(out + done, chunk + k, w);
-            done += w;
-            c++;
-        }
-
-        i = end;
-    }
-
-    *chars = c;
-
-    return done;
 }
