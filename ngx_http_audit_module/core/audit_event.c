@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "audit_event.h"
-#include "audit_json.h"
+#include "audit_int.h"
+#include "audit_json_int.h"
 #include "audit_uuid.h"
 
 

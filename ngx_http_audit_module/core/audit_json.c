@@ -1,6 +1,6 @@
 
 /*
- * The core's JSON writer (see audit_json.h).
+ * The core's JSON writer (see audit_json_int.h).
  */
 
 
@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "audit_event.h"
-#include "audit_json.h"
+#include "audit_json_int.h"
 
 
 /* input bytes made valid UTF-8 at a time, on the stack */

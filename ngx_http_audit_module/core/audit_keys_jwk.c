@@ -17,7 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-#include "audit_b64url.h"
+#include "audit_b64url_int.h"
 #include "audit_keys.h"
 #include "audit_keys_int.h"
 

@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "audit_json.h"
+#include "audit_int.h"
+#include "audit_json_int.h"
 #include "audit_sentry.h"
 #include "audit_sentry_int.h"
 

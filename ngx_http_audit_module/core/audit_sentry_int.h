@@ -9,7 +9,7 @@
 #define AUDIT_SENTRY_INT_H
 
 
-#include "audit_json.h"
+#include "audit_json_int.h"
 #include "audit_sentry.h"
 
 

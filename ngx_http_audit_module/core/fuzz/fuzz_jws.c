@@ -19,7 +19,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "audit_b64url.h"
+#include "audit_b64url_int.h"
 #include "audit_jws.h"
 #include "audit_jws_int.h"
 

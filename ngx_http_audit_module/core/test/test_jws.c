@@ -5,7 +5,7 @@
 
 #include <openssl/evp.h>
 
-#include "audit_b64url.h"
+#include "audit_b64url_int.h"
 #include "audit_jws.h"
 #include "audit_jws_int.h"
 #include "tap.h"

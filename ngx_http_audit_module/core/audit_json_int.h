@@ -17,8 +17,8 @@
  */
 
 
-#ifndef AUDIT_JSON_H
-#define AUDIT_JSON_H
+#ifndef AUDIT_JSON_INT_H
+#define AUDIT_JSON_INT_H
 
 
 #include <stddef.h>
@@ -91,4 +91,4 @@ size_t audit_json_utf8(char *out, size_t room, const char *s, size_t len,
     size_t max, size_t *chars, int *plain, int *full);
 
 
-#endif /* AUDIT_JSON_H */
+#endif /* AUDIT_JSON_INT_H */
