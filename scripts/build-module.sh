@@ -18,9 +18,10 @@ ld_opt="-fPIC ${AUDIT_LD_OPT:-}"
 mkdir -p "$build"
 
 # configure again only when the flags, the config script or the set of
-# source files changed: a plain edit of a .c file needs only make
+# source or header files changed (the generated Makefile names both): a
+# plain edit of a file needs only make
 stamp="$build/.configured"
-want="$cc_opt|$ld_opt|$(cat "$top/config")|$(cd "$top" && ls ngx_http_audit_module/*.c ngx_http_audit_module/sinks/*.c ngx_http_audit_module/core/*.c)"
+want="$cc_opt|$ld_opt|$(cat "$top/config")|$(cd "$top" && ls ngx_http_audit_module/*.[ch] ngx_http_audit_module/sinks/*.[ch] ngx_http_audit_module/core/*.[ch] 2>/dev/null)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     (
         cd "$src"

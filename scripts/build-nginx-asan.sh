@@ -128,7 +128,7 @@ mstamp="$mobj/.configured"
 # executable's arrays of the same name: a false odr-violation at load and a
 # false global-buffer-overflow in ngx_cycle_modules() on the next reload
 mld="-Wl,-Bsymbolic"
-mwant="$nwant|$mld|$msrc|$(cat "$msrc/config")|$(cd "$msrc" && ls ngx_http_audit_module/*.c ngx_http_audit_module/sinks/*.c ngx_http_audit_module/core/*.c)"
+mwant="$nwant|$mld|$msrc|$(cat "$msrc/config")|$(cd "$msrc" && ls ngx_http_audit_module/*.[ch] ngx_http_audit_module/sinks/*.[ch] ngx_http_audit_module/core/*.[ch] 2>/dev/null)"
 mkdir -p "$mobj"
 if [ ! -f "$mstamp" ] || [ "$(cat "$mstamp")" != "$mwant" ]; then
     ld_opt="$ld_opt $mld" configure "$mobj" "$mobj/configure.log" \

@@ -1,4 +1,4 @@
-#include "audit_b64url.h"
+#include "audit_b64url_int.h"
 
 
 /* 0x80 marks a byte outside the alphabet; valid values are 0..63. */

@@ -7,10 +7,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <jansson.h>
-
-#include "audit_out.h"
 #include "audit_event.h"
+#include "audit_int.h"
+#include "audit_json_int.h"
 #include "audit_uuid.h"
 
 
@@ -30,27 +29,14 @@ typedef struct {
 } audit_event_field_t;
 
 
-/* what audit_utf8_copy() did besides writing */
-typedef struct {
-    size_t               escaped;       /* the length once escaped */
-    int                  full;          /* stopped for want of room */
-} audit_utf8_copy_t;
-
-
-static void audit_event_head(audit_out_t *o, const audit_event_t *ev);
-static void audit_event_request(audit_out_t *o, const audit_event_t *ev,
+static void audit_event_head(audit_json_t *o, const audit_event_t *ev);
+static void audit_event_request(audit_json_t *o, const audit_event_t *ev,
     const audit_scrub_t *scrub);
-static void audit_event_chain(audit_out_t *o, const audit_event_t *ev);
-static void audit_event_key(audit_out_t *o, const char *key);
-static void audit_event_str(audit_out_t *o, const char *key,
+static void audit_event_chain(audit_json_t *o, const audit_event_t *ev);
+static void audit_event_str(audit_json_t *o, const char *key,
     audit_str_t v, size_t cap);
-static void audit_event_num(audit_out_t *o, const char *key,
+static void audit_event_num(audit_json_t *o, const char *key,
     long long v);
-static size_t audit_utf8_copy(const unsigned char *s, size_t len,
-    unsigned char *out, size_t room, size_t budget, audit_utf8_copy_t *c);
-static size_t audit_utf8_valid(const unsigned char *s, size_t len);
-
-
 static const char  *audit_action_names[] = {
     "login_success",
     "login_failure",
@@ -156,7 +142,7 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
     char *buf, size_t size)
 {
     size_t                      i;
-    audit_out_t           o;
+    audit_json_t                o;
     const audit_event_field_t  *f;
 
     if (ev == NULL || buf == NULL || size < 2
@@ -167,10 +153,7 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
         return -1;
     }
 
-    o.p = buf;
-    o.n = 0;
-    o.room = size - 2;
-    o.error = 0;
+    audit_json_init(&o, buf, size - 2);
 
     audit_event_head(&o, ev);
     audit_event_request(&o, ev, scrub);
@@ -189,7 +172,7 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
     }
 
     audit_event_chain(&o, ev);
-    audit_out_raw(&o, "}", 1);
+    audit_json_raw(&o, "}", 1);
 
     if (o.error) {
         return -1;
@@ -202,56 +185,37 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
 }
 
 
-size_t
-audit_utf8_sanitize(const char *s, size_t len, char *out, size_t size)
-{
-    size_t             n;
-    audit_utf8_copy_t  c;
-
-    if (size == 0) {
-        return 0;
-    }
-
-    n = (s == NULL) ? 0 : audit_utf8_copy((const unsigned char *) s, len,
-                                          (unsigned char *) out, size - 1,
-                                          (size_t) -1, &c);
-    out[n] = '\0';
-
-    return n;
-}
-
-
 /* id, ts, action, severity: always there, never in need of escaping */
 
 static void
-audit_event_head(audit_out_t *o, const audit_event_t *ev)
+audit_event_head(audit_json_t *o, const audit_event_t *ev)
 {
     const char  *name;
     char         text[37];
 
-    audit_out_raw(o, "{\"id\":\"", 7);
+    audit_json_raw(o, "{\"id\":\"", 7);
     audit_uuid_format(ev->id, text);
-    audit_out_raw(o, text, 36);
+    audit_json_raw(o, text, 36);
 
-    audit_out_raw(o, "\",\"ts\":\"", 8);
+    audit_json_raw(o, "\",\"ts\":\"", 8);
     audit_rfc3339_ms(ev->ts_ms, text);
-    audit_out_raw(o, text, 24);
+    audit_json_raw(o, text, 24);
 
     name = audit_action_names[ev->action];
-    audit_out_raw(o, "\",\"action\":\"", 12);
-    audit_out_raw(o, name, strlen(name));
+    audit_json_raw(o, "\",\"action\":\"", 12);
+    audit_json_raw(o, name, strlen(name));
 
     name = audit_severity_names[ev->severity];
-    audit_out_raw(o, "\",\"severity\":\"", 14);
-    audit_out_raw(o, name, strlen(name));
-    audit_out_raw(o, "\"", 1);
+    audit_json_raw(o, "\",\"severity\":\"", 14);
+    audit_json_raw(o, name, strlen(name));
+    audit_json_raw(o, "\"", 1);
 }
 
 
 /* request_id, ip, method, route, status, user_agent */
 
 static void
-audit_event_request(audit_out_t *o, const audit_event_t *ev,
+audit_event_request(audit_json_t *o, const audit_event_t *ev,
     const audit_scrub_t *scrub)
 {
     size_t                      i;
@@ -294,7 +258,7 @@ audit_event_request(audit_out_t *o, const audit_event_t *ev,
 /* producer, seq, prev: the event's place in its producer's chain */
 
 static void
-audit_event_chain(audit_out_t *o, const audit_event_t *ev)
+audit_event_chain(audit_json_t *o, const audit_event_t *ev)
 {
     char  hex[65];
 
@@ -306,15 +270,15 @@ audit_event_chain(audit_out_t *o, const audit_event_t *ev)
     audit_event_num(o, "seq", (long long) ev->seq);
 
     if (!ev->has_prev) {
-        audit_out_raw(o, ",\"prev\":null", 12);
+        audit_json_raw(o, ",\"prev\":null", 12);
 
     } else {
         audit_hex(ev->prev, sizeof(ev->prev), hex);
 
-        audit_event_key(o, "prev");
-        audit_out_raw(o, "\"", 1);
-        audit_out_raw(o, hex, 64);
-        audit_out_raw(o, "\"", 1);
+        audit_json_key(o, NULL, "prev");
+        audit_json_raw(o, "\"", 1);
+        audit_json_raw(o, hex, 64);
+        audit_json_raw(o, "\"", 1);
     }
 
     /* a new chain names the one it follows (a restarted worker's) */
@@ -322,104 +286,29 @@ audit_event_chain(audit_out_t *o, const audit_event_t *ev)
 }
 
 
-/* Writes ,"key": -- keys are ours and need no escaping. */
-
-static void
-audit_event_key(audit_out_t *o, const char *key)
-{
-    size_t  len;
-
-    len = strlen(key);
-
-    audit_out_raw(o, ",\"", 2);
-    audit_out_raw(o, key, len);
-    audit_out_raw(o, "\":", 2);
-}
-
-
 /*
  * Writes the member when v is present: v is made valid UTF-8 and cut so
- * that its escaped form takes at most cap bytes, straight into the line;
- * only when it needs escaping does jansson rewrite it there.
+ * that its escaped form takes at most cap bytes.
  */
 
 static void
-audit_event_str(audit_out_t *o, const char *key, audit_str_t v,
+audit_event_str(audit_json_t *o, const char *key, audit_str_t v,
     size_t cap)
 {
-    char               *start;
-    size_t              n, room;
-    json_t             *js;
-    audit_utf8_copy_t   c;
-
     if (v.data == NULL || v.len == 0) {
         return;
     }
 
-    audit_event_key(o, key);
-    audit_out_raw(o, "\"", 1);
-
-    if (o->error) {
-        return;
-    }
-
-    start = o->p + o->n;
-    room = o->room - o->n;
-
-    n = audit_utf8_copy((const unsigned char *) v.data, v.len,
-                        (unsigned char *) start, room, cap, &c);
-
-    if (c.full) {
-        o->error = 1;
-        return;
-    }
-
-    if (c.escaped == n) {
-        o->n += n;
-        audit_out_raw(o, "\"", 1);
-        return;
-    }
-
-    js = json_stringn_nocheck(start, n);
-    if (js == NULL) {
-        o->error = 1;
-        return;
-    }
-
-    /* over the opening quote: jansson writes both quotes */
-    n = json_dumpb(js, start - 1, room + 1, JSON_ENCODE_ANY);
-    json_decref(js);
-
-    if (n == 0 || n > room + 1) {
-        o->error = 1;
-        return;
-    }
-
-    o->n += n - 1;
+    audit_json_key(o, NULL, key);
+    audit_json_string_escaped(o, v.data, v.len, cap);
 }
 
 
 static void
-audit_event_num(audit_out_t *o, const char *key, long long v)
+audit_event_num(audit_json_t *o, const char *key, long long v)
 {
-    char                 digits[20], *p;
-    unsigned long long   u;
-
-    audit_event_key(o, key);
-
-    u = v < 0 ? 0 - (unsigned long long) v : (unsigned long long) v;
-    p = digits + sizeof(digits);
-
-    do {
-        *--p = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    if (v < 0) {
-        audit_out_raw(o, "-", 1);
-    }
-
-    audit_out_raw(o, p, digits + sizeof(digits) - p);
+    audit_json_key(o, NULL, key);
+    audit_json_int(o, v);
 }
 
 
@@ -492,157 +381,4 @@ audit_hex(const unsigned char *p, size_t len, char *out)
     }
 
     out[2 * len] = '\0';
-}
-
-
-/*
- * The work of audit_utf8_sanitize(): writes at most room bytes, and stops
- * before the character whose JSON escape (as jansson writes it) would make
- * the escaped length exceed budget.  c->escaped gets that length: equal
- * to the return value exactly when nothing needs escaping.
- */
-
-static size_t
-audit_utf8_copy(const unsigned char *s, size_t len, unsigned char *out,
-    size_t room, size_t budget, audit_utf8_copy_t *c)
-{
-    size_t                i, j, n, used, in, k, w, lim;
-    unsigned              ch;
-    const unsigned char  *from;
-
-    static const unsigned char  replacement[] = { 0xef, 0xbf, 0xbd };
-
-    i = 0;
-    n = 0;
-    used = 0;
-    c->full = 0;
-
-    while (i < len) {
-
-        /* the common case first: printable ASCII, copied as it is */
-        lim = len - i;
-        lim = room - n < lim ? room - n : lim;
-        lim = budget - used < lim ? budget - used : lim;
-
-        for (j = 0; j < lim; j++) {
-            ch = s[i + j];
-
-            if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\') {
-                break;
-            }
-
-            out[n + j] = (unsigned char) ch;
-        }
-
-        i += j;
-        n += j;
-        used += j;
-
-        if (i == len) {
-            break;
-        }
-
-        ch = s[i];
-        from = s + i;
-        in = 1;
-        k = 1;
-        w = 1;
-
-        if (ch < 0x20 || ch == '"' || ch == '\\') {
-            /* "\"", "\\", "\n" and friends; other controls as "\u00XX" */
-            w = (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f'
-                 || ch == '\n' || ch == '\r' || ch == '\t') ? 2 : 6;
-
-        } else if (ch >= 0x80) {
-            in = audit_utf8_valid(from, len - i);
-
-            if (in == 0) {
-                from = replacement;
-                in = 1;
-                k = 3;
-
-            } else {
-                k = in;
-            }
-
-            w = k;
-        }
-
-        if (budget - used < w) {
-            break;
-        }
-
-        if (room - n < k) {
-            c->full = 1;
-            break;
-        }
-
-        if (k == 1) {
-            out[n] = *from;
-
-        } else {
-            memcpy(out + n, from, k);
-        }
-
-        n += k;
-        used += w;
-        i += in;
-    }
-
-    c->escaped = used;
-
-    return n;
-}
-
-
-/* The length of the well-formed sequence at s (RFC 3629 section 4), or 0. */
-
-static size_t
-audit_utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t    i, n;
-    unsigned  c, lo, hi;
-
-    c = s[0];
-    lo = 0x80;
-    hi = 0xbf;
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-
-        if (c == 0xe0) {
-            lo = 0xa0;                  /* overlong */
-
-        } else if (c == 0xed) {
-            hi = 0x9f;                  /* surrogates */
-        }
-
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-
-        if (c == 0xf0) {
-            lo = 0x90;                  /* overlong */
-
-        } else if (c == 0xf4) {
-            hi = 0x8f;                  /* past U+10FFFF */
-        }
-
-    } else {
-        return 0;
-    }
-
-    if (len < n || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-
-    for (i = 2; i < n; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf) {
-            return 0;
-        }
-    }
-
-    return n;
 }

@@ -133,16 +133,9 @@ long audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
  * overlong forms, no surrogates, nothing past U+10FFFF) becomes U+FFFD.
  * Stops before a character that would not fit, and NUL-terminates.  NUL
  * bytes in s are copied.  Returns the bytes written, without the NUL; 0
- * when size is 0, and then nothing is written.
+ * when size is 0, and then nothing is written.  (audit_json.c: the very
+ * sanitizing every JSON string of the core goes through.)
  */
 size_t audit_utf8_sanitize(const char *s, size_t len, char *out, size_t size);
-
-/* "2026-11-23T03:26:03.123Z" and its NUL: RFC 3339, UTC, milliseconds
- * (years past 9999 clamped).  Shared with the Sentry encoder. */
-void audit_rfc3339_ms(unsigned long long ms, char out[25]);
-
-/* Lowercase hex of p[0..len) into out (2 * len bytes, no NUL). */
-void audit_hex(const unsigned char *p, size_t len, char *out);
-
 
 #endif /* AUDIT_EVENT_H */

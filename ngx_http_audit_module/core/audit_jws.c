@@ -3,8 +3,9 @@
 
 #include <jansson.h>
 
-#include "audit_b64url.h"
+#include "audit_b64url_int.h"
 #include "audit_jws.h"
+#include "audit_jws_int.h"
 
 
 /* all three decoded segments of the longest token fit in this */
@@ -154,13 +155,13 @@ audit_jws_verify(const audit_keyset_t *ks, const char *token, size_t len,
         return st;
     }
 
-    tok->claims = payload;
+    tok->claims = AUDIT_CLAIMS(payload);
 
     return audit_jws_claims(payload, opts, tok);
 }
 
 
-json_t *
+audit_claims_t *
 audit_jws_payload(const char *token, size_t len)
 {
     size_t                 used;
@@ -171,8 +172,15 @@ audit_jws_payload(const char *token, size_t len)
         return NULL;
     }
 
-    return audit_jws_decode_json(seg.start[1], seg.len[1], buf, sizeof(buf),
-                                 &used);
+    return AUDIT_CLAIMS(audit_jws_decode_json(seg.start[1], seg.len[1], buf,
+                                              sizeof(buf), &used));
+}
+
+
+void
+audit_claims_free(audit_claims_t *claims)
+{
+    json_decref(AUDIT_CLAIMS_JSON(claims));
 }
 
 
@@ -183,7 +191,7 @@ audit_token_clear(audit_token_t *tok)
         return;
     }
 
-    json_decref(tok->claims);
+    audit_claims_free(tok->claims);
     memset(tok, 0, sizeof(audit_token_t));
 }
 
@@ -207,7 +215,7 @@ audit_token_claim(const audit_token_t *tok, const char *name, char *buf,
         return -1;
     }
 
-    v = json_object_get(tok->claims, name);
+    v = json_object_get(AUDIT_CLAIMS_JSON(tok->claims), name);
     pos = 0;
 
     if (json_is_string(v)) {

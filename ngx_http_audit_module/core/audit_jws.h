@@ -8,8 +8,6 @@
 #define AUDIT_JWS_H
 
 
-#include <jansson.h>
-
 #include "audit_keys.h"
 
 
@@ -55,22 +53,32 @@ typedef struct {
 } audit_verify_opts_t;
 
 
+/*
+ * The payload object of a verified token: opaque (jansson's inside, which
+ * callers never see); read it with audit_token_claim().  Owned by the
+ * token and released by audit_token_clear(), or, when it came from
+ * audit_jws_payload(), by audit_claims_free().
+ */
+typedef struct audit_claims_s  audit_claims_t;
+
+
 #define AUDIT_TOKEN_MAX_LEN    8192
 #define AUDIT_TOKEN_MAX_ROLES  16
 
 
 typedef struct {
-    json_t      *claims;         /* verified payload object, owned; NULL
-                                    unless the signature verified */
-    const char  *user_id;        /* into claims or user_buf; NULL if
-                                    unreadable */
-    const char  *session_id;     /* NULL when absent */
-    const char  *roles[AUDIT_TOKEN_MAX_ROLES];
-    size_t       nroles;
-    long long    exp;
-    unsigned     alg;            /* AUDIT_ALG_* used */
-    char         kid[65];        /* "" when none */
-    char         user_buf[24];
+    audit_claims_t  *claims;         /* verified payload object, owned;
+                                        NULL unless the signature
+                                        verified */
+    const char      *user_id;        /* into claims or user_buf; NULL if
+                                        unreadable */
+    const char      *session_id;     /* NULL when absent */
+    const char      *roles[AUDIT_TOKEN_MAX_ROLES];
+    size_t           nroles;
+    long long        exp;
+    unsigned         alg;            /* AUDIT_ALG_* used */
+    char             kid[65];        /* "" when none */
+    char             user_buf[24];
 } audit_token_t;
 
 
@@ -113,9 +121,12 @@ void audit_token_clear(audit_token_t *tok);
 /*
  * The payload object of a token the caller already verified (e.g. found
  * in a cache of verified tokens), decoded without any check; NULL when it
- * does not decode.  The caller owns the reference.
+ * does not decode.  The caller owns it: hand it to a token's claims (then
+ * audit_token_clear() releases it) or release it by audit_claims_free().
  */
-json_t *audit_jws_payload(const char *token, size_t len);
+audit_claims_t *audit_jws_payload(const char *token, size_t len);
+
+void audit_claims_free(audit_claims_t *claims);        /* NULL ok */
 
 /*
  * Formats top-level claim name of a verified token into buf (always

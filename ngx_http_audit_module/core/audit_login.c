@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "audit_pct.h"
+#include "audit_pct_int.h"
 #include "audit_login.h"
 
 

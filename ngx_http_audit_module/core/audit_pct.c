@@ -1,10 +1,10 @@
 
 /*
- * Reading %-encoded bytes (see audit_pct.h).
+ * Reading %-encoded bytes (see audit_pct_int.h).
  */
 
 
-#include "audit_pct.h"
+#include "audit_pct_int.h"
 
 
 int

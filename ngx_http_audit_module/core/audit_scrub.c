@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_b64url.h"
-#include "audit_pct.h"
+#include "audit_b64url_int.h"
+#include "audit_pct_int.h"
 #include "audit_scrub.h"
 
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_b64url.h"
+#include "audit_b64url_int.h"
 #include "audit_scrub.h"
 
 

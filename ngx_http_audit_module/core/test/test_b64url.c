@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_b64url.h"
+#include "audit_b64url_int.h"
 #include "tap.h"
 
 

@@ -1,13 +1,13 @@
 
 /*
- * Reading %-encoded bytes (RFC 3986 §2.1) as they are decoded, for the
- * scrubber (query strings) and the login reader (form bodies, where '+'
- * also stands for a space).
+ * Core-internal.  Reading %-encoded bytes (RFC 3986 §2.1) as they are
+ * decoded, for the scrubber (query strings) and the login reader (form
+ * bodies, where '+' also stands for a space).
  */
 
 
-#ifndef AUDIT_PCT_H
-#define AUDIT_PCT_H
+#ifndef AUDIT_PCT_INT_H
+#define AUDIT_PCT_INT_H
 
 
 #include <stddef.h>
@@ -28,4 +28,4 @@ int audit_pct_next(audit_pct_t *d);
 int audit_pct_hex(int c);
 
 
-#endif /* AUDIT_PCT_H */
+#endif /* AUDIT_PCT_INT_H */

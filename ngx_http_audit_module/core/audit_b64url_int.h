@@ -1,13 +1,13 @@
 /*
- * Strict base64url (RFC 4648 section 5, no padding, as JWS uses it:
- * RFC 7515 section 2).  Decoding accepts only the canonical form, so one
+ * Core-internal (JWS, JWKS, the scrubber).  Strict base64url (RFC 4648
+ * section 5, no padding, as JWS uses it: RFC 7515 section 2).  Decoding accepts only the canonical form, so one
  * value has exactly one encoding: no '=', no byte outside the alphabet,
  * no length of 4n+1 and no set bits in the unused tail of the last
  * character.
  */
 
-#ifndef AUDIT_B64URL_H
-#define AUDIT_B64URL_H
+#ifndef AUDIT_B64URL_INT_H
+#define AUDIT_B64URL_INT_H
 
 
 #include <stddef.h>
@@ -39,4 +39,4 @@ int audit_b64url_encode(const unsigned char *src, size_t len, char *dst,
     size_t size, size_t *outlen);
 
 
-#endif /* AUDIT_B64URL_H */
+#endif /* AUDIT_B64URL_INT_H */

@@ -1,0 +1,145 @@
+
+/*
+ * Key sets that are not JSON: PEM "PUBLIC KEY" blocks, and a raw HMAC
+ * secret when nothing looks like a key format.
+ */
+
+
+#include <stddef.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "audit_keys.h"
+#include "audit_keys_int.h"
+
+
+static const unsigned char *audit_keys_memstr(const unsigned char *s,
+    size_t len, const char *needle);
+
+
+static const char  audit_pem_begin[] = "-----BEGIN ";
+static const char  audit_pem_pubkey[] = "-----BEGIN PUBLIC KEY-----";
+static const char  audit_pem_end[] = "-----END PUBLIC KEY-----";
+
+
+int
+audit_keys_is_pem(const unsigned char *data, size_t len)
+{
+    return audit_keys_memstr(data, len, audit_pem_begin) != NULL;
+}
+
+
+int
+audit_keys_parse_pem(audit_keys_parse_t *p, const unsigned char *data,
+    size_t len)
+{
+    BIO                  *bio;
+    size_t                rest, block;
+    unsigned              alg;
+    EVP_PKEY             *pkey;
+    const unsigned char  *pos, *last, *begin, *end;
+
+    pos = data;
+    last = data + len;
+    p->what = "PEM key";
+
+    for ( ;; ) {
+        rest = (size_t) (last - pos);
+
+        begin = audit_keys_memstr(pos, rest, audit_pem_begin);
+        if (begin == NULL) {
+            break;
+        }
+
+        p->index++;
+        rest = (size_t) (last - begin);
+
+        if (rest < sizeof(audit_pem_pubkey) - 1
+            || memcmp(begin, audit_pem_pubkey, sizeof(audit_pem_pubkey) - 1)
+               != 0)
+        {
+            audit_keys_fail(p, "only \"PUBLIC KEY\" PEM blocks are accepted");
+            return -1;
+        }
+
+        end = audit_keys_memstr(begin, rest, audit_pem_end);
+        if (end == NULL) {
+            audit_keys_fail(p, "no \"%s\" line", audit_pem_end);
+            return -1;
+        }
+
+        block = (size_t) (end - begin) + sizeof(audit_pem_end) - 1;
+
+        bio = BIO_new_mem_buf(begin, (int) block);
+        pkey = (bio != NULL) ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)
+                             : NULL;
+        BIO_free(bio);
+
+        if (pkey == NULL) {
+            audit_keys_fail(p, "invalid public key");
+            return -1;
+        }
+
+        alg = audit_keys_pkey_alg(p, pkey);
+        if (alg == 0) {
+            EVP_PKEY_free(pkey);
+            return -1;
+        }
+
+        if (audit_keys_add(p, alg, NULL, 0, NULL, pkey) != 0) {
+            return -1;
+        }
+
+        pos = end + sizeof(audit_pem_end) - 1;
+    }
+
+    p->what = NULL;
+
+    return 0;
+}
+
+
+int
+audit_keys_parse_secret(audit_keys_parse_t *p, const unsigned char *data,
+    size_t len)
+{
+    EVP_MAC_CTX  *mac;
+
+    /* editors add a final newline; the secret does not include it */
+    if (len >= 1 && data[len - 1] == '\n') {
+        len--;
+
+        if (len >= 1 && data[len - 1] == '\r') {
+            len--;
+        }
+    }
+
+    mac = audit_keys_hmac_new(p, data, len);
+    if (mac == NULL) {
+        return -1;
+    }
+
+    return audit_keys_add(p, AUDIT_ALG_HS256, NULL, 0, mac, NULL);
+}
+
+
+static const unsigned char *
+audit_keys_memstr(const unsigned char *s, size_t len, const char *needle)
+{
+    size_t  n, i;
+
+    n = strlen(needle);
+
+    for (i = 0; n <= len && i <= len - n; i++) {
+        if (s[i] == (unsigned char) needle[0]
+            && memcmp(s + i, needle, n) == 0)
+        {
+            return s + i;
+        }
+    }
+
+    return NULL;
+}
