@@ -35,6 +35,7 @@ struct ngx_http_audit_producer_s {
     u_char                       prev[32];
     ngx_uint_t                   has_prev;
     EVP_MD_CTX                  *md;
+    ngx_event_t                  loss;             /* reports p->lost */
 };
 
 
@@ -54,6 +55,7 @@ static EVP_MD    *ngx_http_audit_sha256_md;
 
 
 static ngx_int_t ngx_http_audit_log_handler(ngx_http_request_t *r);
+static void ngx_http_audit_events_report_loss(ngx_event_t *ev);
 static void ngx_http_audit_event_session_invalid(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 static void ngx_http_audit_event_rejected(ngx_http_request_t *r,
@@ -168,6 +170,16 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
 
     amcf->producer = p;
 
+    /* the fault sinks start after this module: the loss goes once they run */
+
+    if (p->lost) {
+        p->loss.handler = ngx_http_audit_events_report_loss;
+        p->loss.data = p;
+        p->loss.log = cycle->log;
+        p->loss.cancelable = 1;
+        ngx_add_timer(&p->loss, 1);
+    }
+
     return NGX_OK;
 }
 
@@ -259,21 +271,17 @@ ngx_http_audit_events_died_with(ngx_http_audit_chain_t *chain)
 
 
 /*
- * Called once the tracker client exists: the loss counted at start-up is
- * one more issue there, "module_fault:events_lost".
+ * Run by a timer once every module's worker has started: the loss
+ * counted at start-up is one more fault, "module_fault:events_lost".
  */
 
-void
-ngx_http_audit_events_report_loss(ngx_http_audit_main_conf_t *amcf)
+static void
+ngx_http_audit_events_report_loss(ngx_event_t *ev)
 {
     u_char                      title[128];
     ngx_http_audit_producer_t  *p;
 
-    p = amcf->producer;
-
-    if (p == NULL || p->lost == 0) {
-        return;
-    }
+    p = ev->data;
 
     *ngx_snprintf(title, sizeof(title) - 1,
                   "Audit events lost: a worker died with %ui not yet stored",

@@ -50,12 +50,6 @@ static char *ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_audit_sentry_dsn(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_sentry_rate(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_sentry_events(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static void ngx_http_audit_free_scrub(void *data);
 static char *ngx_http_audit_check_uri(ngx_conf_t *cf, void *post,
     void *data);
@@ -212,55 +206,6 @@ static ngx_command_t  ngx_http_audit_commands[] = {
       0,
       NULL },
 
-    { ngx_string("audit_sentry_dsn"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_sentry_dsn,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("audit_sentry_environment"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_audit_main_conf_t, sentry.environment),
-      NULL },
-
-    { ngx_string("audit_sentry_release"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_audit_main_conf_t, sentry.release),
-      NULL },
-
-    { ngx_string("audit_sentry_rate"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_sentry_rate,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("audit_sentry_timeout"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_audit_main_conf_t, sentry.timeout),
-      NULL },
-
-    { ngx_string("audit_sentry_events"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_audit_sentry_events,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("audit_sentry_trusted_certificate"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_audit_main_conf_t, sentry.trusted),
-      NULL },
-
     { ngx_string("audit_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_audit_status,
@@ -323,15 +268,6 @@ ngx_http_audit_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /*
-     * The sinks still built into this module register here; the others
-     * (sinks/) are modules of their own and register in theirs, after
-     * this one: as with filters, the last one registered sees a record
-     * first.
-     */
-
-    ngx_http_audit_sentry_sink();
-
     return ngx_http_audit_events_init(cf);
 }
 
@@ -351,8 +287,6 @@ ngx_http_audit_create_main_conf(ngx_conf_t *cf)
      *
      *     amcf->shm_zone = NULL;
      */
-
-    amcf->sentry.timeout = NGX_CONF_UNSET_MSEC;
 
     if (ngx_array_init(&amcf->keys, cf->pool, 2,
                        sizeof(ngx_http_audit_keys_t *))
@@ -411,10 +345,6 @@ ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf)
 
     cln->handler = ngx_http_audit_free_scrub;
     cln->data = amcf->scrub;
-
-    if (ngx_http_audit_sentry_init_conf(cf, amcf) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }
@@ -479,12 +409,6 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
         amcf->stats = stats;
     }
 
-    if (ngx_http_audit_sentry_init_process(cycle, amcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_http_audit_events_report_loss(amcf);
-
     return NGX_OK;
 }
 
@@ -497,7 +421,6 @@ ngx_http_audit_exit_process(ngx_cycle_t *cycle)
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
     if (amcf) {
-        ngx_http_audit_sentry_exit_process(amcf);
         ngx_http_audit_session_exit_process(amcf);
     }
 
@@ -1180,25 +1103,7 @@ ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_audit_sentry_dsn(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_audit_sentry_dsn_conf(cf, conf);
-}
 
-
-static char *
-ngx_http_audit_sentry_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_audit_sentry_rate_conf(cf, conf);
-}
-
-
-static char *
-ngx_http_audit_sentry_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_audit_sentry_events_conf(cf, conf);
-}
 
 
 

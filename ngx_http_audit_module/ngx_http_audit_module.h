@@ -87,37 +87,6 @@ typedef struct ngx_http_audit_spool_s     ngx_http_audit_spool_t;
 typedef struct ngx_http_audit_sentry_s    ngx_http_audit_sentry_t;
 
 
-/* audit_sentry_*: what audit_sentry_events may select */
-#define NGX_HTTP_AUDIT_SENTRY_LOGIN       0x01
-#define NGX_HTTP_AUDIT_SENTRY_SESSION     0x02
-#define NGX_HTTP_AUDIT_SENTRY_AUTHZ       0x04
-#define NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE  0x08
-#define NGX_HTTP_AUDIT_SENTRY_UPSTREAM    0x10
-#define NGX_HTTP_AUDIT_SENTRY_FAULT       0x20
-#define NGX_HTTP_AUDIT_SENTRY_REJECTED    0x40
-#define NGX_HTTP_AUDIT_SENTRY_ALL         0x7f
-/* a reason sent only when named: most are people not signed in yet */
-#define NGX_HTTP_AUDIT_SENTRY_MISSING     0x80
-
-
-typedef struct {
-    audit_sentry_dsn_t           dsn;
-    ngx_str_t                    dsn_text;         /* audit_sentry_dsn */
-    ngx_str_t                    host;             /* for Host: */
-    ngx_str_t                    name;             /* for the certificate */
-    ngx_addr_t                   addr;             /* resolved at start */
-    u_char                       auth[512];        /* X-Sentry-Auth */
-    ngx_str_t                    environment;      /* audit_sentry_environment */
-    ngx_str_t                    release;          /* audit_sentry_release */
-    ngx_msec_t                   timeout;          /* audit_sentry_timeout */
-    ngx_uint_t                   rate;             /* audit_sentry_rate */
-    time_t                       rate_window;
-    ngx_uint_t                   events;           /* audit_sentry_events */
-    ngx_str_t                    trusted;          /* ..._trusted_certificate */
-#if (NGX_SSL)
-    ngx_ssl_t                   *ssl;
-#endif
-} ngx_http_audit_sentry_conf_t;
 
 
 
@@ -239,8 +208,6 @@ typedef struct {
     ngx_array_t                 *scrub_names;      /* audit_scrub */
     audit_scrub_t               *scrub;
     ngx_http_audit_producer_t   *producer;         /* per worker */
-    ngx_http_audit_sentry_conf_t sentry;           /* audit_sentry_* */
-    ngx_http_audit_sentry_t     *sentry_state;     /* per worker */
 } ngx_http_audit_main_conf_t;
 
 
@@ -419,25 +386,11 @@ ngx_http_audit_ctx_t *ngx_http_audit_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id);
 
 
-/* error tracker */
-char *ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf);
-char *ngx_http_audit_sentry_init_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf);
-ngx_int_t ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
-    ngx_http_audit_main_conf_t *amcf);
-void ngx_http_audit_sentry_exit_process(ngx_http_audit_main_conf_t *amcf);
-char *ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf);
-char *ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf);
-void ngx_http_audit_sentry_sink(void);
 
 /* events */
 ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
 void ngx_http_audit_events_want(ngx_conf_t *cf);
 ngx_int_t ngx_http_audit_events_init_process(ngx_cycle_t *cycle);
-void ngx_http_audit_events_report_loss(ngx_http_audit_main_conf_t *amcf);
 ngx_int_t ngx_http_audit_random(u_char *buf, size_t n);
 const EVP_MD *ngx_http_audit_sha256(void);
 void ngx_http_audit_events_exit_process(ngx_cycle_t *cycle);

@@ -18,7 +18,7 @@
  */
 
 
-#include "ngx_http_audit_module.h"
+#include "ngx_http_audit_sentry.h"
 
 #include <openssl/rand.h>
 
@@ -133,7 +133,7 @@ static ngx_uint_t ngx_http_audit_sentry_breaker(ngx_http_audit_sentry_t *s);
 
 char *
 ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf)
+    ngx_http_audit_sentry_main_conf_t *smcf)
 {
     char                           err[256];
     size_t                         len;
@@ -142,7 +142,7 @@ ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
     ngx_uint_t                     v6;
     ngx_http_audit_sentry_conf_t  *scf;
 
-    scf = &amcf->sentry;
+    scf = &smcf->sentry;
     value = cf->args->elts;
 
     if (scf->dsn_text.len) {
@@ -229,7 +229,7 @@ ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
 
 char *
 ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf)
+    ngx_http_audit_sentry_main_conf_t *smcf)
 {
     u_char     *slash;
     ngx_int_t   n;
@@ -238,7 +238,7 @@ ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
-        amcf->sentry.rate = 0;
+        smcf->sentry.rate = 0;
         return NGX_CONF_OK;
     }
 
@@ -256,8 +256,8 @@ ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    amcf->sentry.rate = n;
-    amcf->sentry.rate_window = slash[1] == 's' ? 1
+    smcf->sentry.rate = n;
+    smcf->sentry.rate_window = slash[1] == 's' ? 1
                                : slash[1] == 'm' ? 60 : 3600;
 
     return NGX_CONF_OK;
@@ -266,7 +266,7 @@ ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
 
 char *
 ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf)
+    ngx_http_audit_sentry_main_conf_t *smcf)
 {
     ngx_str_t   *value;
     ngx_uint_t   i, k, mask;
@@ -316,7 +316,7 @@ ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
         }
     }
 
-    amcf->sentry.events = mask;
+    smcf->sentry.events = mask;
 
     return NGX_CONF_OK;
 }
@@ -326,11 +326,11 @@ ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
 
 char *
 ngx_http_audit_sentry_init_conf(ngx_conf_t *cf,
-    ngx_http_audit_main_conf_t *amcf)
+    ngx_http_audit_sentry_main_conf_t *smcf)
 {
     ngx_http_audit_sentry_conf_t  *scf;
 
-    scf = &amcf->sentry;
+    scf = &smcf->sentry;
 
     ngx_conf_init_msec_value(scf->timeout, 5000);
 
@@ -391,11 +391,12 @@ ngx_http_audit_sentry_init_conf(ngx_conf_t *cf,
 
 ngx_int_t
 ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
-    ngx_http_audit_main_conf_t *amcf)
+    ngx_http_audit_sentry_main_conf_t *smcf)
 {
-    ngx_http_audit_sentry_t  *s;
+    ngx_http_audit_sentry_t     *s;
+    ngx_http_audit_main_conf_t  *amcf;
 
-    if (amcf->sentry.dsn_text.len == 0) {
+    if (smcf->sentry.dsn_text.len == 0) {
         return NGX_OK;
     }
 
@@ -404,8 +405,10 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    s->conf = &amcf->sentry;
+    s->conf = &smcf->sentry;
     s->log = cycle->log;
+    /* the zone's counters and this worker's gauges: the audit module's */
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
     s->sh = amcf->shm_zone ? amcf->shm_zone->data : NULL;
     s->stats = amcf->stats;
 
@@ -436,18 +439,18 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
 
     ngx_add_timer(&s->report, NGX_HTTP_AUDIT_SENTRY_REPORT);
 
-    amcf->sentry_state = s;
+    smcf->sentry_state = s;
 
     return NGX_OK;
 }
 
 
 void
-ngx_http_audit_sentry_exit_process(ngx_http_audit_main_conf_t *amcf)
+ngx_http_audit_sentry_exit_process(ngx_http_audit_sentry_main_conf_t *smcf)
 {
     ngx_http_audit_sentry_t  *s;
 
-    s = amcf->sentry_state;
+    s = smcf->sentry_state;
 
     if (s == NULL) {
         return;
@@ -467,7 +470,7 @@ ngx_http_audit_sentry_exit_process(ngx_http_audit_main_conf_t *amcf)
 
     ngx_free(s->out);
     s->out = NULL;
-    amcf->sentry_state = NULL;
+    smcf->sentry_state = NULL;
 }
 
 
@@ -489,13 +492,16 @@ ngx_http_audit_sentry_sink(void)
 static void
 ngx_http_audit_sentry_record(ngx_http_audit_record_t *rec)
 {
-    ngx_http_audit_main_conf_t  *amcf;
+    ngx_http_audit_main_conf_t         *amcf;
+    ngx_http_audit_sentry_main_conf_t  *smcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_audit_module);
+    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_sentry_module);
 
-    if (amcf && amcf->sentry_state) {
-        ngx_http_audit_sentry_event(amcf->sentry_state, rec->ev, amcf->scrub);
+    if (amcf && smcf && smcf->sentry_state) {
+        ngx_http_audit_sentry_event(smcf->sentry_state, rec->ev, amcf->scrub);
     }
 
     ngx_http_audit_sentry_next_sink(rec);
@@ -505,13 +511,16 @@ ngx_http_audit_sentry_record(ngx_http_audit_record_t *rec)
 static void
 ngx_http_audit_sentry_fault_sink(ngx_http_audit_fault_t *f)
 {
-    ngx_http_audit_main_conf_t  *amcf;
+    ngx_http_audit_main_conf_t         *amcf;
+    ngx_http_audit_sentry_main_conf_t  *smcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_audit_module);
+    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_sentry_module);
 
-    if (amcf && amcf->sentry_state) {
-        ngx_http_audit_sentry_fault(amcf->sentry_state, f->ev, f->kind,
+    if (amcf && smcf && smcf->sentry_state) {
+        ngx_http_audit_sentry_fault(smcf->sentry_state, f->ev, f->kind,
                                     f->detail, f->title, amcf->scrub);
     }
 
