@@ -19,10 +19,6 @@
 #include "ngx_http_audit_module.h"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
-
-
-#define NGX_HTTP_AUDIT_RANDOM  4096    /* bytes drawn at once */
 
 
 /* per worker: the chain */
@@ -37,21 +33,6 @@ struct ngx_http_audit_producer_s {
     EVP_MD_CTX                  *md;
     ngx_event_t                  loss;             /* reports p->lost */
 };
-
-
-/*
- * Random bytes for ids, drawn from OpenSSL 4 KiB at a time: one RAND_bytes()
- * per request (with its locking and fork check) costs more than the rest
- * of an event id.  The pid check refills the pool in a new process, so
- * workers never share bytes drawn before the fork.
- */
-
-static u_char     ngx_http_audit_random_pool[NGX_HTTP_AUDIT_RANDOM];
-static size_t     ngx_http_audit_random_used = NGX_HTTP_AUDIT_RANDOM;
-static ngx_pid_t  ngx_http_audit_random_pid;
-
-/* SHA-256 fetched once per worker (ngx_http_audit_sha256()) */
-static EVP_MD    *ngx_http_audit_sha256_md;
 
 
 static ngx_int_t ngx_http_audit_log_handler(ngx_http_request_t *r);
@@ -129,7 +110,9 @@ ngx_http_audit_events_init_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    ngx_http_audit_sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    if (ngx_http_audit_crypto_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (amcf == NULL || amcf->sinks == 0) {
         return NGX_OK;
@@ -300,9 +283,7 @@ ngx_http_audit_events_exit_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
-    /* held by the module, which is unloaded before OpenSSL cleans up */
-    EVP_MD_free(ngx_http_audit_sha256_md);
-    ngx_http_audit_sha256_md = NULL;
+    ngx_http_audit_crypto_exit_process();
 
     if (amcf == NULL || amcf->producer == NULL) {
         return;
@@ -702,48 +683,6 @@ ngx_http_audit_event_id(audit_event_t *ev)
     }
 
     audit_uuid7(ev->id, ev->ts_ms, rnd);
-
-    return NGX_OK;
-}
-
-
-/*
- * SHA-256 fetched once per worker: EVP_sha256() makes OpenSSL 3 look the
- * implementation up again (under a lock) at every EVP_DigestInit_ex(),
- * and the chain hashes every event.  The master (configuration) uses
- * EVP_sha256().
- */
-
-const EVP_MD *
-ngx_http_audit_sha256(void)
-{
-    return ngx_http_audit_sha256_md ? ngx_http_audit_sha256_md : EVP_sha256();
-}
-
-
-ngx_int_t
-ngx_http_audit_random(u_char *buf, size_t n)
-{
-    if (n > NGX_HTTP_AUDIT_RANDOM) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_audit_random_pid != ngx_pid
-        || ngx_http_audit_random_used + n > NGX_HTTP_AUDIT_RANDOM)
-    {
-        if (RAND_bytes(ngx_http_audit_random_pool, NGX_HTTP_AUDIT_RANDOM)
-            != 1)
-        {
-            return NGX_ERROR;
-        }
-
-        ngx_http_audit_random_used = 0;
-        ngx_http_audit_random_pid = ngx_pid;
-    }
-
-    ngx_memcpy(buf, ngx_http_audit_random_pool + ngx_http_audit_random_used,
-               n);
-    ngx_http_audit_random_used += n;
 
     return NGX_OK;
 }

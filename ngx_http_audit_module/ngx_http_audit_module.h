@@ -391,6 +391,10 @@ ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
 void ngx_http_audit_events_want(ngx_conf_t *cf);
 ngx_int_t ngx_http_audit_events_init_process(ngx_cycle_t *cycle);
+
+/* crypto: random bytes and SHA-256, per worker */
+ngx_int_t ngx_http_audit_crypto_init_process(ngx_cycle_t *cycle);
+void ngx_http_audit_crypto_exit_process(void);
 ngx_int_t ngx_http_audit_random(u_char *buf, size_t n);
 const EVP_MD *ngx_http_audit_sha256(void);
 void ngx_http_audit_events_exit_process(ngx_cycle_t *cycle);
