@@ -380,10 +380,14 @@ ngx_int_t ngx_http_audit_target_strip(ngx_http_request_t *r,
 
 /* access */
 ngx_int_t ngx_http_audit_access_init(ngx_conf_t *cf);
-ngx_http_audit_ctx_t *ngx_http_audit_get_ctx(ngx_http_request_t *r);
 
-/* access: $request_id for events and headers */
+/* the request's context, $request_id, added response headers */
+ngx_int_t ngx_http_audit_ctx_init(ngx_conf_t *cf);
+ngx_http_audit_ctx_t *ngx_http_audit_get_ctx(ngx_http_request_t *r);
+ngx_http_audit_ctx_t *ngx_http_audit_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id);
+ngx_table_elt_t *ngx_http_audit_add_out_header(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *value);
 
 
 
