@@ -1,0 +1,136 @@
+
+/*
+ * ngx_http_audit_module: the audit_zone shared memory, its layout and its
+ * string-keyed maps (ngx_http_audit_zone.c).
+ */
+
+
+#ifndef _NGX_HTTP_AUDIT_ZONE_H_INCLUDED_
+#define _NGX_HTTP_AUDIT_ZONE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "audit_event.h"
+
+
+/*
+ * An entry of a string-keyed map in the zone: a key, a time after which
+ * it may go, and a counter for those that need one.
+ */
+typedef struct {
+    ngx_rbtree_node_t            node;             /* key: crc32 of key */
+    ngx_queue_t                  queue;            /* LRU */
+    time_t                       start;
+    time_t                       expires;
+    ngx_uint_t                   count;
+    ngx_uint_t                   flag;
+    u_short                      len;
+    u_char                       key[1];
+} ngx_http_audit_keyed_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  lru;
+    ngx_atomic_uint_t            n;
+} ngx_http_audit_keyed_t;
+
+
+/* refusal reasons counted in the zone (ngx_http_audit_status.c) */
+#define NGX_HTTP_AUDIT_REASONS  13
+
+
+/*
+ * Workers with a slot in the zone: their gauges in audit_status, their
+ * chain's tail and loss accounting.  Workers beyond it still audit; a
+ * warning at start names what they lack.
+ */
+#define NGX_HTTP_AUDIT_MAX_WORKERS  64
+
+
+/* the chain a worker slot last produced, so the next one can name it */
+typedef struct {
+    ngx_pid_t                    pid;              /* its writer */
+    u_char                       producer[128];
+    size_t                       len;
+    ngx_atomic_uint_t            seq;              /* last seq written */
+    ngx_uint_t                   used;
+    ngx_atomic_uint_t            held;             /* events only in memory */
+    ngx_uint_t                   exited;           /* a graceful exit */
+} ngx_http_audit_chain_t;
+
+
+/* one worker's gauges, written by that worker only */
+typedef struct {
+    ngx_pid_t                    pid;
+    ngx_uint_t                   pg_state;
+    ngx_atomic_uint_t            queue_bytes;
+    ngx_atomic_uint_t            spool_bytes;
+    ngx_atomic_uint_t            sentry_queue;
+    ngx_atomic_uint_t            sentry_breaker;
+    ngx_atomic_uint_t            tcache_hits;
+    ngx_atomic_uint_t            tcache_misses;
+} ngx_http_audit_worker_stats_t;
+
+
+/*
+ * The zone's layout: a reload keeps the zone as it is, so a module built
+ * with another layout (an upgrade, other compile-time sizes) must not
+ * read it.  Bump the version with any change to ngx_http_audit_shctx_t.
+ */
+#ifndef NGX_HTTP_AUDIT_ZONE_VERSION
+#define NGX_HTTP_AUDIT_ZONE_VERSION  2
+#endif
+#define NGX_HTTP_AUDIT_ZONE_MAGIC    0x41554454            /* "AUDT" */
+
+
+/* the audit_zone shared memory: one per nginx, shared by all workers */
+typedef struct {
+    uint32_t                     magic;            /* first: the layout */
+    uint32_t                     version;
+    size_t                       size;
+
+    ngx_http_audit_keyed_t       cache;            /* verified tokens */
+    ngx_uint_t                   cache_hits;
+    ngx_uint_t                   cache_misses;
+    ngx_http_audit_keyed_t       bf;               /* failed logins */
+    ngx_http_audit_keyed_t       revoked;          /* logged-out sessions */
+    ngx_atomic_t                 nrevoked;
+
+    /* counters, summed over all workers */
+    ngx_atomic_t                 events[AUDIT_ACTION_MAX];
+    ngx_atomic_t                 permitted;
+    ngx_atomic_t                 denied;
+    ngx_atomic_t                 unauthenticated;
+    ngx_atomic_t                 reasons[NGX_HTTP_AUDIT_REASONS];
+    ngx_atomic_t                 pg_rows_sent;
+    ngx_atomic_t                 pg_rows_inserted;
+    ngx_atomic_t                 pg_batches;
+    ngx_atomic_t                 pg_failures;
+    ngx_atomic_t                 events_lost;      /* died with a worker */
+    ngx_atomic_t                 sentry_sent;
+    ngx_atomic_t                 sentry_dropped;
+    ngx_http_audit_worker_stats_t  workers[NGX_HTTP_AUDIT_MAX_WORKERS];
+    ngx_http_audit_chain_t       chains[NGX_HTTP_AUDIT_MAX_WORKERS];
+} ngx_http_audit_shctx_t;
+
+
+/* the shared zone and its string-keyed maps */
+ngx_int_t ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data);
+void ngx_http_audit_keyed_init(ngx_http_audit_keyed_t *map);
+ngx_http_audit_keyed_node_t *ngx_http_audit_keyed_find(
+    ngx_http_audit_keyed_t *map, ngx_str_t *key);
+ngx_http_audit_keyed_node_t *ngx_http_audit_keyed_add(
+    ngx_http_audit_keyed_t *map, ngx_slab_pool_t *shpool, ngx_str_t *key);
+void ngx_http_audit_keyed_touch(ngx_http_audit_keyed_t *map,
+    ngx_http_audit_keyed_node_t *kn);
+void ngx_http_audit_keyed_expire(ngx_http_audit_keyed_t *map,
+    ngx_slab_pool_t *shpool, time_t now);
+void ngx_http_audit_keyed_delete(ngx_http_audit_keyed_t *map,
+    ngx_slab_pool_t *shpool, ngx_http_audit_keyed_node_t *kn);
+
+
+#endif /* _NGX_HTTP_AUDIT_ZONE_H_INCLUDED_ */
