@@ -24,8 +24,6 @@ static char *ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
 static char *ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_audit_session_algorithms(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_audit_session_claims(ngx_conf_t *cf,
@@ -391,6 +389,7 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
     ngx_http_audit_worker_stats_t  *stats;
 
     if (ngx_http_audit_session_init_process(cycle) != NGX_OK
+        || ngx_http_audit_keys_init_process(cycle) != NGX_OK
         || ngx_http_audit_events_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
@@ -655,47 +654,6 @@ ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     amcf->shm_zone->data = amcf;
 
     return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    time_t      refresh;
-    ngx_str_t  *value, s;
-
-    if (alcf->keys != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    refresh = 0;
-
-    if (cf->args->nelts == 3) {
-
-        if (ngx_strncmp(value[2].data, "refresh=", 8) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in "
-                               "\"audit_session_keys\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        s.data = value[2].data + 8;
-        s.len = value[2].len - 8;
-
-        refresh = ngx_parse_time(&s, 1);
-        if (refresh == (time_t) NGX_ERROR || refresh == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid refresh time \"%V\" in "
-                               "\"audit_session_keys\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-    }
-
-    return ngx_http_audit_session_load_keys(cf, alcf, &value[1], refresh);
 }
 
 

@@ -302,9 +302,14 @@ void ngx_http_audit_conf_line(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at);
 void ngx_cdecl ngx_http_audit_conf_error(ngx_conf_t *cf,
     ngx_http_audit_conf_line_t *at, const char *fmt, ...);
 
+/* session keys */
+char *ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_audit_keys_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_audit_keys_reread(ngx_http_audit_keys_t *keys,
+    ngx_log_t *log);
+
 /* session */
-char *ngx_http_audit_session_load_keys(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path, time_t refresh);
 ngx_int_t ngx_http_audit_session_init_process(ngx_cycle_t *cycle);
 void ngx_http_audit_session_exit_process(ngx_http_audit_main_conf_t *amcf);
 char *ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
