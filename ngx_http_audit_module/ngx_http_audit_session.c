@@ -15,13 +15,9 @@
 #include "audit_cookie.h"
 
 
-#define NGX_HTTP_AUDIT_ERRLEN  256
-
-
 static audit_token_status_t ngx_http_audit_session_check(
     ngx_http_request_t *r, ngx_http_audit_loc_conf_t *alcf, ngx_str_t *value,
     audit_token_t *token);
-static void ngx_http_audit_session_free_revoked(void *data);
 static ngx_int_t ngx_http_audit_session_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_session_identity(ngx_http_request_t *r,
@@ -40,43 +36,6 @@ static ngx_uint_t ngx_http_audit_session_revoked(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_audit_session_header_safe(ngx_str_t *s);
 static void ngx_http_audit_session_reason(ngx_http_audit_ctx_t *ctx,
     const char *reason);
-
-
-char *
-ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path)
-{
-    char                 err[NGX_HTTP_AUDIT_ERRLEN];
-    ngx_str_t            full;
-    audit_idset_t       *set;
-    ngx_pool_cleanup_t  *cln;
-
-    full = *path;
-
-    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    set = audit_idset_load((const char *) full.data, err, sizeof(err));
-    if (set == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_session_revoked\" cannot use \"%V\": %s",
-                           &full, err);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_audit_session_free_revoked;
-    cln->data = set;
-
-    alcf->revoked = set;
-
-    return NGX_CONF_OK;
-}
 
 
 ngx_int_t
@@ -110,13 +69,6 @@ ngx_http_audit_session_exit_process(ngx_http_audit_main_conf_t *amcf)
         audit_tcache_free(amcf->tcache);
         amcf->tcache = NULL;
     }
-}
-
-
-static void
-ngx_http_audit_session_free_revoked(void *data)
-{
-    audit_idset_free(data);
 }
 
 
