@@ -31,9 +31,11 @@ static ngx_int_t ngx_http_audit_bruteforce_key(ngx_http_request_t *r,
 
 
 char *
-ngx_http_audit_bruteforce_conf(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf)
+ngx_http_audit_bruteforce_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
     u_char     *slash;
     ngx_str_t  *value, n, w;
     ngx_int_t   threshold;

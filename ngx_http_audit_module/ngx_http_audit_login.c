@@ -46,6 +46,59 @@ static void ngx_http_audit_login_session_hash(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx);
 
 
+char *
+ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->login_field.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_str_set(&alcf->login_field, "username");
+    ngx_http_audit_conf_line(cf, &alcf->login_at);
+
+    if (cf->args->nelts == 2) {
+
+        if (ngx_strncmp(value[1].data, "username_field=", 15) != 0
+            || value[1].len == 15)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in "
+                               "\"audit_login\", expected "
+                               "username_field=NAME", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        /* NUL-terminated, as cf->args are: the core takes a C string */
+        alcf->login_field.data = value[1].data + 15;
+        alcf->login_field.len = value[1].len - 15;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_audit_logout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    if (alcf->logout != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    alcf->logout = 1;
+    ngx_http_audit_conf_line(cf, &alcf->logout_at);
+
+    return NGX_CONF_OK;
+}
+
+
 /*
  * NGX_DECLINED: nothing to read (or already read), go on deciding;
  * NGX_DONE: reading, the phases resume when the body is in;

@@ -2,9 +2,15 @@
 /*
  * ngx_http_audit_module: module glue.
  *
- * Directives, configuration create/merge, and the hooks that wire the other
- * files in: the access-phase handler and the deny-response filters
+ * The directive table, configuration create/merge with the checks that
+ * span directives, and the hooks that wire the other files in: the
+ * access-phase handler and the deny-response filters
  * (ngx_http_audit_access.c) and the variables (ngx_http_audit_variables.c).
+ * A directive that needs a parser has it in the file of its concern:
+ * session keys (ngx_http_audit_keys.c), the other session settings
+ * (ngx_http_audit_session_conf.c), policy, login, bruteforce, identity
+ * headers (ngx_http_audit_target.c) and the scrubber; here stay only the
+ * zone, the status page and the checks of slot values.
  */
 
 
@@ -24,36 +30,9 @@ static char *ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
 static char *ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_session_algorithms(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_audit_session_claims(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_audit_session_revoked(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_audit_require_role(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_identity_headers(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_audit_authz_log(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_logout(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_bruteforce(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static void ngx_http_audit_free_scrub(void *data);
 static char *ngx_http_audit_check_uri(ngx_conf_t *cf, void *post,
-    void *data);
-static char *ngx_http_audit_check_name(ngx_conf_t *cf, void *post,
     void *data);
 
 
@@ -124,7 +103,7 @@ static ngx_command_t  ngx_http_audit_commands[] = {
 
     { ngx_string("audit_session_revoked"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_session_revoked,
+      ngx_http_audit_session_load_revoked,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -152,7 +131,7 @@ static ngx_command_t  ngx_http_audit_commands[] = {
 
     { ngx_string("audit_require_role"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_http_audit_require_role,
+      ngx_http_audit_policy_add_rule,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -180,7 +159,7 @@ static ngx_command_t  ngx_http_audit_commands[] = {
 
     { ngx_string("audit_bruteforce"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_audit_bruteforce,
+      ngx_http_audit_bruteforce_conf,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -299,61 +278,10 @@ ngx_http_audit_create_main_conf(ngx_conf_t *cf)
 }
 
 
-/*
- * The scrubber exists even without "audit_scrub": secret-looking query
- * parameters and PHI are filtered from every route by default.
- */
-
 static char *
 ngx_http_audit_init_main_conf(ngx_conf_t *cf, void *conf)
 {
-    ngx_http_audit_main_conf_t *amcf = conf;
-
-    size_t               n;
-    ngx_str_t           *names;
-    ngx_uint_t           i;
-    const char         **extra;
-    ngx_pool_cleanup_t  *cln;
-
-    n = amcf->scrub_names ? amcf->scrub_names->nelts : 0;
-    extra = NULL;
-
-    if (n) {
-        extra = ngx_palloc(cf->pool, n * sizeof(const char *));
-        if (extra == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        names = amcf->scrub_names->elts;
-
-        for (i = 0; i < n; i++) {
-            extra[i] = (const char *) names[i].data;
-        }
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->scrub = audit_scrub_create(extra, n);
-    if (amcf->scrub == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_scrub\": cannot use the names given");
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_audit_free_scrub;
-    cln->data = amcf->scrub;
-
-    return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_audit_free_scrub(void *data)
-{
-    audit_scrub_free(data);
+    return ngx_http_audit_scrub_init(cf, conf);
 }
 
 
@@ -391,6 +319,7 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
     ngx_http_audit_worker_stats_t  *stats;
 
     if (ngx_http_audit_session_init_process(cycle) != NGX_OK
+        || ngx_http_audit_keys_init_process(cycle) != NGX_OK
         || ngx_http_audit_events_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
@@ -659,452 +588,10 @@ ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    time_t      refresh;
-    ngx_str_t  *value, s;
-
-    if (alcf->keys != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    refresh = 0;
-
-    if (cf->args->nelts == 3) {
-
-        if (ngx_strncmp(value[2].data, "refresh=", 8) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in "
-                               "\"audit_session_keys\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        s.data = value[2].data + 8;
-        s.len = value[2].len - 8;
-
-        refresh = ngx_parse_time(&s, 1);
-        if (refresh == (time_t) NGX_ERROR || refresh == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid refresh time \"%V\" in "
-                               "\"audit_session_keys\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-    }
-
-    return ngx_http_audit_session_load_keys(cf, alcf, &value[1], refresh);
-}
-
-
-static char *
-ngx_http_audit_session_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    ngx_str_t   *value;
-    ngx_uint_t   i, algs;
-
-    if (alcf->algs != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    algs = 0;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strcmp(value[i].data, "HS256") == 0) {
-            algs |= AUDIT_ALG_HS256;
-
-        } else if (ngx_strcmp(value[i].data, "RS256") == 0) {
-            algs |= AUDIT_ALG_RS256;
-
-        } else if (ngx_strcmp(value[i].data, "ES256") == 0) {
-            algs |= AUDIT_ALG_ES256;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unsupported algorithm \"%V\" in "
-                               "\"audit_session_algorithms\", "
-                               "expected HS256, RS256 or ES256", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    alcf->algs = algs;
-    ngx_http_audit_conf_line(cf, &alcf->algs_at);
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_session_claims(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    ngx_str_t   *value, *target, name;
-    ngx_uint_t   i;
-
-    if (alcf->user_claim.data != NULL) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    alcf->user_claim.len = 0;
-    alcf->user_claim.data = (u_char *) "sub";
-    alcf->role_claim.len = 0;
-    alcf->role_claim.data = (u_char *) "role";
-    alcf->session_claim.len = 0;
-    alcf->session_claim.data = (u_char *) "sid";
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
-            target = &alcf->user_claim;
-            name.data = value[i].data + 5;
-
-        } else if (ngx_strncmp(value[i].data, "role=", 5) == 0) {
-            target = &alcf->role_claim;
-            name.data = value[i].data + 5;
-
-        } else if (ngx_strncmp(value[i].data, "session=", 8) == 0) {
-            target = &alcf->session_claim;
-            name.data = value[i].data + 8;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in "
-                               "\"audit_session_claims\", expected "
-                               "user=, role= or session=", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        name.len = value[i].data + value[i].len - name.data;
-
-        if (name.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "empty claim name in \"%V\" of "
-                               "\"audit_session_claims\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        *target = name;
-    }
-
-    /* claims left at their default get their length now */
-
-    if (alcf->user_claim.len == 0) {
-        ngx_str_set(&alcf->user_claim, "sub");
-    }
-
-    if (alcf->role_claim.len == 0) {
-        ngx_str_set(&alcf->role_claim, "role");
-    }
-
-    if (alcf->session_claim.len == 0) {
-        ngx_str_set(&alcf->session_claim, "sid");
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_session_revoked(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    ngx_str_t  *value;
-
-    if (alcf->revoked != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    return ngx_http_audit_session_load_revoked(cf, alcf, &value[1]);
-}
-
-
-static char *
-ngx_http_audit_require_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_audit_policy_add_rule(cf, conf);
-}
-
-
-static char *
-ngx_http_audit_identity_headers(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    ngx_str_t                 *value, *target, name;
-    ngx_uint_t                 i, k;
-    ngx_http_audit_headers_t  *h;
-
-    static struct {
-        ngx_str_t   prefix;
-        size_t      offset;
-    }  params[] = {
-        { ngx_string("user="),
-          offsetof(ngx_http_audit_headers_t, user) },
-        { ngx_string("role="),
-          offsetof(ngx_http_audit_headers_t, role) },
-        { ngx_string("session="),
-          offsetof(ngx_http_audit_headers_t, session) },
-        { ngx_string("request_id="),
-          offsetof(ngx_http_audit_headers_t, request_id) },
-    };
-
-    if (alcf->headers != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
-        alcf->headers = NULL;
-        return NGX_CONF_OK;
-    }
-
-    h = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_headers_t));
-    if (h == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_str_set(&h->user, "X-Audit-User-Id");
-    ngx_str_set(&h->role, "X-Audit-Role");
-    ngx_str_set(&h->session, "X-Audit-Session-Id");
-    ngx_str_set(&h->request_id, "X-Request-Id");
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        target = NULL;
-
-        for (k = 0; k < sizeof(params) / sizeof(params[0]); k++) {
-            if (ngx_strncmp(value[i].data, params[k].prefix.data,
-                            params[k].prefix.len)
-                == 0)
-            {
-                target = (ngx_str_t *) ((u_char *) h + params[k].offset);
-                name.data = value[i].data + params[k].prefix.len;
-                name.len = value[i].len - params[k].prefix.len;
-                break;
-            }
-        }
-
-        if (target == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in "
-                               "\"audit_identity_headers\", expected "
-                               "user=, role=, session=, request_id= "
-                               "or \"off\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_http_audit_check_name(cf, NULL, &name) != NGX_CONF_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        *target = name;
-    }
-
-    alcf->headers = h;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_authz_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    ngx_str_t  *value;
-
-    if (alcf->authz_log != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "all") == 0) {
-        alcf->authz_log = NGX_HTTP_AUDIT_AUTHZ_ALL;
-
-    } else if (ngx_strcmp(value[1].data, "denied") == 0) {
-        alcf->authz_log = NGX_HTTP_AUDIT_AUTHZ_DENIED;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"audit_authz_log\", "
-                           "expected \"all\" or \"denied\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    ngx_str_t                         *value;
-    ngx_http_compile_complex_value_t   ccv;
-
-    if (alcf->record_type.len) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0 || value[1].len > 64) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid resource type \"%V\" in "
-                           "\"audit_record\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->record_id = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (alcf->record_id == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &value[2];
-    ccv.complex_value = alcf->record_id;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    alcf->record_type = value[1];
-    ngx_http_audit_conf_line(cf, &alcf->record_at);
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    ngx_str_t  *value;
-
-    if (alcf->login_field.len) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    ngx_str_set(&alcf->login_field, "username");
-    ngx_http_audit_conf_line(cf, &alcf->login_at);
-
-    if (cf->args->nelts == 2) {
-
-        if (ngx_strncmp(value[1].data, "username_field=", 15) != 0
-            || value[1].len == 15)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" in "
-                               "\"audit_login\", expected "
-                               "username_field=NAME", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        /* NUL-terminated, as cf->args are: the core takes a C string */
-        alcf->login_field.data = value[1].data + 15;
-        alcf->login_field.len = value[1].len - 15;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_logout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_audit_loc_conf_t *alcf = conf;
-
-    if (alcf->logout != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    alcf->logout = 1;
-    ngx_http_audit_conf_line(cf, &alcf->logout_at);
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_audit_bruteforce(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    return ngx_http_audit_bruteforce_conf(cf, conf);
-}
-
-
-static char *
-ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_audit_main_conf_t *amcf = conf;
-
-    ngx_str_t   *value, *name;
-    ngx_uint_t   i;
-
-    value = cf->args->elts;
-
-    if (amcf->scrub_names == NULL) {
-        amcf->scrub_names = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
-        if (amcf->scrub_names == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (value[i].len == 0 || value[i].len > AUDIT_SCRUB_NAME_MAX) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter name \"%V\" in "
-                               "\"audit_scrub\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        name = ngx_array_push(amcf->scrub_names);
-        if (name == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *name = value[i];
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-
-static char *
 ngx_http_audit_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     return ngx_http_audit_status_conf(cf);
 }
-
-
-
-
 
 
 static char *
@@ -1163,7 +650,7 @@ ngx_http_audit_conf_error(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at,
 
 /* a cookie or header name: an RFC 7230 token */
 
-static char *
+char *
 ngx_http_audit_check_name(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *name = data;

@@ -201,14 +201,26 @@ extern ngx_module_t  ngx_http_audit_module;
 void ngx_http_audit_conf_line(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at);
 void ngx_cdecl ngx_http_audit_conf_error(ngx_conf_t *cf,
     ngx_http_audit_conf_line_t *at, const char *fmt, ...);
+char *ngx_http_audit_check_name(ngx_conf_t *cf, void *post, void *data);
+
+/* session keys */
+char *ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_audit_keys_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_audit_keys_reread(ngx_http_audit_keys_t *keys,
+    ngx_log_t *log);
+
+/* session directives */
+char *ngx_http_audit_session_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_audit_session_claims(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_audit_session_load_revoked(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* session */
-char *ngx_http_audit_session_load_keys(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path, time_t refresh);
 ngx_int_t ngx_http_audit_session_init_process(ngx_cycle_t *cycle);
 void ngx_http_audit_session_exit_process(ngx_http_audit_main_conf_t *amcf);
-char *ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path);
 ngx_int_t ngx_http_audit_session_verify(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 ngx_int_t ngx_http_audit_session_verify_value(ngx_http_request_t *r,
@@ -218,6 +230,8 @@ void ngx_http_audit_session_revoke(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx);
 
 /* login observation */
+char *ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_audit_logout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_audit_login_read(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 void ngx_http_audit_login_response(ngx_http_request_t *r,
@@ -239,20 +253,25 @@ ngx_uint_t ngx_http_audit_reason_index(ngx_str_t *reason);
 ngx_http_audit_worker_stats_t *ngx_http_audit_stats(ngx_cycle_t *cycle);
 
 /* failed-login detector */
-char *ngx_http_audit_bruteforce_conf(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf);
+char *ngx_http_audit_bruteforce_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 void ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx);
 ngx_int_t ngx_http_audit_bruteforce_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 /* policy */
-char *ngx_http_audit_policy_add_rule(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf);
+char *ngx_http_audit_policy_add_rule(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_audit_authz_log(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_audit_policy_check(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 
 /* the request as the portal will act on it */
+char *ngx_http_audit_identity_headers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_audit_target_check(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 ngx_uint_t ngx_http_audit_target_body_wanted(ngx_http_request_t *r,
@@ -289,6 +308,11 @@ ngx_int_t ngx_http_audit_random(u_char *buf, size_t n);
 const EVP_MD *ngx_http_audit_sha256(void);
 void ngx_http_audit_events_exit_process(ngx_cycle_t *cycle);
 void ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev);
+
+/* the scrubber */
+char *ngx_http_audit_scrub(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_audit_scrub_init(ngx_conf_t *cf,
+    ngx_http_audit_main_conf_t *amcf);
 
 /* variables */
 ngx_int_t ngx_http_audit_add_variables(ngx_conf_t *cf);

@@ -6,7 +6,9 @@
  * (audit_policy.c) at configuration time; the access phase asks the core
  * for a decision with the caller's roles.  Rules are inherited as a whole
  * from the enclosing block when a location has none of its own, as nginx
- * does for array-valued directives.
+ * does for array-valued directives.  "audit_authz_log" says which
+ * decisions are recorded, "audit_record TYPE ID" which resource a
+ * location's requests act on.
  */
 
 
@@ -18,9 +20,11 @@ static ngx_int_t ngx_http_audit_policy_rule_name(ngx_conf_t *cf,
 
 
 char *
-ngx_http_audit_policy_add_rule(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf)
+ngx_http_audit_policy_add_rule(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
     ngx_str_t            *value, list;
     ngx_uint_t            i, n;
     audit_policy_rule_t  *rule;
@@ -96,6 +100,79 @@ ngx_http_audit_policy_add_rule(ngx_conf_t *cf,
     if (ngx_http_audit_policy_rule_name(cf, rule, value, n) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_audit_authz_log(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t  *value;
+
+    if (alcf->authz_log != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "all") == 0) {
+        alcf->authz_log = NGX_HTTP_AUDIT_AUTHZ_ALL;
+
+    } else if (ngx_strcmp(value[1].data, "denied") == 0) {
+        alcf->authz_log = NGX_HTTP_AUDIT_AUTHZ_DENIED;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"audit_authz_log\", "
+                           "expected \"all\" or \"denied\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_audit_record(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (alcf->record_type.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid resource type \"%V\" in "
+                           "\"audit_record\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->record_id = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (alcf->record_id == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = alcf->record_id;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->record_type = value[1];
+    ngx_http_audit_conf_line(cf, &alcf->record_at);
 
     return NGX_CONF_OK;
 }

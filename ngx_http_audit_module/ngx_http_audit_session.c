@@ -5,33 +5,19 @@
  * Finds the session cookie, verifies the token in it with the core
  * (audit_jws.c) against the location's key set, checks the deny-list of
  * revoked sessions, and copies the identity into the request context.
- * Key sets and deny-lists are read at configuration time, so a reload
- * re-reads them and a file that fails to parse leaves the running
- * configuration (and its keys) in place.
+ * Key sets are read and re-read by ngx_http_audit_keys.c.  Deny-lists are
+ * read at configuration time, so a reload re-reads them and a file that
+ * fails to parse leaves the running configuration in place.
  */
 
 
 #include "ngx_http_audit_module.h"
 #include "audit_cookie.h"
-#include "audit_file.h"
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 
-#define NGX_HTTP_AUDIT_ERRLEN  256
-
-
-static audit_keyset_t *ngx_http_audit_session_read_keys(ngx_str_t *path,
-    u_char *digest, char *err, size_t errlen);
-static void ngx_http_audit_session_free_keys(void *data);
-static void ngx_http_audit_session_refresh(ngx_event_t *ev);
-static ngx_int_t ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys,
-    ngx_log_t *log);
 static audit_token_status_t ngx_http_audit_session_check(
     ngx_http_request_t *r, ngx_http_audit_loc_conf_t *alcf, ngx_str_t *value,
     audit_token_t *token);
-static void ngx_http_audit_session_free_revoked(void *data);
 static ngx_int_t ngx_http_audit_session_cookie(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_session_identity(ngx_http_request_t *r,
@@ -52,120 +38,9 @@ static void ngx_http_audit_session_reason(ngx_http_audit_ctx_t *ctx,
     const char *reason);
 
 
-char *
-ngx_http_audit_session_load_keys(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path, time_t refresh)
-{
-    char                         err[NGX_HTTP_AUDIT_ERRLEN];
-    ngx_str_t                    full;
-    ngx_pool_cleanup_t          *cln;
-    ngx_http_audit_keys_t       *keys, **kp;
-    ngx_http_audit_main_conf_t  *amcf;
-
-    full = *path;
-
-    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    keys = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_keys_t));
-    if (keys == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    /* ngx_conf_full_name() leaves the name NUL-terminated */
-
-    keys->path = full;
-    keys->keyset = ngx_http_audit_session_read_keys(&full, keys->digest, err,
-                                                    sizeof(err));
-
-    if (keys->keyset == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_session_keys\" cannot use \"%V\": %s",
-                           &full, err);
-        return NGX_CONF_ERROR;
-    }
-
-    /* frees whichever set is current when the cycle goes */
-
-    cln->handler = ngx_http_audit_session_free_keys;
-    cln->data = keys;
-
-    keys->refresh = refresh;
-    keys->reread = ngx_time();
-
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_audit_module);
-
-    kp = ngx_array_push(&amcf->keys);
-    if (kp == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *kp = keys;
-
-    alcf->keys = keys;
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_audit_session_load_revoked(ngx_conf_t *cf,
-    ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path)
-{
-    char                 err[NGX_HTTP_AUDIT_ERRLEN];
-    ngx_str_t            full;
-    audit_idset_t       *set;
-    ngx_pool_cleanup_t  *cln;
-
-    full = *path;
-
-    if (ngx_conf_full_name(cf->cycle, &full, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    set = audit_idset_load((const char *) full.data, err, sizeof(err));
-    if (set == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_session_revoked\" cannot use \"%V\": %s",
-                           &full, err);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_audit_session_free_revoked;
-    cln->data = set;
-
-    alcf->revoked = set;
-
-    return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_audit_session_free_keys(void *data)
-{
-    ngx_http_audit_keys_t  *keys = data;
-
-    audit_keyset_free(keys->keyset);
-    keys->keyset = NULL;
-}
-
-
 ngx_int_t
 ngx_http_audit_session_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                   i;
-    ngx_http_audit_keys_t      **keys;
     ngx_http_audit_main_conf_t  *amcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
@@ -181,24 +56,6 @@ ngx_http_audit_session_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    keys = amcf->keys.elts;
-
-    for (i = 0; i < amcf->keys.nelts; i++) {
-
-        if (keys[i]->refresh == 0) {
-            continue;
-        }
-
-        keys[i]->timer.handler = ngx_http_audit_session_refresh;
-        keys[i]->timer.data = keys[i];
-        keys[i]->timer.log = cycle->log;
-
-        /* a pending re-read must not hold up a graceful shutdown */
-        keys[i]->timer.cancelable = 1;
-
-        ngx_add_timer(&keys[i]->timer, keys[i]->refresh * 1000);
-    }
-
     return NGX_OK;
 }
 
@@ -212,106 +69,6 @@ ngx_http_audit_session_exit_process(ngx_http_audit_main_conf_t *amcf)
         audit_tcache_free(amcf->tcache);
         amcf->tcache = NULL;
     }
-}
-
-
-static void
-ngx_http_audit_session_refresh(ngx_event_t *ev)
-{
-    ngx_http_audit_keys_t  *keys = ev->data;
-
-    (void) ngx_http_audit_session_reread(keys, ev->log);
-
-    if (!ngx_exiting) {
-        ngx_add_timer(ev, keys->refresh * 1000);
-    }
-}
-
-
-/*
- * Parses the key file again and swaps the new set in only when it parsed:
- * a half-written or broken file leaves the keys in use untouched.
- */
-
-static ngx_int_t
-ngx_http_audit_session_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
-{
-    char             err[NGX_HTTP_AUDIT_ERRLEN];
-    u_char           digest[NGX_HTTP_AUDIT_CACHE_HASH];
-    audit_keyset_t  *fresh;
-
-    keys->reread = ngx_time();
-
-    fresh = ngx_http_audit_session_read_keys(&keys->path, digest, err,
-                                             sizeof(err));
-
-    if (fresh == NULL) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "audit: keeping the current keys, re-reading \"%V\" "
-                      "failed: %s", &keys->path, err);
-
-        ngx_http_audit_fault(log, NULL, "module_fault",
-                             "keys_unreadable", "Session key file "
-                             "unreadable: the previous keys are in use");
-
-        return NGX_ERROR;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, log, 0,
-                  "audit: re-read %uz keys from \"%V\"",
-                  audit_keyset_size(fresh), &keys->path);
-
-    audit_keyset_free(keys->keyset);
-    keys->keyset = fresh;
-    keys->generation++;
-    ngx_memcpy(keys->digest, digest, sizeof(digest));
-
-    return NGX_OK;
-}
-
-
-/*
- * Reads and parses a key file, and digests its bytes: the digest is part
- * of every verified-token cache key, so a verdict reached with other keys
- * is never reused.
- */
-
-static audit_keyset_t *
-ngx_http_audit_session_read_keys(ngx_str_t *path, u_char *digest, char *err,
-    size_t errlen)
-{
-    size_t           len;
-    u_char          *data;
-    audit_keyset_t  *keyset;
-
-    data = audit_file_read((const char *) path->data, AUDIT_KEYS_FILE_MAX,
-                           &len, err, errlen);
-    if (data == NULL) {
-        return NULL;
-    }
-
-    keyset = audit_keyset_parse(data, len, err, errlen);
-
-    if (keyset
-        && EVP_Digest(data, len, digest, NULL, ngx_http_audit_sha256(), NULL)
-           != 1)
-    {
-        ngx_cpystrn((u_char *) err, (u_char *) "SHA-256 failed", errlen);
-        audit_keyset_free(keyset);
-        keyset = NULL;
-    }
-
-    OPENSSL_cleanse(data, len);
-    free(data);
-
-    return keyset;
-}
-
-
-static void
-ngx_http_audit_session_free_revoked(void *data)
-{
-    audit_idset_free(data);
 }
 
 
@@ -429,7 +186,7 @@ ngx_http_audit_session_full(ngx_http_request_t *r,
 
     if (st == AUDIT_TOKEN_UNKNOWN_KEY && ctx->token.kid[0] != '\0'
         && ngx_time() - keys->reread >= NGX_HTTP_AUDIT_REREAD_MIN
-        && ngx_http_audit_session_reread(keys, r->connection->log) == NGX_OK)
+        && ngx_http_audit_keys_reread(keys, r->connection->log) == NGX_OK)
     {
         audit_token_clear(&ctx->token);
         st = ngx_http_audit_session_check(r, alcf, value, &ctx->token);

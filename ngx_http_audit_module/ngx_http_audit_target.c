@@ -16,7 +16,8 @@
  *  - headers the client must not choose for the portal are removed in
  *    every spelling nginx may pass on (any case, '_' for '-', duplicates,
  *    also as FastCGI/uwsgi/SCGI params): the identity headers the module
- *    sets, and the path-override headers IIS, Symfony and Zend honour.
+ *    sets (named by "audit_identity_headers", parsed here), and the
+ *    path-override headers IIS, Symfony and Zend honour.
  */
 
 
@@ -53,6 +54,89 @@ static ngx_str_t  ngx_http_audit_method_overrides[] = {
     ngx_string("X-Method-Override"),
     ngx_null_string
 };
+
+
+char *
+ngx_http_audit_identity_headers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_audit_loc_conf_t *alcf = conf;
+
+    ngx_str_t                 *value, *target, name;
+    ngx_uint_t                 i, k;
+    ngx_http_audit_headers_t  *h;
+
+    static struct {
+        ngx_str_t   prefix;
+        size_t      offset;
+    }  params[] = {
+        { ngx_string("user="),
+          offsetof(ngx_http_audit_headers_t, user) },
+        { ngx_string("role="),
+          offsetof(ngx_http_audit_headers_t, role) },
+        { ngx_string("session="),
+          offsetof(ngx_http_audit_headers_t, session) },
+        { ngx_string("request_id="),
+          offsetof(ngx_http_audit_headers_t, request_id) },
+    };
+
+    if (alcf->headers != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->headers = NULL;
+        return NGX_CONF_OK;
+    }
+
+    h = ngx_pcalloc(cf->pool, sizeof(ngx_http_audit_headers_t));
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&h->user, "X-Audit-User-Id");
+    ngx_str_set(&h->role, "X-Audit-Role");
+    ngx_str_set(&h->session, "X-Audit-Session-Id");
+    ngx_str_set(&h->request_id, "X-Request-Id");
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        target = NULL;
+
+        for (k = 0; k < sizeof(params) / sizeof(params[0]); k++) {
+            if (ngx_strncmp(value[i].data, params[k].prefix.data,
+                            params[k].prefix.len)
+                == 0)
+            {
+                target = (ngx_str_t *) ((u_char *) h + params[k].offset);
+                name.data = value[i].data + params[k].prefix.len;
+                name.len = value[i].len - params[k].prefix.len;
+                break;
+            }
+        }
+
+        if (target == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in "
+                               "\"audit_identity_headers\", expected "
+                               "user=, role=, session=, request_id= "
+                               "or \"off\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_audit_check_name(cf, NULL, &name) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        *target = name;
+    }
+
+    alcf->headers = h;
+
+    return NGX_CONF_OK;
+}
 
 
 /*
