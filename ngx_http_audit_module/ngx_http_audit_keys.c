@@ -18,9 +18,6 @@
 #include <openssl/evp.h>
 
 
-#define NGX_HTTP_AUDIT_ERRLEN  256
-
-
 static char *ngx_http_audit_keys_load(ngx_conf_t *cf,
     ngx_http_audit_loc_conf_t *alcf, ngx_str_t *path, time_t refresh);
 static void ngx_http_audit_keys_free(void *data);

@@ -35,6 +35,9 @@
 
 #define NGX_HTTP_AUDIT_VERSION  "0.1.0"
 
+/* room for a message from the core (a key file, a list of ids) */
+#define NGX_HTTP_AUDIT_ERRLEN   256
+
 
 /*
  * Where a directive was read.  A check that needs more than the directive

@@ -14,9 +14,6 @@
 #include "ngx_http_audit_module.h"
 
 
-#define NGX_HTTP_AUDIT_ERRLEN  256
-
-
 static void ngx_http_audit_session_free_revoked(void *data);
 
 
