@@ -18,14 +18,11 @@
 #define NGX_HTTP_AUDIT_BF_KEY_MAX  300
 
 
-static void ngx_http_audit_bruteforce_add(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_audit_bruteforce_add(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_shm_zone_t *zone, ngx_str_t *value,
-    ngx_uint_t by_user, ngx_http_audit_ctx_t *ctx);
+    ngx_uint_t by_user);
 static ngx_uint_t ngx_http_audit_bruteforce_count(ngx_shm_zone_t *zone,
     ngx_str_t *key, time_t window, ngx_uint_t threshold, ngx_uint_t add);
-static void ngx_http_audit_bruteforce_emit(ngx_http_request_t *r,
-    ngx_http_audit_loc_conf_t *alcf, ngx_uint_t count, ngx_uint_t by_user,
-    ngx_http_audit_ctx_t *ctx);
 static ngx_int_t ngx_http_audit_bruteforce_key(ngx_http_request_t *r,
     const char *kind, ngx_str_t *value, ngx_str_t *key);
 
@@ -92,10 +89,12 @@ invalid:
 
 void
 ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
-    ngx_http_audit_ctx_t *ctx)
+    ngx_http_audit_ctx_t *ctx, ngx_http_audit_bf_verdict_t *v)
 {
     ngx_http_audit_loc_conf_t   *alcf;
     ngx_http_audit_main_conf_t  *amcf;
+
+    ngx_memzero(v, sizeof(ngx_http_audit_bf_verdict_t));
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
     amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
@@ -104,37 +103,34 @@ ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_audit_bruteforce_add(r, alcf, amcf->shm_zone,
-                                  &r->connection->addr_text, 0, ctx);
+    v->window = alcf->bf_window;
+    v->ip = ngx_http_audit_bruteforce_add(r, alcf, amcf->shm_zone,
+                                          &r->connection->addr_text, 0);
 
     if (ctx->attempted_user.len) {
-        ngx_http_audit_bruteforce_add(r, alcf, amcf->shm_zone,
-                                      &ctx->attempted_user, 1, ctx);
+        v->user = ngx_http_audit_bruteforce_add(r, alcf, amcf->shm_zone,
+                                                &ctx->attempted_user, 1);
     }
 }
 
 
-/* one failure against one key; the event when it reaches the threshold */
+/* one failure against one key: the count when it reaches the threshold */
 
-static void
+static ngx_uint_t
 ngx_http_audit_bruteforce_add(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_shm_zone_t *zone, ngx_str_t *value,
-    ngx_uint_t by_user, ngx_http_audit_ctx_t *ctx)
+    ngx_uint_t by_user)
 {
-    ngx_str_t   key;
-    ngx_uint_t  count;
+    ngx_str_t  key;
 
     if (ngx_http_audit_bruteforce_key(r, by_user ? "user" : "ip", value, &key)
         != NGX_OK)
     {
-        return;
+        return 0;
     }
 
-    count = ngx_http_audit_bruteforce_count(zone, &key, alcf->bf_window,
-                                            alcf->bf_threshold, 1);
-    if (count) {
-        ngx_http_audit_bruteforce_emit(r, alcf, count, by_user, ctx);
-    }
+    return ngx_http_audit_bruteforce_count(zone, &key, alcf->bf_window,
+                                           alcf->bf_threshold, 1);
 }
 
 
@@ -242,36 +238,6 @@ ngx_http_audit_bruteforce_count(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_shmtx_unlock(&shpool->mutex);
 
     return result;
-}
-
-
-static void
-ngx_http_audit_bruteforce_emit(ngx_http_request_t *r,
-    ngx_http_audit_loc_conf_t *alcf, ngx_uint_t count, ngx_uint_t by_user,
-    ngx_http_audit_ctx_t *ctx)
-{
-    audit_event_t  ev;
-
-    ngx_memzero(&ev, sizeof(audit_event_t));
-
-    ev.action = AUDIT_BRUTEFORCE_SUSPECTED;
-    ev.count = count;
-    ev.window = alcf->bf_window;
-
-    /* the event is about the account when it is keyed by the account */
-
-    if (by_user) {
-        ev.attempted_user.data = (const char *) ctx->attempted_user.data;
-        ev.attempted_user.len = ctx->attempted_user.len;
-        ev.reason.data = "attempted_user";
-        ev.reason.len = sizeof("attempted_user") - 1;
-
-    } else {
-        ev.reason.data = "ip";
-        ev.reason.len = sizeof("ip") - 1;
-    }
-
-    ngx_http_audit_event_emit(r, &ev);
 }
 
 

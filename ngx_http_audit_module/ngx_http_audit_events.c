@@ -356,7 +356,7 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
         break;
     }
 
-    ngx_http_audit_login_events(r, alcf, ctx);
+    ngx_http_audit_events_login(r, alcf, ctx);
 
     ngx_http_audit_event_upstream(r, amcf, ctx);
 

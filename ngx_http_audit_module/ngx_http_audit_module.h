@@ -239,8 +239,6 @@ ngx_int_t ngx_http_audit_login_read(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 void ngx_http_audit_login_response(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
-void ngx_http_audit_login_events(ngx_http_request_t *r,
-    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 
 /* verified-token cache */
 ngx_int_t ngx_http_audit_cache_key(ngx_http_audit_keys_t *keys,
@@ -258,8 +256,15 @@ ngx_http_audit_worker_stats_t *ngx_http_audit_stats(ngx_cycle_t *cycle);
 /* failed-login detector */
 char *ngx_http_audit_bruteforce_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* a failed login counted: where it reached the threshold, how many */
+typedef struct {
+    ngx_uint_t                   ip;               /* 0: not now */
+    ngx_uint_t                   user;
+    time_t                       window;
+} ngx_http_audit_bf_verdict_t;
+
 void ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
-    ngx_http_audit_ctx_t *ctx);
+    ngx_http_audit_ctx_t *ctx, ngx_http_audit_bf_verdict_t *v);
 ngx_int_t ngx_http_audit_bruteforce_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
@@ -301,6 +306,8 @@ ngx_table_elt_t *ngx_http_audit_add_out_header(ngx_http_request_t *r,
 
 /* events */
 ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
+void ngx_http_audit_events_login(ngx_http_request_t *r,
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 void ngx_http_audit_events_want(ngx_conf_t *cf);
 ngx_int_t ngx_http_audit_events_init_process(ngx_cycle_t *cycle);
 
