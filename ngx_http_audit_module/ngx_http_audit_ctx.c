@@ -168,3 +168,22 @@ ngx_http_audit_add_out_header(ngx_http_request_t *r, ngx_str_t *key,
 
     return h;
 }
+
+
+/*
+ * The method the portal will perform: a method override's when there is
+ * one (ngx_http_audit_target.c collected it), else the request line's.
+ */
+
+void
+ngx_http_audit_ctx_method(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
+    ngx_str_t *method)
+{
+    if (ctx->override.len) {
+        method->data = (u_char *) ctx->override.method;
+        method->len = ctx->override.len;
+        return;
+    }
+
+    *method = r->method_name;
+}

@@ -473,7 +473,7 @@ ngx_http_audit_event_record(ngx_http_request_t *r,
 
     /* what the portal does: an override's method, if one was sent */
 
-    ngx_http_audit_target_method(r, ctx, &method);
+    ngx_http_audit_ctx_method(r, ctx, &method);
     other = 0;
 
     switch (audit_method_bit((const char *) method.data, method.len)) {

@@ -286,8 +286,6 @@ ngx_uint_t ngx_http_audit_target_body_wanted(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf);
 ngx_int_t ngx_http_audit_target_body(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx, ngx_str_t *body);
-void ngx_http_audit_target_method(ngx_http_request_t *r,
-    ngx_http_audit_ctx_t *ctx, ngx_str_t *method);
 ngx_int_t ngx_http_audit_target_strip(ngx_http_request_t *r,
     ngx_http_audit_headers_t *names);
 
@@ -299,6 +297,8 @@ ngx_int_t ngx_http_audit_ctx_init(ngx_conf_t *cf);
 ngx_http_audit_ctx_t *ngx_http_audit_get_ctx(ngx_http_request_t *r);
 ngx_http_audit_ctx_t *ngx_http_audit_create_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_audit_request_id(ngx_http_request_t *r, ngx_str_t *id);
+void ngx_http_audit_ctx_method(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, ngx_str_t *method);
 ngx_table_elt_t *ngx_http_audit_add_out_header(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *value);
 

@@ -273,25 +273,6 @@ ngx_http_audit_target_is_override(ngx_table_elt_t *h)
 
 
 /*
- * The method the portal will perform: the override when there is one,
- * else the request line's.
- */
-
-void
-ngx_http_audit_target_method(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
-    ngx_str_t *method)
-{
-    if (ctx->override.len) {
-        method->data = (u_char *) ctx->override.method;
-        method->len = ctx->override.len;
-        return;
-    }
-
-    *method = r->method_name;
-}
-
-
-/*
  * ngx_list_t has no delete, and r->headers_in keeps pointers into the
  * list (host, user_agent, ...).  When a forbidden header is present the
  * list is rebuilt without it: the old elements stay in r->pool, so those
