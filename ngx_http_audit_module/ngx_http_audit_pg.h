@@ -1,8 +1,9 @@
 
 /*
  * ngx_http_audit_module: the PostgreSQL sink's types, shared by its
- * module (sinks/ngx_http_audit_pg_module.c), the shipper
- * (ngx_http_audit_pg.c) and the spool (ngx_http_audit_spool.c).
+ * module (sinks/ngx_http_audit_pg_module.c), the parsing of "audit_pg"
+ * (ngx_http_audit_pg_conninfo.c), the shipper (ngx_http_audit_pg.c) and
+ * the spool (ngx_http_audit_spool.c).
  */
 
 
@@ -44,9 +45,11 @@ typedef struct {
 extern ngx_module_t  ngx_http_audit_pg_module;
 
 
-/* PostgreSQL shipper */
+/* "audit_pg": parameters, connection string, host names resolved */
 char *ngx_http_audit_pg_conf(ngx_conf_t *cf,
     ngx_http_audit_pg_main_conf_t *pmcf);
+
+/* PostgreSQL shipper */
 ngx_int_t ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_audit_pg_main_conf_t *pmcf);
 void ngx_http_audit_pg_exit_process(ngx_http_audit_pg_main_conf_t *pmcf);

@@ -8,9 +8,9 @@
  * category so each kind of failure is one issue with a count.
  *
  * Nothing here may slow a request: an envelope is encoded and queued
- * (bounded, per worker) on the request path; a worker-level HTTP/1.1
- * client, like the OCSP stapling one in nginx, sends the queue over one
- * keep-alive connection in the event loop, with a timeout on every step.
+ * (bounded, per worker) on the request path; the worker-level HTTP/1.1
+ * client (ngx_http_audit_http.c) sends the queue over one keep-alive
+ * connection in the event loop, with a timeout on every request.
  * The address is resolved when the configuration is read.  Rate limits
  * sent by the server are honoured, a circuit breaker stops trying after
  * repeated failures, and whatever is dropped is counted and reported in a
@@ -19,13 +19,11 @@
 
 
 #include "ngx_http_audit_sentry.h"
-
-#include <openssl/rand.h>
+#include "ngx_http_audit_http.h"
 
 
 #define NGX_HTTP_AUDIT_SENTRY_QUEUE     64
 #define NGX_HTTP_AUDIT_SENTRY_BUF       (AUDIT_SENTRY_ENVELOPE_MAX + 4096)
-#define NGX_HTTP_AUDIT_SENTRY_RESPONSE  4096
 #define NGX_HTTP_AUDIT_SENTRY_FAILURES  5
 #define NGX_HTTP_AUDIT_SENTRY_COOLDOWN  60000
 #define NGX_HTTP_AUDIT_SENTRY_REPORT    30000
@@ -51,22 +49,14 @@ struct ngx_http_audit_sentry_s {
     ngx_log_t                     *log;
     u_char                        *server_name;    /* NUL-terminated */
 
-    ngx_peer_connection_t          pc;
-    ngx_uint_t                     connected;
-    ngx_uint_t                     busy;
+    ngx_http_audit_http_t         *http;
 
     ngx_http_audit_sentry_item_t   queue[NGX_HTTP_AUDIT_SENTRY_QUEUE];
     ngx_uint_t                     head;
     ngx_uint_t                     n;
 
     u_char                        *out;            /* request on the wire */
-    size_t                         out_len;
-    size_t                         out_sent;
 
-    u_char                         in[NGX_HTTP_AUDIT_SENTRY_RESPONSE];
-    size_t                         in_len;
-
-    ngx_event_t                    timer;           /* timeout */
     ngx_event_t                    report;          /* client reports */
 
     unsigned long long             error_until;     /* rate limits, ms */
@@ -102,25 +92,12 @@ static ngx_uint_t ngx_http_audit_sentry_sampled(ngx_http_audit_sentry_t *s,
 static void ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s,
     u_char *data, size_t len, ngx_uint_t report);
 static void ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s);
-static void ngx_http_audit_sentry_connect(ngx_http_audit_sentry_t *s);
-#if (NGX_SSL)
-static void ngx_http_audit_sentry_ssl_start(ngx_http_audit_sentry_t *s,
-    ngx_connection_t *c);
-static void ngx_http_audit_sentry_handshake(ngx_connection_t *c);
-#endif
-static void ngx_http_audit_sentry_write_handler(ngx_event_t *wev);
-static void ngx_http_audit_sentry_read_handler(ngx_event_t *rev);
-static ngx_int_t ngx_http_audit_sentry_response(ngx_http_audit_sentry_t *s);
-static void ngx_http_audit_sentry_header(ngx_http_audit_sentry_t *s,
-    u_char *start, u_char *end, ngx_str_t *name);
+static void ngx_http_audit_sentry_response(void *data,
+    ngx_http_audit_http_response_t *resp);
+static void ngx_http_audit_sentry_fail(void *data, const char *what);
 static void ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s,
-    ngx_uint_t ok, ngx_uint_t keepalive);
-static void ngx_http_audit_sentry_fail(ngx_http_audit_sentry_t *s,
-    const char *what);
-static void ngx_http_audit_sentry_close(ngx_http_audit_sentry_t *s);
-static void ngx_http_audit_sentry_timeout(ngx_event_t *ev);
+    ngx_uint_t ok);
 static void ngx_http_audit_sentry_report(ngx_event_t *ev);
-static void ngx_http_audit_sentry_dummy(ngx_event_t *ev);
 static unsigned long long ngx_http_audit_sentry_now(void);
 static void ngx_http_audit_sentry_drop(ngx_http_audit_sentry_t *s,
     unsigned long long *reason);
@@ -131,269 +108,12 @@ static void ngx_http_audit_sentry_discard(ngx_http_audit_sentry_t *s,
 static ngx_uint_t ngx_http_audit_sentry_breaker(ngx_http_audit_sentry_t *s);
 
 
-char *
-ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
-    ngx_http_audit_sentry_main_conf_t *smcf)
-{
-    char                           err[256];
-    size_t                         len;
-    ngx_str_t                     *value;
-    ngx_url_t                      u;
-    ngx_uint_t                     v6;
-    ngx_http_audit_sentry_conf_t  *scf;
-
-    scf = &smcf->sentry;
-    value = cf->args->elts;
-
-    if (scf->dsn_text.len) {
-        return "is duplicate";
-    }
-
-    if (audit_sentry_dsn_parse((const char *) value[1].data, value[1].len,
-                               &scf->dsn, err, sizeof(err))
-        != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid DSN in \"audit_sentry_dsn\": %s", err);
-        return NGX_CONF_ERROR;
-    }
-
-#if !(NGX_SSL)
-    if (scf->dsn.https) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_sentry_dsn\" with https needs nginx "
-                           "built with OpenSSL");
-        return NGX_CONF_ERROR;
-    }
-#endif
-
-    /* resolved now, once: no DNS on the request path or in the loop */
-
-    /* an IPv6 literal goes in brackets, for ngx_parse_url() and Host: */
-
-    len = ngx_strlen(scf->dsn.host);
-    v6 = (ngx_strlchr((u_char *) scf->dsn.host,
-                      (u_char *) scf->dsn.host + len, ':') != NULL);
-
-    scf->host.data = ngx_pnalloc(cf->pool, len + sizeof("[]:65535"));
-    if (scf->host.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    scf->host.len = ngx_sprintf(scf->host.data, v6 ? "[%s]" : "%s",
-                                scf->dsn.host)
-                    - scf->host.data;
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url = scf->host;
-    u.default_port = (in_port_t) scf->dsn.port;
-    u.no_resolve = 0;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_sentry_dsn\" host \"%s\" cannot be "
-                           "resolved%s%s", scf->dsn.host,
-                           u.err ? ": " : "", u.err ? u.err : "");
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_inet_set_port(u.addrs[0].sockaddr, (in_port_t) scf->dsn.port);
-
-    scf->addr = u.addrs[0];
-    scf->dsn_text = value[1];
-    ngx_http_audit_events_want(cf);
-    scf->name.data = (u_char *) scf->dsn.host;
-    scf->name.len = len;
-
-    /* Host: carries the port when it is not the scheme's own */
-
-    if (scf->dsn.port != (scf->dsn.https ? 443 : 80)) {
-        scf->host.len = ngx_sprintf(scf->host.data + scf->host.len, ":%d",
-                                    scf->dsn.port)
-                        - scf->host.data;
-    }
-
-    if (audit_sentry_auth_header(&scf->dsn, NGX_HTTP_AUDIT_VERSION,
-                                 (char *) scf->auth, sizeof(scf->auth))
-        < 0)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* audit_sentry_rate N/s|m|h */
-
-char *
-ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
-    ngx_http_audit_sentry_main_conf_t *smcf)
-{
-    u_char     *slash;
-    ngx_int_t   n;
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        smcf->sentry.rate = 0;
-        return NGX_CONF_OK;
-    }
-
-    slash = (u_char *) ngx_strchr(value[1].data, '/');
-
-    n = slash ? ngx_atoi(value[1].data, slash - value[1].data) : NGX_ERROR;
-
-    if (n < 1 || slash[1] == '\0' || slash[2] != '\0'
-        || ngx_strchr("smh", slash[1]) == NULL)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"audit_sentry_rate\", "
-                           "expected N/s, N/m or N/h, or \"off\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    smcf->sentry.rate = n;
-    smcf->sentry.rate_window = slash[1] == 's' ? 1
-                               : slash[1] == 'm' ? 60 : 3600;
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
-    ngx_http_audit_sentry_main_conf_t *smcf)
-{
-    ngx_str_t   *value;
-    ngx_uint_t   i, k, mask;
-
-    static struct {
-        ngx_str_t   name;
-        ngx_uint_t  bit;
-    }  names[] = {
-        { ngx_string("login_failure"), NGX_HTTP_AUDIT_SENTRY_LOGIN },
-        { ngx_string("session_invalid"), NGX_HTTP_AUDIT_SENTRY_SESSION },
-        { ngx_string("authz_denied"), NGX_HTTP_AUDIT_SENTRY_AUTHZ },
-        { ngx_string("bruteforce_suspected"),
-          NGX_HTTP_AUDIT_SENTRY_BRUTEFORCE },
-        { ngx_string("upstream_error"), NGX_HTTP_AUDIT_SENTRY_UPSTREAM },
-        { ngx_string("module_fault"), NGX_HTTP_AUDIT_SENTRY_FAULT },
-        { ngx_string("request_rejected"), NGX_HTTP_AUDIT_SENTRY_REJECTED },
-        { ngx_string("session_invalid:missing"),
-          NGX_HTTP_AUDIT_SENTRY_SESSION|NGX_HTTP_AUDIT_SENTRY_MISSING },
-        { ngx_string("all"), NGX_HTTP_AUDIT_SENTRY_ALL },
-    };
-
-    value = cf->args->elts;
-    mask = 0;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-            if (value[i].len == names[k].name.len
-                && ngx_strcmp(value[i].data, names[k].name.data) == 0)
-            {
-                mask |= names[k].bit;
-                break;
-            }
-        }
-
-        if (k == sizeof(names) / sizeof(names[0])) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid category \"%V\" in "
-                               "\"audit_sentry_events\", expected "
-                               "login_failure, session_invalid, "
-                               "authz_denied, bruteforce_suspected, "
-                               "upstream_error, module_fault, "
-                               "request_rejected, session_invalid:missing "
-                               "or all",
-                               &value[i]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    smcf->sentry.events = mask;
-
-    return NGX_CONF_OK;
-}
-
-
-/* after the whole configuration: SSL context, defaults */
-
-char *
-ngx_http_audit_sentry_init_conf(ngx_conf_t *cf,
-    ngx_http_audit_sentry_main_conf_t *smcf)
-{
-    ngx_http_audit_sentry_conf_t  *scf;
-
-    scf = &smcf->sentry;
-
-    ngx_conf_init_msec_value(scf->timeout, 5000);
-
-    if (scf->events == 0) {
-        scf->events = NGX_HTTP_AUDIT_SENTRY_ALL;
-    }
-
-    if (scf->dsn_text.len == 0 || !scf->dsn.https) {
-        return NGX_CONF_OK;
-    }
-
-#if (NGX_SSL)
-    {
-        ngx_pool_cleanup_t  *cln;
-
-        scf->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
-        if (scf->ssl == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        scf->ssl->log = cf->log;
-
-        if (ngx_ssl_create(scf->ssl, NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        cln = ngx_pool_cleanup_add(cf->pool, 0);
-        if (cln == NULL) {
-            ngx_ssl_cleanup_ctx(scf->ssl);
-            return NGX_CONF_ERROR;
-        }
-
-        cln->handler = ngx_ssl_cleanup_ctx;
-        cln->data = scf->ssl;
-
-        if (scf->trusted.len) {
-            if (ngx_ssl_trusted_certificate(cf, scf->ssl, &scf->trusted, 5)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-        } else if (SSL_CTX_set_default_verify_paths(scf->ssl->ctx) != 1) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"audit_sentry_dsn\": no system CA "
-                               "certificates, set "
-                               "\"audit_sentry_trusted_certificate\"");
-            return NGX_CONF_ERROR;
-        }
-    }
-#endif
-
-    return NGX_CONF_OK;
-}
-
-
 ngx_int_t
 ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
     ngx_http_audit_sentry_main_conf_t *smcf)
 {
     ngx_http_audit_sentry_t     *s;
+    ngx_http_audit_http_conf_t   hcf;
     ngx_http_audit_main_conf_t  *amcf;
 
     if (smcf->sentry.dsn_text.len == 0) {
@@ -427,10 +147,22 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    s->timer.handler = ngx_http_audit_sentry_timeout;
-    s->timer.data = s;
-    s->timer.log = cycle->log;
-    s->timer.cancelable = 1;
+    hcf.addr = &s->conf->addr;
+    hcf.host = &s->conf->host;
+    hcf.name = &s->conf->name;
+    hcf.peer = "Sentry";
+#if (NGX_SSL)
+    hcf.ssl = s->conf->ssl;
+#endif
+    hcf.timeout = s->conf->timeout;
+    hcf.done = ngx_http_audit_sentry_response;
+    hcf.fail = ngx_http_audit_sentry_fail;
+    hcf.data = s;
+
+    s->http = ngx_http_audit_http_create(cycle->pool, cycle->log, &hcf);
+    if (s->http == NULL) {
+        return NGX_ERROR;
+    }
 
     s->report.handler = ngx_http_audit_sentry_report;
     s->report.data = s;
@@ -456,7 +188,7 @@ ngx_http_audit_sentry_exit_process(ngx_http_audit_sentry_main_conf_t *smcf)
         return;
     }
 
-    ngx_http_audit_sentry_close(s);
+    ngx_http_audit_http_close(s->http);
 
     /* ngx_alloc()ed: what is still queued at exit is dropped, as a
      * graceful shutdown already does (ngx_exiting stops the sender) */
@@ -803,7 +535,7 @@ ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s, u_char *data,
         s->stats->sentry_queue = s->n;
     }
 
-    if (!s->busy) {
+    if (!ngx_http_audit_http_busy(s->http)) {
         ngx_http_audit_sentry_next(s);
     }
 }
@@ -817,7 +549,7 @@ ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s)
     u_char                        *p;
     ngx_http_audit_sentry_item_t  *it;
 
-    if (s->n == 0 || s->busy || ngx_exiting) {
+    if (s->n == 0 || ngx_http_audit_http_busy(s->http) || ngx_exiting) {
         return;
     }
 
@@ -844,313 +576,36 @@ ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s)
     if ((size_t) (s->out + NGX_HTTP_AUDIT_SENTRY_BUF - p) < it->len) {
         s->discards.send_error++;
         s->accepted = 0;
-        ngx_http_audit_sentry_done(s, 0, s->connected);
+        ngx_http_audit_sentry_done(s, 0);
         return;
     }
 
     p = ngx_cpymem(p, it->data, it->len);
 
-    s->out_len = p - s->out;
-    s->out_sent = 0;
-    s->in_len = 0;
-    s->busy = 1;
-
-    ngx_add_timer(&s->timer, s->conf->timeout);
-
-    if (!s->connected) {
-        ngx_http_audit_sentry_connect(s);
-        return;
-    }
-
-    ngx_http_audit_sentry_write_handler(s->pc.connection->write);
-}
-
-
-static void
-ngx_http_audit_sentry_connect(ngx_http_audit_sentry_t *s)
-{
-    ngx_int_t          rc;
-    ngx_connection_t  *c;
-
-    ngx_memzero(&s->pc, sizeof(ngx_peer_connection_t));
-
-    s->pc.sockaddr = s->conf->addr.sockaddr;
-    s->pc.socklen = s->conf->addr.socklen;
-    s->pc.name = &s->conf->addr.name;
-    s->pc.get = ngx_event_get_peer;
-    s->pc.log = s->log;
-    s->pc.log_error = NGX_ERROR_ERR;
-
-    rc = ngx_event_connect_peer(&s->pc);
-
-    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        ngx_http_audit_sentry_fail(s, "connect");
-        return;
-    }
-
-    c = s->pc.connection;
-    c->data = s;
-    c->read->handler = ngx_http_audit_sentry_read_handler;
-    c->write->handler = ngx_http_audit_sentry_write_handler;
-
-    /* SSL keeps its per-connection state in c->pool */
-    c->pool = ngx_create_pool(1024, s->log);
-    if (c->pool == NULL) {
-        ngx_http_audit_sentry_fail(s, "connect");
-        return;
-    }
-
-#if (NGX_SSL)
-    if (s->conf->ssl) {
-
-        /* with NGX_AGAIN the handshake starts once TCP is up */
-        if (rc != NGX_AGAIN) {
-            ngx_http_audit_sentry_ssl_start(s, c);
-        }
-
-        return;
-    }
-#endif
-
-    s->connected = 1;
-
-    if (rc == NGX_OK) {
-        ngx_http_audit_sentry_write_handler(c->write);
-    }
-}
-
-
-#if (NGX_SSL)
-
-static void
-ngx_http_audit_sentry_ssl_start(ngx_http_audit_sentry_t *s,
-    ngx_connection_t *c)
-{
-    if (ngx_ssl_create_connection(s->conf->ssl, c, NGX_SSL_CLIENT) != NGX_OK)
-    {
-        ngx_http_audit_sentry_fail(s, "SSL");
-        return;
-    }
-
-    /* SNI: a hosted tracker serves many names on one address */
-    SSL_set_tlsext_host_name(c->ssl->connection, s->conf->dsn.host);
-
-    if (ngx_ssl_handshake(c) == NGX_AGAIN) {
-        c->ssl->handler = ngx_http_audit_sentry_handshake;
-        return;
-    }
-
-    ngx_http_audit_sentry_handshake(c);
-}
-
-
-static void
-ngx_http_audit_sentry_handshake(ngx_connection_t *c)
-{
-    long                      rc;
-    ngx_http_audit_sentry_t  *s = c->data;
-
-    if (!c->ssl->handshaked) {
-        ngx_http_audit_sentry_fail(s, "SSL handshake");
-        return;
-    }
-
-    rc = SSL_get_verify_result(c->ssl->connection);
-
-    if (rc != X509_V_OK
-        || ngx_ssl_check_host(c, &s->conf->name) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "audit: Sentry certificate of \"%V\" not trusted: %s",
-                      &s->conf->host, X509_verify_cert_error_string(rc));
-        ngx_http_audit_sentry_fail(s, "certificate");
-        return;
-    }
-
-    c->read->handler = ngx_http_audit_sentry_read_handler;
-    c->write->handler = ngx_http_audit_sentry_write_handler;
-
-    s->connected = 1;
-
-    ngx_http_audit_sentry_write_handler(c->write);
-}
-
-#endif
-
-
-static void
-ngx_http_audit_sentry_write_handler(ngx_event_t *wev)
-{
-    ssize_t                   n;
-    ngx_connection_t         *c = wev->data;
-    ngx_http_audit_sentry_t  *s = c->data;
-
-#if (NGX_SSL)
-    if (s->conf->ssl && c->ssl == NULL) {
-        /* connected: now the TLS handshake */
-        ngx_http_audit_sentry_ssl_start(s, c);
-        return;
-    }
-#endif
-
-    if (!s->busy) {
-        return;
-    }
-
-    while (s->out_sent < s->out_len) {
-
-        n = c->send(c, s->out + s->out_sent, s->out_len - s->out_sent);
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-                ngx_http_audit_sentry_fail(s, "send");
-            }
-            return;
-        }
-
-        if (n == NGX_ERROR || n == 0) {
-            ngx_http_audit_sentry_fail(s, "send");
-            return;
-        }
-
-        s->out_sent += n;
-    }
-
-    s->connected = 1;
-    wev->handler = ngx_http_audit_sentry_dummy;
-
-    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        ngx_http_audit_sentry_fail(s, "read");
-    }
-}
-
-
-static void
-ngx_http_audit_sentry_read_handler(ngx_event_t *rev)
-{
-    ssize_t                   n;
-    ngx_int_t                 rc;
-    ngx_connection_t         *c = rev->data;
-    ngx_http_audit_sentry_t  *s = c->data;
-
-    if (!s->busy) {
-        /* an idle keep-alive connection closed by the server */
-        ngx_http_audit_sentry_close(s);
-        return;
-    }
-
-    for ( ;; ) {
-        n = c->recv(c, s->in + s->in_len, sizeof(s->in) - s->in_len);
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-                ngx_http_audit_sentry_fail(s, "read");
-            }
-            return;
-        }
-
-        if (n == NGX_ERROR || n == 0) {
-            ngx_http_audit_sentry_fail(s, "read");
-            return;
-        }
-
-        s->in_len += n;
-
-        rc = ngx_http_audit_sentry_response(s);
-
-        if (rc != NGX_AGAIN) {
-            return;
-        }
-
-        if (s->in_len == sizeof(s->in)) {
-            ngx_http_audit_sentry_fail(s, "response too long");
-            return;
-        }
-    }
+    ngx_http_audit_http_request(s->http, s->out, p - s->out);
 }
 
 
 /*
  * The status line and headers are enough: rate limits are headers, and
- * the body is a small JSON we do not need.  A response whose length is
- * known and whole is a keep-alive candidate; anything else closes.
+ * the body is a small JSON we do not need.
  */
 
-static ngx_int_t
-ngx_http_audit_sentry_response(ngx_http_audit_sentry_t *s)
+static void
+ngx_http_audit_sentry_response(void *data,
+    ngx_http_audit_http_response_t *resp)
 {
-    u_char      *p, *last, *eol, *end;
-    ngx_int_t    status;
-    ngx_str_t    rl, ra, name;
-    ngx_uint_t   keepalive;
-    size_t       body;
+    ngx_str_t                 rl, ra;
+    ngx_uint_t                status;
+    ngx_http_audit_sentry_t  *s = data;
 
-    last = s->in + s->in_len;
-
-    end = ngx_strlcasestrn(s->in, last, (u_char *) CRLF CRLF, 4 - 1);
-    if (end == NULL) {
-        return NGX_AGAIN;
-    }
-
-    end += 4;
-
-    if (s->in_len < sizeof("HTTP/1.1 200") - 1
-        || ngx_strncmp(s->in, "HTTP/1.", 7) != 0)
-    {
-        ngx_http_audit_sentry_fail(s, "bad response");
-        return NGX_ERROR;
-    }
-
-    status = ngx_atoi(s->in + 9, 3);
-    if (status == NGX_ERROR) {
-        ngx_http_audit_sentry_fail(s, "bad status");
-        return NGX_ERROR;
-    }
+    status = resp->status;
 
     ngx_str_null(&rl);
     ngx_str_null(&ra);
-    keepalive = 0;
-    body = (size_t) -1;
 
-    for (p = (u_char *) ngx_strchr(s->in, '\n') + 1; p < end - 2;
-         p = eol + 1)
-    {
-        eol = ngx_strlchr(p, end, '\n');
-        if (eol == NULL) {
-            break;
-        }
-
-        ngx_http_audit_sentry_header(s, p, eol, &name);
-
-        if (name.len == 0) {
-            continue;
-        }
-
-        if (ngx_strncasecmp(p, (u_char *) "X-Sentry-Rate-Limits:", 21) == 0)
-        {
-            rl = name;
-
-        } else if (ngx_strncasecmp(p, (u_char *) "Retry-After:", 12) == 0) {
-            ra = name;
-
-        } else if (ngx_strncasecmp(p, (u_char *) "Content-Length:", 15)
-                   == 0)
-        {
-            body = ngx_atosz(name.data, name.len);
-            keepalive = 1;
-
-        } else if (ngx_strncasecmp(p, (u_char *) "Connection:", 11) == 0
-                   && ngx_strlcasestrn(name.data, name.data + name.len,
-                                       (u_char *) "close", 5 - 1))
-        {
-            body = (size_t) -1;
-        }
-    }
-
-    if (keepalive && body != (size_t) -1 && (size_t) (last - end) < body) {
-        /* the rest of a small body is on its way */
-        return NGX_AGAIN;
-    }
+    (void) ngx_http_audit_http_header(resp, "X-Sentry-Rate-Limits", &rl);
+    (void) ngx_http_audit_http_header(resp, "Retry-After", &ra);
 
     if (audit_sentry_rate_limits((int) status, (const char *) rl.data,
                                  rl.len, (const char *) ra.data, ra.len,
@@ -1163,22 +618,19 @@ ngx_http_audit_sentry_response(ngx_http_audit_sentry_t *s)
                       ? s->error_until - ngx_http_audit_sentry_now() : 0);
     }
 
-    keepalive = keepalive && body != (size_t) -1
-                && (size_t) (last - end) == body;
-
     s->accepted = (status >= 200 && status < 300);
 
     if (status >= 500) {
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
-                      "audit: Sentry answered %i", status);
+                      "audit: Sentry answered %ui", status);
         s->discards.send_error++;
-        ngx_http_audit_sentry_done(s, 0, keepalive);
-        return NGX_OK;
+        ngx_http_audit_sentry_done(s, 0);
+        return;
     }
 
     if (status >= 400 && status != 429) {
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
-                      "audit: Sentry refused an envelope: %i", status);
+                      "audit: Sentry refused an envelope: %ui", status);
         s->discards.send_error++;
     }
 
@@ -1186,53 +638,16 @@ ngx_http_audit_sentry_response(ngx_http_audit_sentry_t *s)
         s->discards.ratelimit_backoff++;
     }
 
-    ngx_http_audit_sentry_done(s, 1, keepalive);
-
-    return NGX_OK;
-}
-
-
-/* value of "Name: value\r\n" between start and end, trimmed */
-
-static void
-ngx_http_audit_sentry_header(ngx_http_audit_sentry_t *s, u_char *start,
-    u_char *end, ngx_str_t *value)
-{
-    u_char  *colon;
-
-    ngx_str_null(value);
-
-    colon = ngx_strlchr(start, end, ':');
-    if (colon == NULL) {
-        return;
-    }
-
-    for (colon++; colon < end && *colon == ' '; colon++) {
-        /* void */
-    }
-
-    while (end > colon && (end[-1] == '\r' || end[-1] == '\n'
-                           || end[-1] == ' '))
-    {
-        end--;
-    }
-
-    value->data = colon;
-    value->len = end - colon;
+    ngx_http_audit_sentry_done(s, 1);
 }
 
 
 /* the request at the head of the queue is finished, one way or another */
 
 static void
-ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s, ngx_uint_t ok,
-    ngx_uint_t keepalive)
+ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s, ngx_uint_t ok)
 {
     ngx_http_audit_sentry_item_t  *it;
-
-    if (s->timer.timer_set) {
-        ngx_del_timer(&s->timer);
-    }
 
     if (s->n) {
         it = &s->queue[s->head];
@@ -1253,7 +668,6 @@ ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s, ngx_uint_t ok,
     }
 
     s->accepted = 0;
-    s->busy = 0;
 
     if (ok) {
         s->failures = 0;
@@ -1262,14 +676,6 @@ ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s, ngx_uint_t ok,
         if (s->stats) {
             s->stats->sentry_breaker = 0;
         }
-    }
-
-    if (!keepalive) {
-        ngx_http_audit_sentry_close(s);
-
-    } else if (s->pc.connection) {
-        s->pc.connection->write->handler =
-                                        ngx_http_audit_sentry_write_handler;
     }
 
     ngx_http_audit_sentry_next(s);
@@ -1283,8 +689,10 @@ ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s, ngx_uint_t ok,
  */
 
 static void
-ngx_http_audit_sentry_fail(ngx_http_audit_sentry_t *s, const char *what)
+ngx_http_audit_sentry_fail(void *data, const char *what)
 {
+    ngx_http_audit_sentry_t  *s = data;
+
     ngx_log_error(NGX_LOG_WARN, s->log, 0,
                   "audit: Sentry %s failed, an event is dropped", what);
 
@@ -1310,44 +718,7 @@ ngx_http_audit_sentry_fail(ngx_http_audit_sentry_t *s, const char *what)
     }
 
     s->accepted = 0;
-    ngx_http_audit_sentry_close(s);
-    ngx_http_audit_sentry_done(s, 0, 0);
-}
-
-
-static void
-ngx_http_audit_sentry_close(ngx_http_audit_sentry_t *s)
-{
-    ngx_connection_t  *c;
-
-    c = s->pc.connection;
-
-    if (c) {
-#if (NGX_SSL)
-        if (c->ssl) {
-            c->ssl->no_wait_shutdown = 1;
-            (void) ngx_ssl_shutdown(c);
-        }
-#endif
-        if (c->pool) {
-            ngx_destroy_pool(c->pool);
-            c->pool = NULL;
-        }
-
-        ngx_close_connection(c);
-        s->pc.connection = NULL;
-    }
-
-    s->connected = 0;
-}
-
-
-static void
-ngx_http_audit_sentry_timeout(ngx_event_t *ev)
-{
-    ngx_http_audit_sentry_t  *s = ev->data;
-
-    ngx_http_audit_sentry_fail(s, "request timed out:");
+    ngx_http_audit_sentry_done(s, 0);
 }
 
 
@@ -1391,12 +762,6 @@ ngx_http_audit_sentry_report(ngx_event_t *ev)
 }
 
 
-static void
-ngx_http_audit_sentry_dummy(ngx_event_t *ev)
-{
-}
-
-
 /*
  * An event's envelope given up: counted for the protocol's client report
  * (reason, when there is one to give) and in audit_status's
@@ -1404,7 +769,8 @@ ngx_http_audit_sentry_dummy(ngx_event_t *ev)
  */
 
 static void
-ngx_http_audit_sentry_drop(ngx_http_audit_sentry_t *s, unsigned long long *reason)
+ngx_http_audit_sentry_drop(ngx_http_audit_sentry_t *s,
+    unsigned long long *reason)
 {
     if (reason) {
         (*reason)++;
@@ -1419,8 +785,8 @@ ngx_http_audit_sentry_drop(ngx_http_audit_sentry_t *s, unsigned long long *reaso
 /* a queued envelope given up, from the queue's head (or its tail) */
 
 static void
-ngx_http_audit_sentry_discard(ngx_http_audit_sentry_t *s, unsigned long long *reason,
-    ngx_uint_t tail)
+ngx_http_audit_sentry_discard(ngx_http_audit_sentry_t *s,
+    unsigned long long *reason, ngx_uint_t tail)
 {
     ngx_uint_t  i;
 

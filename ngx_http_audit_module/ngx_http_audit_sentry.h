@@ -1,8 +1,8 @@
 
 /*
  * ngx_http_audit_module: the error tracker sink's types, shared by its
- * module (sinks/ngx_http_audit_sentry_module.c) and the client
- * (ngx_http_audit_sentry.c).
+ * module (sinks/ngx_http_audit_sentry_module.c), its directives
+ * (ngx_http_audit_sentry_conf.c) and the client (ngx_http_audit_sentry.c).
  */
 
 
@@ -56,6 +56,7 @@ typedef struct {
 extern ngx_module_t  ngx_http_audit_sentry_module;
 
 
+/* directives, and the SSL context once the configuration is read */
 char *ngx_http_audit_sentry_dsn_conf(ngx_conf_t *cf,
     ngx_http_audit_sentry_main_conf_t *smcf);
 char *ngx_http_audit_sentry_rate_conf(ngx_conf_t *cf,
@@ -64,6 +65,8 @@ char *ngx_http_audit_sentry_events_conf(ngx_conf_t *cf,
     ngx_http_audit_sentry_main_conf_t *smcf);
 char *ngx_http_audit_sentry_init_conf(ngx_conf_t *cf,
     ngx_http_audit_sentry_main_conf_t *smcf);
+
+/* the client: per worker, and its place in the sink chains */
 ngx_int_t ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
     ngx_http_audit_sentry_main_conf_t *smcf);
 void ngx_http_audit_sentry_exit_process(
