@@ -69,12 +69,14 @@ struct ngx_http_audit_sentry_s {
 
     ngx_http_audit_shctx_t        *sh;              /* sent, dropped */
     ngx_http_audit_worker_stats_t *stats;           /* queued, breaker */
+    const audit_scrub_t           *scrub;           /* the audit module's */
 
     ngx_http_audit_sentry_fp_t     fps[NGX_HTTP_AUDIT_SENTRY_FPS];
     ngx_uint_t                     nfps;
 };
 
 
+static ngx_http_audit_sentry_t *ngx_http_audit_sentry_worker(void);
 static void ngx_http_audit_sentry_record(ngx_http_audit_record_t *rec);
 static void ngx_http_audit_sentry_fault_sink(ngx_http_audit_fault_t *f);
 static void ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s,
@@ -131,6 +133,7 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
     s->sh = amcf->shm_zone ? amcf->shm_zone->data : NULL;
     s->stats = amcf->stats;
+    s->scrub = amcf->scrub;
 
     /* cycle->hostname has no trailing NUL; the core wants a C string */
 
@@ -221,19 +224,29 @@ ngx_http_audit_sentry_sink(void)
 }
 
 
-static void
-ngx_http_audit_sentry_record(ngx_http_audit_record_t *rec)
+/* this worker's client, once it runs; NULL without a DSN */
+
+static ngx_http_audit_sentry_t *
+ngx_http_audit_sentry_worker(void)
 {
-    ngx_http_audit_main_conf_t         *amcf;
     ngx_http_audit_sentry_main_conf_t  *smcf;
 
-    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_audit_module);
     smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_audit_sentry_module);
 
-    if (amcf && smcf && smcf->sentry_state) {
-        ngx_http_audit_sentry_event(smcf->sentry_state, rec->ev, amcf->scrub);
+    return smcf ? smcf->sentry_state : NULL;
+}
+
+
+static void
+ngx_http_audit_sentry_record(ngx_http_audit_record_t *rec)
+{
+    ngx_http_audit_sentry_t  *s;
+
+    s = ngx_http_audit_sentry_worker();
+
+    if (s) {
+        ngx_http_audit_sentry_event(s, rec->ev, s->scrub);
     }
 
     ngx_http_audit_sentry_next_sink(rec);
@@ -243,17 +256,13 @@ ngx_http_audit_sentry_record(ngx_http_audit_record_t *rec)
 static void
 ngx_http_audit_sentry_fault_sink(ngx_http_audit_fault_t *f)
 {
-    ngx_http_audit_main_conf_t         *amcf;
-    ngx_http_audit_sentry_main_conf_t  *smcf;
+    ngx_http_audit_sentry_t  *s;
 
-    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_audit_module);
-    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_audit_sentry_module);
+    s = ngx_http_audit_sentry_worker();
 
-    if (amcf && smcf && smcf->sentry_state) {
-        ngx_http_audit_sentry_fault(smcf->sentry_state, f->ev, f->kind,
-                                    f->detail, f->title, amcf->scrub);
+    if (s) {
+        ngx_http_audit_sentry_fault(s, f->ev, f->kind, f->detail, f->title,
+                                    s->scrub);
     }
 
     ngx_http_audit_sentry_next_fault(f);
