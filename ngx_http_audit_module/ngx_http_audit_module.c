@@ -320,7 +320,7 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
 
     if (ngx_http_audit_session_init_process(cycle) != NGX_OK
         || ngx_http_audit_keys_init_process(cycle) != NGX_OK
-        || ngx_http_audit_events_init_process(cycle) != NGX_OK)
+        || ngx_http_audit_chain_init_process(cycle) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -353,7 +353,7 @@ ngx_http_audit_exit_process(ngx_cycle_t *cycle)
         ngx_http_audit_session_exit_process(amcf);
     }
 
-    ngx_http_audit_events_exit_process(cycle);
+    ngx_http_audit_chain_exit_process(cycle);
 }
 
 

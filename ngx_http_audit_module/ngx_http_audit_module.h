@@ -200,6 +200,14 @@ typedef struct {
 extern ngx_module_t  ngx_http_audit_module;
 
 
+/* an event's string from an nginx one */
+#define ngx_http_audit_str(dst, src)                                          \
+    do {                                                                      \
+        (dst)->data = (const char *) (src)->data;                             \
+        (dst)->len = (src)->len;                                              \
+    } while (0)
+
+
 /* module glue */
 void ngx_http_audit_conf_line(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at);
 void ngx_cdecl ngx_http_audit_conf_error(ngx_conf_t *cf,
@@ -309,14 +317,20 @@ ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
 void ngx_http_audit_events_login(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 void ngx_http_audit_events_want(ngx_conf_t *cf);
-ngx_int_t ngx_http_audit_events_init_process(ngx_cycle_t *cycle);
+
+/* the chain: producer, seq, prev, what the sinks hold; emit */
+ngx_int_t ngx_http_audit_chain_init_process(ngx_cycle_t *cycle);
+void ngx_http_audit_chain_exit_process(ngx_cycle_t *cycle);
+void ngx_http_audit_chain_hold(ngx_http_audit_main_conf_t *amcf,
+    ngx_int_t n);
+ngx_int_t ngx_http_audit_event_prepare(ngx_http_request_t *r,
+    audit_event_t *ev);
 
 /* crypto: random bytes and SHA-256, per worker */
 ngx_int_t ngx_http_audit_crypto_init_process(ngx_cycle_t *cycle);
 void ngx_http_audit_crypto_exit_process(void);
 ngx_int_t ngx_http_audit_random(u_char *buf, size_t n);
 const EVP_MD *ngx_http_audit_sha256(void);
-void ngx_http_audit_events_exit_process(ngx_cycle_t *cycle);
 void ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev);
 
 /* the scrubber */

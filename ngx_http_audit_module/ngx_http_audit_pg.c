@@ -69,6 +69,7 @@ struct ngx_http_audit_pg_s {
     ngx_uint_t                   exiting;
 
     ngx_http_audit_shctx_t      *sh;               /* counters, if a zone */
+    ngx_http_audit_main_conf_t  *amcf;             /* the chain's owner */
     ngx_uint_t                   outage;           /* reported */
     ngx_http_audit_worker_stats_t *stats;
 };
@@ -118,6 +119,8 @@ ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
     if (amcf->shm_zone) {
         pg->sh = amcf->shm_zone->data;
     }
+
+    pg->amcf = amcf;
 
     pg->queue = ngx_alloc(pg->conf->queue, cycle->log);
     pg->batch = ngx_alloc(pg->conf->queue, cycle->log);
@@ -857,25 +860,14 @@ ngx_http_audit_pg_arm(ngx_http_audit_pg_t *pg, ngx_msec_t ms)
 /*
  * How many events exist only in this worker's memory, kept in its chain's
  * slot in the zone: if the worker dies without exiting, the next worker
- * of the slot counts them as lost (ngx_http_audit_events_init_process).
+ * of the slot counts them as lost (ngx_http_audit_chain_init_process).
  */
 
 static void
 ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n)
 {
-    ngx_http_audit_chain_t  *chain;
-
-    if (pg->sh == NULL || ngx_worker >= NGX_HTTP_AUDIT_MAX_WORKERS || n == 0) {
-        return;
-    }
-
-    chain = &pg->sh->chains[ngx_worker];
-
-    /* after a reload the slot belongs to the new worker */
-
-    if (chain->pid == ngx_pid) {
-        chain->held += n;
-    }
+    /* the chain's bookkeeping is the chain's (ngx_http_audit_chain.c) */
+    ngx_http_audit_chain_hold(pg->amcf, n);
 }
 
 
