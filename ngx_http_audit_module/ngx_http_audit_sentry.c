@@ -58,6 +58,7 @@ struct ngx_http_audit_sentry_s {
     u_char                        *out;            /* request on the wire */
 
     ngx_event_t                    report;          /* client reports */
+    ngx_event_t                    cooldown;        /* closes the breaker */
 
     unsigned long long             error_until;     /* rate limits, ms */
     unsigned long long             report_until;
@@ -108,6 +109,7 @@ static void ngx_http_audit_sentry_pop(ngx_http_audit_sentry_t *s,
 static void ngx_http_audit_sentry_discard(ngx_http_audit_sentry_t *s,
     unsigned long long *reason, ngx_uint_t tail);
 static ngx_uint_t ngx_http_audit_sentry_breaker(ngx_http_audit_sentry_t *s);
+static void ngx_http_audit_sentry_cooldown(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -167,6 +169,12 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
+    /* the breaker's gauge closes with it, traffic or not */
+    s->cooldown.handler = ngx_http_audit_sentry_cooldown;
+    s->cooldown.data = s;
+    s->cooldown.log = cycle->log;
+    s->cooldown.cancelable = 1;
+
     s->report.handler = ngx_http_audit_sentry_report;
     s->report.data = s;
     s->report.log = cycle->log;
@@ -192,6 +200,10 @@ ngx_http_audit_sentry_exit_process(ngx_http_audit_sentry_main_conf_t *smcf)
     }
 
     ngx_http_audit_http_close(s->http);
+
+    if (s->cooldown.timer_set) {
+        ngx_del_timer(&s->cooldown);
+    }
 
     /* ngx_alloc()ed: what is still queued at exit is dropped, as a
      * graceful shutdown already does (ngx_exiting stops the sender) */
@@ -715,6 +727,8 @@ ngx_http_audit_sentry_fail(void *data, const char *what)
             s->stats->sentry_breaker = 1;
         }
 
+        ngx_add_timer(&s->cooldown, NGX_HTTP_AUDIT_SENTRY_COOLDOWN);
+
         ngx_log_error(NGX_LOG_ERR, s->log, 0,
                       "audit: Sentry circuit breaker open for %d s after "
                       "%d failures, %ui queued events dropped",
@@ -833,6 +847,13 @@ ngx_http_audit_sentry_pop(ngx_http_audit_sentry_t *s, ngx_uint_t tail)
 
 
 /* whether the breaker is open; once its minute is over it closes */
+
+static void
+ngx_http_audit_sentry_cooldown(ngx_event_t *ev)
+{
+    (void) ngx_http_audit_sentry_breaker(ev->data);
+}
+
 
 static ngx_uint_t
 ngx_http_audit_sentry_breaker(ngx_http_audit_sentry_t *s)
