@@ -13,6 +13,8 @@
 
 #include "ngx_http_audit_module.h"
 
+#include <libpq-fe.h>
+
 
 /* audit_pg */
 typedef struct {
@@ -55,6 +57,71 @@ ngx_int_t ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
 void ngx_http_audit_pg_exit_process(ngx_http_audit_pg_main_conf_t *pmcf);
 void ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line,
     size_t len);
+
+/* the shipper's worker state, shared by its two halves */
+#define NGX_HTTP_AUDIT_PG_BACKOFF_MIN  100
+#define NGX_HTTP_AUDIT_PG_BACKOFF_MAX  10000
+#define NGX_HTTP_AUDIT_PG_TIMEOUT      30000    /* a batch, a connect */
+
+
+typedef enum {
+    NGX_HTTP_AUDIT_PG_DOWN = 0,
+    NGX_HTTP_AUDIT_PG_CONNECTING,
+    NGX_HTTP_AUDIT_PG_SETUP,
+    NGX_HTTP_AUDIT_PG_IDLE,
+    NGX_HTTP_AUDIT_PG_COPY,
+    NGX_HTTP_AUDIT_PG_RESULT
+} ngx_http_audit_pg_state_e;
+
+
+struct ngx_http_audit_pg_s {
+    ngx_http_audit_pg_conf_t    *conf;
+    ngx_http_audit_spool_t      *spool;
+    ngx_log_t                   *log;
+
+    PGconn                      *conn;
+    ngx_connection_t            *c;
+    ngx_http_audit_pg_state_e    state;
+    ngx_msec_t                   backoff;
+    ngx_event_t                  timer;
+
+    /* events waiting: COPY rows, "\n"-terminated */
+    u_char                      *queue;
+    size_t                       queued;
+    ngx_uint_t                   nqueued;
+
+    /* the batch on the wire */
+    u_char                      *batch;
+    size_t                       batch_len;
+    size_t                       batch_sent;
+    ngx_uint_t                   batch_spooled;    /* came from the spool */
+    ngx_uint_t                   batch_events;     /* from the queue */
+    ngx_uint_t                   batch_failed;
+
+    ngx_uint_t                   exiting;
+
+    ngx_http_audit_shctx_t      *sh;               /* counters, if a zone */
+    ngx_http_audit_main_conf_t  *amcf;             /* the chain's owner */
+    ngx_uint_t                   outage;           /* reported */
+    ngx_http_audit_worker_stats_t *stats;
+};
+
+
+/* the libpq state machine (ngx_http_audit_pg.c) */
+void ngx_http_audit_pg_connect(ngx_http_audit_pg_t *pg);
+void ngx_http_audit_pg_run(ngx_http_audit_pg_t *pg);
+void ngx_http_audit_pg_arm(ngx_http_audit_pg_t *pg, ngx_msec_t ms);
+void ngx_http_audit_pg_close(ngx_http_audit_pg_t *pg);
+void ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what);
+
+/* the queue and its batches (ngx_http_audit_pg_queue.c) */
+ngx_int_t ngx_http_audit_pg_start_batch(ngx_http_audit_pg_t *pg);
+void ngx_http_audit_pg_batch_done(ngx_http_audit_pg_t *pg);
+void ngx_http_audit_pg_publish(ngx_http_audit_pg_t *pg);
+void ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n);
+u_char *ngx_http_audit_pg_row(u_char *dst, u_char *line, size_t len);
+ngx_uint_t ngx_http_audit_pg_rows(u_char *p, size_t len);
+
 
 /* spool */
 char *ngx_http_audit_spool_conf(ngx_conf_t *cf,
