@@ -4,10 +4,13 @@
  *
  * Input: one byte choosing the output size (0: a large buffer), then the
  * URI, also taken as a User-Agent.  The output must stay in its buffer,
- * carry no fragment (the URI), be stable (scrubbing it again changes
- * nothing), hold no credential (audit_fuzz_leak(): a JWT-shaped run, or
- * "Bearer"/"Basic" and a blank before a credential byte) and, when cut, be
- * a prefix of the full output followed by dots.
+ * carry no fragment (the URI), hold no credential (audit_fuzz_leak(): a
+ * JWT-shaped run, or "Bearer"/"Basic" and a blank before a credential
+ * byte), also when scrubbed again, and, when cut, be a prefix of the full
+ * output followed by dots.  Scrubbing again may filter more (a segment
+ * that reads differently once a credential in it is "[Filtered]": see
+ * regress/scrub/fuzz-rescrub-filters-more), never reveal anything: it is
+ * not required to change nothing.
  */
 
 #include <stddef.h>
@@ -76,7 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     m = audit_scrub_uri(scrub, full, n, again, sizeof(again));
 
-    if (m != n || memcmp(full, again, n) != 0) {
+    if (m >= sizeof(again) - 1 || audit_fuzz_leak(again, m)) {
         __builtin_trap();
     }
 
@@ -95,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     m = audit_scrub_credentials(ua, un, again, sizeof(again));
 
-    if (m != un || memcmp(ua, again, un) != 0) {
+    if (m >= sizeof(again) - 1 || audit_fuzz_leak(again, m)) {
         __builtin_trap();
     }
 
