@@ -188,16 +188,16 @@ ngx_int_t
 ngx_http_audit_target_body(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
     ngx_str_t *body)
 {
-    ngx_str_t  *type;
+    ngx_str_t   type;
 
-    if (r->headers_in.content_type == NULL) {
-        return NGX_OK;
+    ngx_str_null(&type);
+
+    if (r->headers_in.content_type) {
+        type = r->headers_in.content_type->value;
     }
 
-    type = &r->headers_in.content_type->value;
-
-    audit_override_body(&ctx->override, (const char *) type->data,
-                        type->len, (const char *) body->data, body->len);
+    audit_override_body(&ctx->override, (const char *) type.data, type.len,
+                        (const char *) body->data, body->len);
 
     if (ctx->override.conflict) {
         ngx_str_set(&ctx->reject, "method_override");
@@ -210,15 +210,15 @@ ngx_http_audit_target_body(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
 
 /*
  * Whether the body may carry a "_method" the portal acts on, so that it
- * must be read before the policy decides: a form or JSON POST where a
- * rule or audit_record depends on the method.
+ * must be read before the policy decides: a POST where a rule or
+ * audit_record depends on the method, also one without a Content-Type.
  */
 
 ngx_uint_t
 ngx_http_audit_target_body_wanted(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf)
 {
-    if (r->method != NGX_HTTP_POST || r->headers_in.content_type == NULL
+    if (r->method != NGX_HTTP_POST
         || (alcf->rules == NULL && alcf->record_type.len == 0))
     {
         return 0;

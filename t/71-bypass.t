@@ -181,6 +181,8 @@ my @overrides = (
                                         body => "--BB\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\n"
                                               . "DELETE\r\n--BB--\r\n"],
     ['_method in a JSON body'        => type => 'application/json', body => '{"_method":"DELETE"}'],
+    ['_method in a body without Content-Type (Rack reads it as a form)'
+                                     => body => 'note=x&_method=DELETE'],
     ['_method in a 2 MiB form body'  => type => 'application/x-www-form-urlencoded',
                                         body => 'note=' . ('x' x (2 << 20)) . '&_method=DELETE'],
 );

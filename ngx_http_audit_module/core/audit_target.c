@@ -285,12 +285,15 @@ audit_override_body(audit_override_t *o, const char *content_type,
     long  n;
     char  v[AUDIT_OVERRIDE_MAX + 2];
 
-    if (content_type == NULL || body == NULL || len == 0) {
+    if (body == NULL || len == 0) {
         return;
     }
 
-    if (audit_target_media(content_type, ct_len,
-                           "application/x-www-form-urlencoded"))
+    /* no Content-Type at all: Rack (Rails) parses a POST body as a form */
+
+    if (content_type == NULL || ct_len == 0
+        || audit_target_media(content_type, ct_len,
+                              "application/x-www-form-urlencoded"))
     {
         audit_override_form(o, body, len);
         return;

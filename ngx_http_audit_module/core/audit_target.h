@@ -88,9 +88,10 @@ void audit_override_add(audit_override_t *o, const char *value, size_t len);
 void audit_override_form(audit_override_t *o, const char *s, size_t len);
 
 /*
- * every "_method" field of a request body: urlencoded (as above),
- * multipart/form-data (each part named "_method"), or JSON (the top-level
- * member); other content types have none
+ * every "_method" field of a request body: urlencoded (as above; also a
+ * body without content type, content_type NULL or empty, which Rack
+ * parses as a form), multipart/form-data (each part named "_method"), or
+ * JSON (the top-level member); other content types have none
  */
 void audit_override_body(audit_override_t *o, const char *content_type,
     size_t ct_len, const char *body, size_t len);

@@ -181,6 +181,8 @@ test_overrides(void)
            "conflict", "JSON member not a string");
     is_str(override(NULL, "text/plain", "_method=DELETE", NULL), "none",
            "another content type");
+    is_str(override(NULL, "", "a=1&_method=DELETE", NULL), "DELETE",
+           "no content type: a form, as Rack reads it");
 }
 
 
