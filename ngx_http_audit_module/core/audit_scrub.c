@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_b64url_int.h"
 #include "audit_pct_int.h"
 #include "audit_scrub.h"
+#include "audit_scrub_int.h"
 
 
 #define AUDIT_SCRUB_EMAIL   0x01u
@@ -31,21 +31,6 @@
 #define AUDIT_SCRUB_OTHER   0u
 #define AUDIT_SCRUB_DIGIT   1u
 #define AUDIT_SCRUB_DASH    2u
-
-/* what a byte or a %XX escape is to a JWT-shaped run */
-#define AUDIT_SCRUB_SEP     0
-#define AUDIT_SCRUB_B64     1
-#define AUDIT_SCRUB_DOT     2
-
-/*
- * The second character of a JWT: '{' is 011110 11 in base64url, and what
- * follows it in a JSON object, '"', '}' or a blank, makes the next 4 bits
- * 0010 ("ey": '"', ' '), 0111 ("e3": '}') or 0000 ("ew": '\t' '\n' '\r')
- */
-#define AUDIT_SCRUB_JWT_2ND(c)  ((c) == 'y' || (c) == '3' || (c) == 'w')
-
-/* how much of a JWT's first segment is decoded */
-#define AUDIT_SCRUB_JWT_HEAD  16
 
 
 typedef struct {
@@ -78,15 +63,6 @@ typedef struct {
 } audit_scrub_phone_t;
 
 
-/* the bounded output */
-typedef struct {
-    char           *p;
-    size_t          n;
-    size_t          cap;            /* size - 1: room for the NUL */
-    int             full;
-} audit_scrub_out_t;
-
-
 static void audit_scrub_add(audit_scrub_t *s, const char *name, size_t len);
 static void audit_scrub_feed(const audit_scrub_t *s, audit_scrub_tail_t *t,
     int c);
@@ -103,24 +79,8 @@ static void audit_scrub_path(const audit_scrub_t *s, audit_scrub_out_t *o,
     const char *p, size_t len);
 static void audit_scrub_query(const audit_scrub_t *s, audit_scrub_out_t *o,
     const char *p, size_t len);
-static void audit_scrub_out_init(audit_scrub_out_t *o, char *out,
-    size_t size);
 static void audit_scrub_keep(const audit_scrub_t *s, audit_scrub_out_t *o,
     const char *p, size_t len);
-static void audit_scrub_put(audit_scrub_out_t *o, const char *p, size_t len);
-static void audit_scrub_creds(audit_scrub_out_t *o, const char *text,
-    size_t len);
-static int audit_scrub_starts(const unsigned char *p, size_t i, int word);
-static size_t audit_scrub_jwt(const unsigned char *p, size_t i, size_t len);
-static size_t audit_scrub_auth(const unsigned char *p, size_t i, size_t len,
-    size_t *cred);
-static int audit_scrub_unit(const unsigned char *p, size_t i, size_t len,
-    size_t *n);
-static int audit_scrub_esc(const unsigned char *p, size_t i, size_t len);
-static int audit_scrub_is_b64(int c);
-static int audit_scrub_is_alnum(int c);
-static int audit_scrub_is_word(const unsigned char *p, size_t len,
-    const char *word, size_t wlen);
 
 
 static const char  *audit_scrub_default[] = {
@@ -217,28 +177,6 @@ audit_scrub_uri(const audit_scrub_t *s, const char *uri, size_t len,
         audit_scrub_path(s, &o, uri, query - uri);
         audit_scrub_put(&o, "?", 1);
         audit_scrub_query(s, &o, query + 1, len - (query - uri) - 1);
-    }
-
-    out[o.n] = '\0';
-
-    return o.n;
-}
-
-
-size_t
-audit_scrub_credentials(const char *text, size_t len, char *out,
-    size_t size)
-{
-    audit_scrub_out_t  o;
-
-    if (size == 0) {
-        return 0;
-    }
-
-    audit_scrub_out_init(&o, out, size);
-
-    if (text != NULL) {
-        audit_scrub_creds(&o, text, len);
     }
 
     out[o.n] = '\0';
@@ -675,16 +613,6 @@ audit_scrub_query(const audit_scrub_t *s, audit_scrub_out_t *o,
 }
 
 
-static void
-audit_scrub_out_init(audit_scrub_out_t *o, char *out, size_t size)
-{
-    o->p = out;
-    o->n = 0;
-    o->cap = size - 1;
-    o->full = 0;
-}
-
-
 /* What is kept of a path segment or a query name or value: with its
  * credentials filtered, unless there is no scrubber. */
 
@@ -698,333 +626,4 @@ audit_scrub_keep(const audit_scrub_t *s, audit_scrub_out_t *o,
     } else {
         audit_scrub_put(o, p, len);
     }
-}
-
-
-/*
- * Appends p[0..len), or as much as fits followed by "...".  Callers only
- * pass what may be logged, so a cut anywhere is safe.
- */
-
-static void
-audit_scrub_put(audit_scrub_out_t *o, const char *p, size_t len)
-{
-    size_t  n;
-
-    if (o->full) {
-        return;
-    }
-
-    if (len <= o->cap - o->n) {
-        memcpy(o->p + o->n, p, len);
-        o->n += len;
-        return;
-    }
-
-    memcpy(o->p + o->n, p, o->cap - o->n);
-    o->n = o->cap;
-    o->full = 1;
-
-    n = o->cap < 3 ? o->cap : 3;
-    memset(o->p + o->n - n, '.', n);
-}
-
-
-/*
- * Appends text[0..len) with each credential in it replaced (see
- * audit_scrub_credentials()).  Only an 'e' that begins a run and can
- * decode to '{"', '{}' or '{' and a blank, or a 'b' that begins a word,
- * is looked at further; what
- * is skipped over is never looked at again, so the scan is linear.
- */
-
-static void
-audit_scrub_creds(audit_scrub_out_t *o, const char *text, size_t len)
-{
-    size_t                i, from, end, cred;
-    const unsigned char  *p;
-
-    p = (const unsigned char *) text;
-    from = 0;
-
-    for (i = 0; i < len; i++) {
-
-        if (p[i] == 'e' && i + 1 < len && AUDIT_SCRUB_JWT_2ND(p[i + 1])
-            && audit_scrub_starts(p, i, 0))
-        {
-            end = audit_scrub_jwt(p, i, len);
-
-            if (end) {
-                audit_scrub_put(o, text + from, i - from);
-                audit_scrub_put(o, AUDIT_SCRUB_FILTERED,
-                                sizeof(AUDIT_SCRUB_FILTERED) - 1);
-                from = end;
-                i = end - 1;
-            }
-
-        } else if ((p[i] | 0x20) == 'b' && audit_scrub_starts(p, i, 1)) {
-            end = audit_scrub_auth(p, i, len, &cred);
-
-            if (end) {
-                audit_scrub_put(o, text + from, cred - from);
-                audit_scrub_put(o, AUDIT_SCRUB_FILTERED,
-                                sizeof(AUDIT_SCRUB_FILTERED) - 1);
-                from = end;
-                i = end - 1;
-            }
-        }
-    }
-
-    audit_scrub_put(o, text + from, len - from);
-}
-
-
-/*
- * Returns 1 when p[i] begins a run: of base64url characters and dots
- * (word 0) or of letters and digits (word 1).  A %XX escape before it
- * ends a run, except %2E, a dot, in a base64url run.
- */
-
-static int
-audit_scrub_starts(const unsigned char *p, size_t i, int word)
-{
-    if (i == 0) {
-        return 1;
-    }
-
-    if (i >= 3 && audit_scrub_esc(p, i - 3, i)) {
-        return word || !(p[i - 2] == '2' && (p[i - 1] | 0x20) == 'e');
-    }
-
-    if (word) {
-        return !audit_scrub_is_alnum(p[i - 1]);
-    }
-
-    return !audit_scrub_is_b64(p[i - 1]) && p[i - 1] != '.';
-}
-
-
-/*
- * The run of base64url characters and dots at p[i]: returns its end when
- * it holds two dots or more and its first segment decodes to the start
- * of a JSON object, or 0.  The first segment has raw base64url characters
- * only (a dot, raw or %2E, ends it), so the decoder sees it as it is.
- */
-
-static size_t
-audit_scrub_jwt(const unsigned char *p, size_t i, size_t len)
-{
-    int            t;
-    size_t         j, k, m, n, first, dots, dlen;
-    unsigned char  head[AUDIT_B64URL_DECODED_MAX(AUDIT_SCRUB_JWT_HEAD)];
-
-    first = 0;
-    dots = 0;
-
-    for (j = i; j < len; j += n) {
-        t = audit_scrub_unit(p, j, len, &n);
-
-        if (t == AUDIT_SCRUB_SEP) {
-            break;
-        }
-
-        if (t == AUDIT_SCRUB_DOT && dots++ == 0) {
-            first = j - i;
-        }
-    }
-
-    if (dots < 2) {
-        return 0;
-    }
-
-    /*
-     * The start of a JSON object, '{', blanks, then '"' or '}', in the
-     * first 16 characters at most (always canonical when cut), so that
-     * "example.co.uk" and "eyes.and.ears", whose first segments decode to
-     * '{' and then something else, are kept.
-     */
-    m = first < AUDIT_SCRUB_JWT_HEAD ? first : AUDIT_SCRUB_JWT_HEAD;
-
-    if (audit_b64url_decode(p + i, m, head, sizeof(head), &dlen) != 0
-        || dlen < 2 || head[0] != '{')
-    {
-        return 0;
-    }
-
-    for (k = 1; k < dlen; k++) {
-        if (head[k] != ' ' && head[k] != '\t' && head[k] != '\n'
-            && head[k] != '\r')
-        {
-            break;
-        }
-    }
-
-    if (k == dlen) {
-        /* blanks only: an object if the segment goes on */
-        return first > m ? j : 0;
-    }
-
-    if (head[k] != '"' && head[k] != '}') {
-        return 0;
-    }
-
-    return j;
-}
-
-
-/*
- * "Bearer" or "Basic" at p[i], then spaces, tabs, '+', %20 or %09, then
- * the credentials: sets *cred to where they begin and returns where they
- * end, or returns 0.
- */
-
-static size_t
-audit_scrub_auth(const unsigned char *p, size_t i, size_t len, size_t *cred)
-{
-    size_t  j, k;
-
-    if (audit_scrub_is_word(p + i, len - i, "bearer", 6)) {
-        j = i + 6;
-
-    } else if (audit_scrub_is_word(p + i, len - i, "basic", 5)) {
-        j = i + 5;
-
-    } else {
-        return 0;
-    }
-
-    for (k = j; k < len; /* void */) {
-        if (p[k] == ' ' || p[k] == '\t' || p[k] == '+') {
-            k++;
-
-        } else if (audit_scrub_esc(p, k, len) && p[k + 1] == '2'
-                   && p[k + 2] == '0')
-        {
-            k += 3;
-
-        } else if (audit_scrub_esc(p, k, len) && p[k + 1] == '0'
-                   && p[k + 2] == '9')
-        {
-            k += 3;
-
-        } else {
-            break;
-        }
-    }
-
-    if (k == j) {
-        return 0;
-    }
-
-    *cred = k;
-
-    /* token68 (RFC 9110 section 11.2) and escapes other than blanks */
-    while (k < len) {
-        if (audit_scrub_is_alnum(p[k])) {
-            k++;
-            continue;
-        }
-
-        switch (p[k]) {
-        case '-': case '.': case '_': case '~': case '+': case '/':
-        case '=':
-            k++;
-            continue;
-        }
-
-        if (audit_scrub_esc(p, k, len)
-            && !(p[k + 1] == '2' && p[k + 2] == '0')
-            && !(p[k + 1] == '0' && p[k + 2] == '9'))
-        {
-            k += 3;
-            continue;
-        }
-
-        break;
-    }
-
-    return k > *cred ? k : 0;
-}
-
-
-/* What p[i] is to a JWT-shaped run, and in *n how many bytes it takes. */
-
-static int
-audit_scrub_unit(const unsigned char *p, size_t i, size_t len, size_t *n)
-{
-    *n = 1;
-
-    if (p[i] == '.') {
-        return AUDIT_SCRUB_DOT;
-    }
-
-    if (audit_scrub_esc(p, i, len)) {
-        *n = 3;
-        return (p[i + 1] == '2' && (p[i + 2] | 0x20) == 'e')
-               ? AUDIT_SCRUB_DOT : AUDIT_SCRUB_SEP;
-    }
-
-    return audit_scrub_is_b64(p[i]) ? AUDIT_SCRUB_B64 : AUDIT_SCRUB_SEP;
-}
-
-
-/* Returns 1 when p[i..len) begins with a %XX escape. */
-
-static int
-audit_scrub_esc(const unsigned char *p, size_t i, size_t len)
-{
-    int  k, c;
-
-    if (len - i < 3 || p[i] != '%') {
-        return 0;
-    }
-
-    for (k = 1; k <= 2; k++) {
-        c = p[i + k];
-
-        if (!((c >= '0' && c <= '9') || ((c | 0x20) >= 'a'
-                                         && (c | 0x20) <= 'f')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-static int
-audit_scrub_is_b64(int c)
-{
-    return audit_scrub_is_alnum(c) || c == '-' || c == '_';
-}
-
-
-static int
-audit_scrub_is_alnum(int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9');
-}
-
-
-/* Returns 1 when p[0..len) begins with the lowercase word, in any case. */
-
-static int
-audit_scrub_is_word(const unsigned char *p, size_t len, const char *word,
-    size_t wlen)
-{
-    size_t  i;
-
-    if (len < wlen) {
-        return 0;
-    }
-
-    for (i = 0; i < wlen; i++) {
-        if ((p[i] | 0x20) != (unsigned char) word[i]) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
