@@ -78,6 +78,9 @@ static const audit_event_field_t  audit_event_specific[] = {
     AUDIT_FIELD(access, 64)
 };
 
+/* the largest cap of a member that goes through audit_scrub_credentials() */
+#define AUDIT_EVENT_SCRUBBED_CAP  1024
+
 #define AUDIT_NELTS(a)  (sizeof(a) / sizeof((a)[0]))
 
 #define AUDIT_FIELD_VALUE(ev, f)                                            \
@@ -142,8 +145,10 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
     char *buf, size_t size)
 {
     size_t                      i;
+    audit_str_t                 v;
     audit_json_t                o;
     const audit_event_field_t  *f;
+    char                        text[2 * AUDIT_EVENT_SCRUBBED_CAP + 1];
 
     if (ev == NULL || buf == NULL || size < 2
         || audit_action_name(ev->action) == NULL
@@ -160,7 +165,23 @@ audit_event_encode(const audit_event_t *ev, const audit_scrub_t *scrub,
 
     for (i = 0; i < AUDIT_NELTS(audit_event_specific); i++) {
         f = &audit_event_specific[i];
-        audit_event_str(&o, f->key, AUDIT_FIELD_VALUE(ev, f), f->cap);
+        v = AUDIT_FIELD_VALUE(ev, f);
+
+        /*
+         * What a person typed or a URI carried may be a credential (a
+         * token pasted as a username, "/records/<jwt>"); the member keeps
+         * at most cap bytes, so twice that is read in full
+         */
+        if (scrub != NULL && v.data != NULL && v.len != 0
+            && (f->offset == offsetof(audit_event_t, attempted_user)
+                || f->offset == offsetof(audit_event_t, resource_id)))
+        {
+            v.len = audit_scrub_credentials(v.data, v.len, text,
+                                            sizeof(text));
+            v.data = text;
+        }
+
+        audit_event_str(&o, f->key, v, f->cap);
     }
 
     if (ev->count != 0) {

@@ -104,9 +104,10 @@ audit_severity_t audit_event_default_severity(audit_action_t a, int denied);
  *
  * ts is RFC 3339 UTC with milliseconds (years past 9999 are clamped);
  * route is ev->uri through audit_scrub_uri(scrub, ...), unscrubbed when
- * scrub is NULL, and left out when that is empty ("#frag"); user_agent
- * goes through audit_scrub_credentials() unless scrub is NULL (JWTs and
- * "Bearer"/"Basic" credentials become "[Filtered]"); prev is lowercase
+ * scrub is NULL, and left out when that is empty ("#frag"); user_agent,
+ * attempted_user and resource_id go through audit_scrub_credentials()
+ * unless scrub is NULL (JWTs and "Bearer"/"Basic" credentials become
+ * "[Filtered]"); prev is lowercase
  * hex, or null when !has_prev.
  *
  * Invalid UTF-8 becomes U+FFFD byte by byte.  Every string is cut at a

@@ -809,6 +809,26 @@ test_credentials(void)
        "... which without a scrubber shows its start");
     json_decref(j);
 
+    /* a token typed as a username, a token in a record id */
+    base(&ev, AUDIT_LOGIN_FAILURE);
+    ev.attempted_user = S(JWT);
+    ev.resource_type = S("Patient");
+    ev.resource_id = S("Bearer s3cr3t-t0k3n");
+    j = encode(&ev, scrub, "credentials in attempted_user, resource_id");
+    is_str(str(j, "attempted_user"), "[Filtered]", "attempted_user: filtered");
+    is_str(str(j, "resource_id"), "Bearer [Filtered]",
+           "resource_id: filtered");
+    ok(strstr(line, "eyJzdWIiOiJhbm4ifQ") == NULL
+       && strstr(line, "s3cr3t") == NULL, "... no part of either in the line");
+    json_decref(j);
+    ev.attempted_user = S("anna@example.org");
+    ev.resource_id = S("42");
+    j = encode(&ev, scrub, "plain attempted_user, resource_id");
+    is_str(str(j, "attempted_user"), "anna@example.org",
+           "a plain attempted_user is kept");
+    is_str(str(j, "resource_id"), "42", "a plain resource_id is kept");
+    json_decref(j);
+
 #undef JWT
 
     audit_scrub_free(scrub);
