@@ -208,8 +208,14 @@ ngx_http_audit_console_events(ngx_http_request_t *r,
     } got[NGX_HTTP_AUDIT_CONSOLE_CHUNK];
 
     rc = ngx_http_audit_console_filter(r, &f);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_audit_console_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "bad_filter");
+    }
+
     if (rc != NGX_OK) {
-        return rc;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     strings = f.user.len || f.ip.len || f.route.len || f.record_type.len
@@ -437,8 +443,7 @@ ngx_http_audit_console_filter(ngx_http_request_t *r,
 
 bad:
 
-    return ngx_http_audit_console_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "bad_filter");
+    return NGX_DECLINED;
 }
 
 

@@ -104,6 +104,10 @@ static const char  *ngx_http_audit_console_sql[2] = {
 };
 
 
+/* text, text, int4, int4 (pg_type.dat); $2 is unused by the user query */
+static const Oid  ngx_http_audit_console_types[4] = { 25, 25, 23, 23 };
+
+
 /*
  * audit_console_pg CONNINFO: checked by libpq now; a host name resolved
  * now, into hostaddr (one host only: the console's reader is one server)
@@ -564,7 +568,8 @@ ngx_http_audit_console_pg_next(ngx_http_audit_console_pg_t *pg)
     pg->current = q;
 
     if (!PQsendQueryParams(pg->conn, ngx_http_audit_console_sql[q->user], 4,
-                           NULL, q->values, NULL, NULL, 0))
+                           ngx_http_audit_console_types, q->values, NULL,
+                           NULL, 0))
     {
         ngx_http_audit_console_pg_fail(pg, "PQsendQueryParams() failed");
         return;
