@@ -17,6 +17,7 @@
   var cursor = 0;
   var feedBusy = false;
   var failures = 0;
+  var statsAt = 0;
 
   function $(id) { return document.getElementById(id); }
 
@@ -176,6 +177,11 @@
       while (tbody.rows.length > MAX_ROWS) { tbody.deleteRow(tbody.rows.length - 1); }
       cursor = r.body.cursor;
       failures = 0;
+      /* new events: the statistics and failed logins follow soon */
+      if (fresh && r.body.events.length && Date.now() - statsAt > 2000) {
+        pollStats();
+        pollFailed();
+      }
       setStatus("Live: updated " + new Date().toLocaleTimeString() + ".", false);
     }, function () {
       feedBusy = false;
@@ -272,6 +278,7 @@
   }
 
   function pollStats() {
+    statsAt = Date.now();
     get("stats").then(function (r) {
       if (r.status !== 200) { sessionLost(r); return; }
       chart(r.body.hours);
@@ -350,7 +357,7 @@
       ip: row.ip || "", request_id: row.request_id || "" };
   }
 
-  function history(kind, offset) {
+  function lookup(kind, offset) {
     var user = kind === "user";
     var params = user ? { id: $("u-id").value.trim() }
                       : { type: $("r-type").value.trim(), id: $("r-id").value.trim() };
@@ -430,12 +437,12 @@
     $("filters").addEventListener("submit", function (e) { e.preventDefault(); resetFeed(); });
     $("filters").addEventListener("change", function () { resetFeed(); });
     $("f-clear").addEventListener("click", function () { $("filters").reset(); resetFeed(); });
-    $("record-form").addEventListener("submit", function (e) { e.preventDefault(); history("record", 0); });
-    $("user-form").addEventListener("submit", function (e) { e.preventDefault(); history("user", 0); });
+    $("record-form").addEventListener("submit", function (e) { e.preventDefault(); lookup("record", 0); });
+    $("user-form").addEventListener("submit", function (e) { e.preventDefault(); lookup("user", 0); });
     $("record-more").addEventListener("click", function () {
-      history("record", Number($("record-more").dataset.offset)); });
+      lookup("record", Number($("record-more").dataset.offset)); });
     $("user-more").addEventListener("click", function () {
-      history("user", Number($("user-more").dataset.offset)); });
+      lookup("user", Number($("user-more").dataset.offset)); });
     filtersToUrl(readFilters());
     pollFeed(); pollStats(); pollFailed(); pollHealth();
     setInterval(pollFeed, 1000);

@@ -85,6 +85,7 @@ sub setup {
         location /admin/ { audit_require_role admin; proxy_pass http://%%PORTAL%%; }
         location /_audit/console/ {
             audit_require_role admin;
+            audit_authz_log denied;
             audit_console;
         }
         location /open-console/ {
