@@ -153,6 +153,36 @@ subtest 'PostgreSQL down: 503, the worker serves on' => sub {
     is($r->{status}, 200, 'PostgreSQL back: the history answers again');
 };
 
+subtest 'a reload keeps the console\'s events' => sub {
+    my $before = get('api/events')->{json}{cursor};
+    $t->reload;
+    my $after;
+    $t->wait_until(sub { $after = get('api/events')->{json}; $after && $after->{cursor} });
+    ok($after->{cursor} >= $before, "the cursor goes on ($before, then $after->{cursor})");
+    is($after->{first}, 1, '... the first event still there');
+};
+
+subtest 'bad configuration fails nginx -t, naming the directive and line' => sub {
+    my $bad = Audit::Test->new;
+    my @cases = (
+        ["audit_console_zone console:2m;\n    server { listen 127.0.0.1:1; location / { audit_console; audit_console; } }",
+         qr/"audit_console" directive is duplicate in \S+nginx\.conf:(19|20)/],
+        ["server { listen 127.0.0.1:1; location / { audit_console; } }",
+         qr/"audit_console" needs "audit_console_zone" before it in \S+nginx\.conf:(19|20)/],
+        ["audit_console_zone console:100k;", qr/invalid "audit_console_zone" size "100k": 1m at least in \S+nginx\.conf:(19|20)/],
+        ["audit_console_zone console;", qr/invalid "audit_console_zone" "console": NAME:SIZE expected in \S+nginx\.conf:(19|20)/],
+        ["audit_console_pg \"host=127.0.0.1 bogus=1\";", qr/invalid connection string in "audit_console_pg": .*bogus.* in \S+nginx\.conf:19/],
+        ["audit_console_pg \"host=no-such-host.invalid dbname=audit\";", qr/host "no-such-host\.invalid" of "audit_console_pg" not found in \S+nginx\.conf:(19|20)/],
+        ["audit_console_pg_queries 0;", qr/"audit_console_pg_queries" must be between 1 and 64 in \S+nginx\.conf:\d+/],
+    );
+    for my $case (@cases) {
+        $bad->write_nginx_conf("    $case->[0]\n");
+        my ($ok, $out) = $bad->nginx_test;
+        ok(!$ok, "refused: $case->[0]");
+        like($out, $case->[1], '... saying why, where') or diag $out;
+    }
+};
+
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'nginx: no alert or crash');
 for my $secret (map { $c->password($_) } qw(admin@clinic.example ann@clinic.example bob@clinic.example)) {
     unlike(join("\n", $t->log_lines('audit.jsonl'), $t->error_log), qr/\Q$secret\E/, 'no password in any log');
