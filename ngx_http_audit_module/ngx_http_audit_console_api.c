@@ -45,6 +45,8 @@ typedef struct {
     ngx_str_t                    route;
     ngx_str_t                    record_type;
     ngx_str_t                    record_id;
+    ngx_uint_t                   quick;            /* values a line holds
+                                                      unescaped */
 } ngx_http_audit_console_filter_t;
 
 
@@ -60,6 +62,8 @@ static ngx_int_t ngx_http_audit_console_filter(ngx_http_request_t *r,
     ngx_http_audit_console_filter_t *f);
 static ngx_uint_t ngx_http_audit_console_match(
     ngx_http_audit_console_filter_t *f, u_char *line, size_t len);
+static ngx_uint_t ngx_http_audit_console_contains(u_char *line, size_t len,
+    ngx_str_t *value, ngx_uint_t caseless);
 static ngx_int_t ngx_http_audit_console_stats(ngx_http_request_t *r,
     ngx_http_audit_console_shctx_t *sh, ngx_slab_pool_t *shpool);
 static ngx_int_t ngx_http_audit_console_failed(ngx_http_request_t *r,
@@ -439,6 +443,20 @@ ngx_http_audit_console_filter(ngx_http_request_t *r,
         }
     }
 
+    f->quick = 1;
+
+    for (i = 0; i < 5; i++) {
+        dest = (ngx_str_t *) ((u_char *) f + strs[i].off);
+
+        for (a = 0; a < dest->len; a++) {
+            if (dest->data[a] < 0x20 || dest->data[a] > 0x7e
+                || dest->data[a] == '"' || dest->data[a] == '\\')
+            {
+                f->quick = 0;
+            }
+        }
+    }
+
     return NGX_OK;
 
 bad:
@@ -457,6 +475,30 @@ ngx_http_audit_console_match(ngx_http_audit_console_filter_t *f,
     json_t        *ev;
     ngx_uint_t     ok;
     const char    *s, *u;
+
+    /*
+     * a value the JSON line holds as it is (printable ASCII, no quote or
+     * backslash) must be in it somewhere: most lines are passed over
+     * without a parse
+     */
+
+    if (f->quick
+        && ((f->user.len
+             && !ngx_http_audit_console_contains(line, len, &f->user, 0))
+            || (f->ip.len
+                && !ngx_http_audit_console_contains(line, len, &f->ip, 0))
+            || (f->record_type.len
+                && !ngx_http_audit_console_contains(line, len,
+                                                    &f->record_type, 0))
+            || (f->record_id.len
+                && !ngx_http_audit_console_contains(line, len,
+                                                    &f->record_id, 0))
+            || (f->route.len
+                && !ngx_http_audit_console_contains(line, len, &f->route,
+                                                    1))))
+    {
+        return 0;
+    }
 
     ev = json_loadb((const char *) line, len, 0, NULL);
     if (ev == NULL) {
@@ -502,6 +544,40 @@ ngx_http_audit_console_match(ngx_http_audit_console_filter_t *f,
     json_decref(ev);
 
     return ok;
+}
+
+
+static ngx_uint_t
+ngx_http_audit_console_contains(u_char *line, size_t len, ngx_str_t *value,
+    ngx_uint_t caseless)
+{
+    u_char  *p, *last;
+
+    if (value->len > len) {
+        return 0;
+    }
+
+    if (caseless) {
+        return ngx_strlcasestrn(line, line + len, value->data,
+                                value->len - 1)
+               != NULL;
+    }
+
+    last = line + len - value->len;
+
+    for (p = line; p <= last; p++) {
+        p = ngx_strlchr(p, last + 1, value->data[0]);
+
+        if (p == NULL) {
+            return 0;
+        }
+
+        if (ngx_memcmp(p, value->data, value->len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

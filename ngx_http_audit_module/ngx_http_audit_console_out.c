@@ -179,10 +179,8 @@ ngx_http_audit_console_send(ngx_http_request_t *r,
 
     rc = ngx_http_send_header(r);
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only
-        || o->pos == o->start)
-    {
-        return rc == NGX_OK ? ngx_http_send_special(r, NGX_HTTP_LAST) : rc;
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
     }
 
     b = ngx_calloc_buf(r->pool);
