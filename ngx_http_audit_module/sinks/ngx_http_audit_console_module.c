@@ -344,14 +344,24 @@ ngx_http_audit_console_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(sh, sizeof(ngx_http_audit_console_shctx_t));
 
-    /* what the slab pool has left, less its page bookkeeping */
+    /* the pages the slab pool has left: the index, then the ring */
 
-    avail = (size_t) (shpool->end - shpool->start);
-    avail -= avail / 8 + 4 * ngx_pagesize;
+    avail = shpool->pfree * ngx_pagesize;
 
+    if (avail < 4 * ngx_pagesize + AUDIT_EVENT_MAX * 4) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "audit_console_zone \"%V\" is too small",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    avail -= 2 * ngx_pagesize;
     n = avail / (NGX_HTTP_AUDIT_CONSOLE_LINE_MIN
                  + sizeof(ngx_http_audit_console_index_t));
-    ring = avail - n * sizeof(ngx_http_audit_console_index_t);
+    ring = avail - ngx_align(n * sizeof(ngx_http_audit_console_index_t),
+                             ngx_pagesize);
+
+    shpool->log_nomem = 0;
 
     for ( ;; ) {
         sh->index = ngx_slab_alloc(shpool,
@@ -366,13 +376,15 @@ ngx_http_audit_console_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             ngx_slab_free(shpool, sh->index);
         }
 
-        n /= 2;
-        ring /= 2;
+        n -= n / 8;
+        ring -= ring / 8;
 
         if (ring < AUDIT_EVENT_MAX * 4) {
             return NGX_ERROR;
         }
     }
+
+    shpool->log_nomem = 1;
 
     sh->magic = NGX_HTTP_AUDIT_CONSOLE_MAGIC;
     sh->version = NGX_HTTP_AUDIT_CONSOLE_VERSION;
