@@ -154,6 +154,12 @@ ngx_int_t ngx_http_audit_console_send(ngx_http_request_t *r,
     ngx_http_audit_console_out_t *o);
 ngx_int_t ngx_http_audit_console_arg(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
+
+/* api/stats, api/failed */
+ngx_int_t ngx_http_audit_console_stats(ngx_http_request_t *r,
+    ngx_http_audit_console_shctx_t *sh, ngx_slab_pool_t *shpool);
+ngx_int_t ngx_http_audit_console_failed(ngx_http_request_t *r,
+    ngx_http_audit_console_shctx_t *sh, ngx_slab_pool_t *shpool);
 ngx_int_t ngx_http_audit_console_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
 void ngx_http_audit_console_audit(ngx_http_request_t *r,
