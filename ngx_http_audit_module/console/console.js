@@ -168,6 +168,11 @@
         setStatus("The filter was refused (" + (r.body.error || r.status) + ").", true);
         return;
       }
+      if (cursor && r.body.cursor < cursor) {
+        /* nginx restarted: the zone starts again from 1 */
+        resetFeed();
+        return;
+      }
       var tbody = $("feed").tBodies[0];
       var fresh = cursor !== 0;
       var first = tbody.firstChild;
