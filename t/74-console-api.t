@@ -139,6 +139,26 @@ subtest 'history from PostgreSQL' => sub {
     is(scalar @user, 1, '... and one for which user (bob)');
 };
 
+subtest 'a query PostgreSQL cannot answer in time: the statement timeout, 503' => sub {
+    # a lock on audit.events held for 4.5 s: the history query waits for it
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        exec 'psql', '-X', '-q', '-h', '127.0.0.1', '-p', $t->pg_port, '-U', 'postgres', '-d', 'audit',
+             '-c', 'BEGIN; LOCK TABLE audit.events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4.5); COMMIT;';
+        exit 127;
+    }
+    $t->track($pid, 'psql holding a lock');
+    $t->wait_until(sub { $t->psql("SELECT count(*) FROM pg_locks WHERE relation = 'audit.events'::regclass AND mode = 'AccessExclusiveLock' AND granted", db => 'audit') > 0 },
+                   timeout => 5);
+    my $r = get('api/record?type=patient&id=42', cookie => $admin);
+    is($r->{status}, 503, 'the history query waiting on a lock: 503 after audit_console_pg_timeout');
+    is($r->{json}{error}, 'history_failed', '... history_failed');
+    like($t->error_log, qr/history query failed: ERROR:\s+canceling statement due to statement timeout/,
+         '... the statement timeout ended it (error log)');
+    unlike($r->{content}, qr/statement|timeout|ERROR/, '... which the answer does not show');
+    waitpid $pid, 0;
+};
+
 subtest 'PostgreSQL down: 503, the worker serves on' => sub {
     $t->stop_pg;
     my $r = get('api/record?type=patient&id=42');
