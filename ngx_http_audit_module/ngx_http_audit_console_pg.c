@@ -573,14 +573,23 @@ ngx_http_audit_console_pg_fail(ngx_http_audit_console_pg_t *pg,
     const char *what)
 {
     char                            *msg;
+    size_t                           len;
     ngx_queue_t                     *qq;
     ngx_http_audit_console_query_t  *q;
 
     msg = pg->conn ? PQerrorMessage(pg->conn) : "";
 
+    /* libpq's message ends in "\n": keep the log entry one line */
+    for (len = ngx_strlen(msg);
+         len && (msg[len - 1] == '\n' || msg[len - 1] == ' ');
+         len--)
+    {
+        /* void */
+    }
+
     ngx_log_error(NGX_LOG_WARN, pg->log, 0,
-                  "audit console: PostgreSQL: %s%s%s", what,
-                  *msg ? ": " : "", msg);
+                  "audit console: PostgreSQL: %s%s%*s", what,
+                  len ? ": " : "", len, msg);
 
     ngx_http_audit_console_pg_close(pg);
 

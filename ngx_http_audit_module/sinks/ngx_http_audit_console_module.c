@@ -41,8 +41,10 @@ static void ngx_http_audit_console_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_audit_console_event(ngx_http_audit_record_t *rec);
 static void ngx_http_audit_console_store(ngx_http_audit_console_shctx_t *sh,
     ngx_http_audit_record_t *rec);
+static void ngx_http_audit_console_keys(ngx_http_audit_record_t *rec,
+    ngx_str_t *route, ngx_str_t *record);
 static void ngx_http_audit_console_count(ngx_http_audit_console_shctx_t *sh,
-    ngx_http_audit_record_t *rec);
+    ngx_http_audit_record_t *rec, ngx_str_t *route, ngx_str_t *record);
 static void ngx_http_audit_console_top(ngx_http_audit_console_shctx_t *sh,
     ngx_uint_t table, ngx_uint_t bucket, const char *key, size_t len);
 static void ngx_http_audit_console_failure(
@@ -417,6 +419,8 @@ ngx_http_audit_console_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_http_audit_console_event(ngx_http_audit_record_t *rec)
 {
+    u_char                               buf[2 * 256];
+    ngx_str_t                            route, record;
     ngx_slab_pool_t                     *shpool;
     ngx_http_audit_console_shctx_t      *sh;
     ngx_http_audit_console_main_conf_t  *cmcf;
@@ -430,10 +434,15 @@ ngx_http_audit_console_event(ngx_http_audit_record_t *rec)
         shpool = (ngx_slab_pool_t *) cmcf->shm_zone->shm.addr;
         sh = cmcf->shm_zone->data;
 
+        /* the keys are made before the lock is taken */
+        route.data = buf;
+        record.data = buf + 256;
+        ngx_http_audit_console_keys(rec, &route, &record);
+
         ngx_shmtx_lock(&shpool->mutex);
 
         ngx_http_audit_console_store(sh, rec);
-        ngx_http_audit_console_count(sh, rec);
+        ngx_http_audit_console_count(sh, rec, &route, &record);
 
         ngx_shmtx_unlock(&shpool->mutex);
     }
@@ -510,19 +519,59 @@ ngx_http_audit_console_store(ngx_http_audit_console_shctx_t *sh,
 }
 
 
+/*
+ * The route as the line has it (scrubbed), without its query, and the
+ * record ("patient/42"), each into 256 bytes the caller has.
+ */
+
+static void
+ngx_http_audit_console_keys(ngx_http_audit_record_t *rec, ngx_str_t *route,
+    ngx_str_t *record)
+{
+    size_t                       n, i;
+    audit_event_t               *ev;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    ev = rec->ev;
+    route->len = 0;
+    record->len = 0;
+
+    if (ev->uri.len) {
+        amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                                   ngx_http_audit_module);
+        n = audit_scrub_uri(amcf ? amcf->scrub : NULL, ev->uri.data,
+                            ev->uri.len, (char *) route->data, 256);
+
+        for (i = 0; i < n && route->data[i] != '?'; i++) {
+            /* void */
+        }
+
+        route->len = i;
+    }
+
+    if (ev->action == AUDIT_RECORD_ACCESS && ev->resource_type.len
+        && ev->resource_id.len
+        && ev->resource_type.len + ev->resource_id.len + 1 < 256)
+    {
+        record->len = ngx_sprintf(record->data, "%*s/%*s",
+                                  ev->resource_type.len,
+                                  ev->resource_type.data,
+                                  ev->resource_id.len, ev->resource_id.data)
+                      - record->data;
+    }
+}
+
+
 /* the last 24 hours: by hour and action, by severity, the top tables */
 
 static void
 ngx_http_audit_console_count(ngx_http_audit_console_shctx_t *sh,
-    ngx_http_audit_record_t *rec)
+    ngx_http_audit_record_t *rec, ngx_str_t *route, ngx_str_t *record)
 {
-    char                                 route[256], key[256];
-    size_t                               n;
     time_t                               now;
     uint32_t                             hour;
     ngx_uint_t                           b, i, t;
     audit_event_t                       *ev;
-    ngx_http_audit_main_conf_t          *amcf;
 
     ev = rec->ev;
     now = (time_t) (ev->ts_ms / 1000);
@@ -559,36 +608,14 @@ ngx_http_audit_console_count(ngx_http_audit_console_shctx_t *sh,
                                    ev->ip.data, ev->ip.len);
     }
 
-    /* the route as the line has it (scrubbed), without its query */
-
-    if (ev->uri.len) {
-        amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                   ngx_http_audit_module);
-        n = audit_scrub_uri(amcf ? amcf->scrub : NULL, ev->uri.data,
-                            ev->uri.len, route, sizeof(route));
-
-        for (i = 0; i < n; i++) {
-            if (route[i] == '?') {
-                break;
-            }
-        }
-
-        if (i) {
-            ngx_http_audit_console_top(sh, NGX_HTTP_AUDIT_CONSOLE_ROUTES, b,
-                                       route, i);
-        }
+    if (route->len) {
+        ngx_http_audit_console_top(sh, NGX_HTTP_AUDIT_CONSOLE_ROUTES, b,
+                                   (const char *) route->data, route->len);
     }
 
-    if (ev->action == AUDIT_RECORD_ACCESS && ev->resource_type.len
-        && ev->resource_id.len
-        && ev->resource_type.len + ev->resource_id.len + 1 < sizeof(key))
-    {
-        n = ngx_sprintf((u_char *) key, "%*s/%*s", ev->resource_type.len,
-                        ev->resource_type.data, ev->resource_id.len,
-                        ev->resource_id.data)
-            - (u_char *) key;
+    if (record->len) {
         ngx_http_audit_console_top(sh, NGX_HTTP_AUDIT_CONSOLE_RECORDS, b,
-                                   key, n);
+                                   (const char *) record->data, record->len);
     }
 
     if (ev->action == AUDIT_LOGIN_FAILURE) {
