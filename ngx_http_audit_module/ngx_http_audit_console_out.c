@@ -2,7 +2,7 @@
 /*
  * ngx_http_audit_module: the audit console's answers.
  *
- * The page and its two files (console/ in the sources, embedded when the
+ * The page and its files (console/ in the sources, embedded when the
  * module is built: config writes ngx_http_audit_console_assets.h), the
  * JSON (and CSV) answers with the console's headers, errors as JSON, and
  * a query argument read the one way every part of the console reads one.
@@ -23,7 +23,7 @@
 static void ngx_http_audit_console_headers(ngx_http_request_t *r);
 
 
-/* the page and its two files */
+/* the page and its files */
 
 ngx_int_t
 ngx_http_audit_console_asset(ngx_http_request_t *r, ngx_str_t *name)
@@ -55,6 +55,13 @@ ngx_http_audit_console_asset(ngx_http_request_t *r, ngx_str_t *name)
         data = ngx_http_audit_console_console_js;
         len = sizeof(ngx_http_audit_console_console_js);
         ngx_str_set(&type, "text/javascript; charset=utf-8");
+
+    } else if (name->len == 11
+               && ngx_strncmp(name->data, "favicon.svg", 11) == 0)
+    {
+        data = ngx_http_audit_console_favicon_svg;
+        len = sizeof(ngx_http_audit_console_favicon_svg);
+        ngx_str_set(&type, "image/svg+xml");
 
     } else {
         return ngx_http_audit_console_error(r, NGX_HTTP_NOT_FOUND,

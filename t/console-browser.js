@@ -35,6 +35,9 @@ function say(obj) { process.stdout.write(JSON.stringify(obj) + "\n"); }
     await page.setViewport({ width: 1280, height: 900 });
     page.on("pageerror", (e) => errors.push("pageerror: " + e.message));
     page.on("console", (m) => { if (m.type() === "error") { errors.push("console: " + m.text()); } });
+    page.on("response", (res) => {
+      if (res.status() >= 400) { errors.push("response " + res.status() + ": " + res.url()); }
+    });
     page.on("request", (req) => {
       const u = req.url();
       if (!/^(data|about|blob):/.test(u) && new URL(u).origin !== origin) { foreign.push(u); }
