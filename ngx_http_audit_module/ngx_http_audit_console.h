@@ -165,7 +165,11 @@ ngx_int_t ngx_http_audit_console_error(ngx_http_request_t *r,
 void ngx_http_audit_console_audit(ngx_http_request_t *r,
     ngx_str_t *type, ngx_str_t *id);
 
-/* the history from PostgreSQL */
+/* the history from PostgreSQL: what ngx_http_audit_console_history() asks */
+#define NGX_HTTP_AUDIT_CONSOLE_RECORD   0
+#define NGX_HTTP_AUDIT_CONSOLE_USER     1
+#define NGX_HTTP_AUDIT_CONSOLE_CHAIN    2
+
 char *ngx_http_audit_console_pg_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_audit_console_pg_init_conf(ngx_conf_t *cf,
@@ -173,7 +177,7 @@ char *ngx_http_audit_console_pg_init_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_audit_console_pg_init_process(ngx_cycle_t *cycle);
 void ngx_http_audit_console_pg_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_audit_console_history(ngx_http_request_t *r,
-    ngx_uint_t user, ngx_uint_t csv);
+    ngx_uint_t what, ngx_uint_t csv);
 
 
 #endif /* _NGX_HTTP_AUDIT_CONSOLE_H_INCLUDED_ */

@@ -9,6 +9,7 @@
  *                  filtered (action, severity, user, ip, route, record)
  *     api/stats, api/failed (ngx_http_audit_console_stats.c)
  *     api/health   PostgreSQL, the error tracker, events lost, chains
+ *     api/chain    audit.verify_chain() over the last day (PostgreSQL)
  *     api/record, api/user (and .csv): the history, from PostgreSQL
  *                  (ngx_http_audit_console_pg.c)
  *
@@ -156,19 +157,30 @@ ngx_http_audit_console_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_audit_console_is("record")) {
-        return ngx_http_audit_console_history(r, 0, 0);
+        return ngx_http_audit_console_history(r,
+                                              NGX_HTTP_AUDIT_CONSOLE_RECORD,
+                                              0);
     }
 
     if (ngx_http_audit_console_is("record.csv")) {
-        return ngx_http_audit_console_history(r, 0, 1);
+        return ngx_http_audit_console_history(r,
+                                              NGX_HTTP_AUDIT_CONSOLE_RECORD,
+                                              1);
     }
 
     if (ngx_http_audit_console_is("user")) {
-        return ngx_http_audit_console_history(r, 1, 0);
+        return ngx_http_audit_console_history(r, NGX_HTTP_AUDIT_CONSOLE_USER,
+                                              0);
     }
 
     if (ngx_http_audit_console_is("user.csv")) {
-        return ngx_http_audit_console_history(r, 1, 1);
+        return ngx_http_audit_console_history(r, NGX_HTTP_AUDIT_CONSOLE_USER,
+                                              1);
+    }
+
+    if (ngx_http_audit_console_is("chain")) {
+        return ngx_http_audit_console_history(r, NGX_HTTP_AUDIT_CONSOLE_CHAIN,
+                                              0);
     }
 
 #undef ngx_http_audit_console_is

@@ -46,7 +46,7 @@ typedef struct {
     ngx_http_audit_console_pg_t *pg;
     ngx_uint_t                   waiting;
     ngx_uint_t                   csv;
-    ngx_uint_t                   user;
+    ngx_uint_t                   what;             /* _RECORD, _USER, _CHAIN */
     ngx_uint_t                   offset;
     ngx_uint_t                   limit;
     ngx_str_t                    type;
@@ -89,7 +89,7 @@ static void ngx_http_audit_console_pg_csv(ngx_http_audit_console_out_t *o,
     const char *s);
 
 
-static const char  *ngx_http_audit_console_sql[2] = {
+static const char  *ngx_http_audit_console_sql[3] = {
 
     "SELECT to_char(ts AT TIME ZONE 'UTC',"
     " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS ts, user_id, role, access,"
@@ -100,8 +100,17 @@ static const char  *ngx_http_audit_console_sql[2] = {
     " 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS ts, action, severity, route,"
     " status, resource_type, resource_id, access, reason, host(ip) AS ip,"
     " request_id"
-    " FROM audit.console_user($1, $3, $4)"
+    " FROM audit.console_user($1, $3, $4)",
+
+    /* the last day of each chain, bounded by the statement timeout */
+    "SELECT producer, events, missing,"
+    " coalesce(cardinality(broken_links), 0) AS broken_links,"
+    " coalesce(cardinality(tampered), 0) AS tampered, ok"
+    " FROM audit.verify_chain(now() - interval '1 day') ORDER BY producer"
 };
+
+
+static const int  ngx_http_audit_console_nparams[3] = { 4, 4, 0 };
 
 
 /* text, text, int4, int4 (pg_type.dat); $2 is unused by the user query */
@@ -161,11 +170,12 @@ ngx_http_audit_console_pg_exit_process(ngx_cycle_t *cycle)
 
 /*
  * api/record?type=&id=&offset=, api/user?id=&offset= (and .csv): audited,
- * then queued; the answer comes from the event loop.
+ * then queued; api/chain (the chains' check over the last day) queued;
+ * the answer comes from the event loop.
  */
 
 ngx_int_t
-ngx_http_audit_console_history(ngx_http_request_t *r, ngx_uint_t user,
+ngx_http_audit_console_history(ngx_http_request_t *r, ngx_uint_t what,
     ngx_uint_t csv)
 {
     u_char                              *p;
@@ -183,11 +193,15 @@ ngx_http_audit_console_history(ngx_http_request_t *r, ngx_uint_t user,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    q->user = user;
+    q->what = what;
     q->csv = csv;
     q->limit = csv ? NGX_HTTP_AUDIT_CONSOLE_CSV : NGX_HTTP_AUDIT_CONSOLE_PAGE;
 
-    if (!user) {
+    if (what == NGX_HTTP_AUDIT_CONSOLE_CHAIN) {
+        goto queue;
+    }
+
+    if (what == NGX_HTTP_AUDIT_CONSOLE_RECORD) {
         rc = ngx_http_audit_console_arg(r, "type", &q->type);
         if (rc != NGX_OK) {
             goto bad;
@@ -215,6 +229,8 @@ ngx_http_audit_console_history(ngx_http_request_t *r, ngx_uint_t user,
         goto bad;
     }
 
+queue:
+
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_audit_console_module);
     pg = cmcf->pg;
 
@@ -231,11 +247,13 @@ ngx_http_audit_console_history(ngx_http_request_t *r, ngx_uint_t user,
     }
 
     /* who asked for what, before it is asked */
-    ngx_http_audit_console_audit(r, &q->type, &q->id);
+    if (what != NGX_HTTP_AUDIT_CONSOLE_CHAIN) {
+        ngx_http_audit_console_audit(r, &q->type, &q->id);
+    }
 
     /* the parameters, NUL-terminated for libpq */
 
-    p = ngx_pnalloc(r->pool, q->type.len + q->id.len + 2 + 2 * NGX_INT_T_LEN);
+    p = ngx_pnalloc(r->pool, q->type.len + q->id.len + 4 + 2 * NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -249,7 +267,7 @@ ngx_http_audit_console_history(ngx_http_request_t *r, ngx_uint_t user,
     q->values[3] = (const char *) p;
     (void) ngx_sprintf(p, "%ui%Z", q->offset);
 
-    if (user) {
+    if (what == NGX_HTTP_AUDIT_CONSOLE_USER) {
         q->values[0] = q->values[1];
     }
 
@@ -341,7 +359,8 @@ ngx_http_audit_console_pg_next(ngx_http_audit_console_pg_t *pg)
     q->waiting = 0;
     pg->current = q;
 
-    if (!PQsendQueryParams(pg->conn, ngx_http_audit_console_sql[q->user], 4,
+    if (!PQsendQueryParams(pg->conn, ngx_http_audit_console_sql[q->what],
+                           ngx_http_audit_console_nparams[q->what],
                            ngx_http_audit_console_types, q->values, NULL,
                            NULL, 0))
     {

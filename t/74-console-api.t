@@ -104,6 +104,18 @@ subtest 'statistics and failed logins' => sub {
     ok($ip->{alert}, '... flagged as brute force');
     my ($acct) = grep { $_->{key} eq 'ann@clinic.example' } @{ $f->{attempted_user} };
     is($acct->{last_hour}, 3, 'for ann\'s account: 3');
+    my $ch;
+    $t->wait_until(sub { $ch = get('api/chain'); $ch->{status} == 200 && @{ $ch->{json}{rows} } },
+                   timeout => 10, interval => 0.3);
+    ok(@{ $ch->{json}{rows} } >= 1, 'api/chain: the chains of the last day');
+    is_deeply([grep { $_->{ok} ne 't' } @{ $ch->{json}{rows} }], [], '... all intact');
+    # someone edits a stored row: the check says so
+    $t->psql(q{UPDATE audit.events SET attempted_user = 'someone-else' WHERE id =
+               (SELECT id FROM audit.events WHERE action = 'login_failure' LIMIT 1)}, db => 'audit');
+    $ch = get('api/chain');
+    my @bad = grep { $_->{ok} eq 'f' } @{ $ch->{json}{rows} || [] };
+    is(scalar @bad, 1, 'an edited row: one chain not ok');
+    is($bad[0]{tampered}, 1, '... one row tampered');
     my $h = get('api/health')->{json};
     is($h->{console}{history}, JSON::PP::true(), 'health: history configured');
     ok(exists $h->{pg}{connected} && exists $h->{events_lost}, 'health: PostgreSQL and events lost');
@@ -166,6 +178,7 @@ subtest 'PostgreSQL down: 503, the worker serves on' => sub {
     is($r->{json}{error}, 'history_unavailable', '... history_unavailable, as JSON');
     $r = get('api/user?id=u-ann');
     is($r->{status}, 503, 'again: 503');
+    is(get('api/chain')->{status}, 503, 'the chain check too');
     is(get('api/events')->{status}, 200, 'the live feed still answers');
     is($t->request(GET => '/patients/1', cookie => $sessions->{ann})->{status}, 200, 'the portal still answers');
     $t->start_pg_again;

@@ -78,6 +78,7 @@ ok(grep({ $_->[1] eq 'authz_check' } @{ $r->{user} || [] }), 'what did bob do: t
 like($r->{legend} // '', qr/login_failure: 4/, 'the 24 hours: 4 failed logins this day');
 like($r->{top_records} // '', qr{patient/42 \(2\)}, '... patient/42 among the top records');
 like($r->{health} // '', qr/PostgreSQL: workers connected/, 'the health panel');
+like($r->{chain} // '', qr/^\d+ chains checked, all intact\.$/, '... and the chain check');
 
 my @sev = @{ $r->{errors_only} || [] };
 ok(@sev && !grep({ $_ eq 'info' } @sev), 'errors only: ' . scalar(@sev) . ' rows, no info event');

@@ -129,6 +129,9 @@ function say(obj) { process.stdout.write(JSON.stringify(obj) + "\n"); }
     out.top_records = await page.$eval("#top-records", (e) => e.textContent);
     await (await page.$("#stats-panel")).screenshot({ path: cfg.shots + "/console-stats.png" });
     out.health = await page.$eval("#health", (e) => e.textContent);
+    await page.waitForFunction(() => !/Checking/.test(document.getElementById("chain").textContent),
+                               { timeout: 10000 }).catch(() => {});
+    out.chain = await page.$eval("#chain", (e) => e.textContent);
     await (await page.$("#health-panel")).screenshot({ path: cfg.shots + "/console-health.png" });
 
     // the whole page, for docs/console.md

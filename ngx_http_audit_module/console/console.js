@@ -429,9 +429,31 @@
         rows.push(["error tracker: breaker", h.tracker.breaker_open ? "open" : "closed",
                    h.tracker.breaker_open ? "bad" : "ok"]);
         rows.push(["events lost", h.events_lost, h.events_lost ? "bad" : "ok"]);
-        rows.push(["chains", h.chains + " (check: SELECT * FROM audit.verify_chain())"]);
+        rows.push(["chains (worker slots used)", h.chains]);
       }
       fillDl("health", rows);
+    }, function () {});
+  }
+
+  /* audit.verify_chain() over the last day, from PostgreSQL */
+  function pollChain() {
+    get("chain").then(function (r) {
+      var p = $("chain");
+      if (sessionLost(r)) { return; }
+      if (r.status !== 200) {
+        p.className = "note";
+        p.textContent = r.body.error === "history_not_configured"
+          ? "Needs PostgreSQL (audit_console_pg): run SELECT * FROM audit.verify_chain() there."
+          : "Not checked: PostgreSQL did not answer (" + (r.body.error || r.status) + ").";
+        return;
+      }
+      var bad = r.body.rows.filter(function (c) { return c.ok !== "t"; });
+      p.className = bad.length ? "bad" : "ok";
+      p.textContent = bad.length
+        ? bad.length + " of " + r.body.rows.length + " chains broken: " + bad.map(function (c) {
+            return c.producer + " (missing " + c.missing + ", broken links " + c.broken_links +
+              ", tampered " + c.tampered + ")"; }).join("; ")
+        : r.body.rows.length + " chains checked, all intact.";
     }, function () {});
   }
 
@@ -449,7 +471,8 @@
     $("user-more").addEventListener("click", function () {
       lookup("user", Number($("user-more").dataset.offset)); });
     filtersToUrl(readFilters());
-    pollFeed(); pollStats(); pollFailed(); pollHealth();
+    pollFeed(); pollStats(); pollFailed(); pollHealth(); pollChain();
+    setInterval(pollChain, 60000);
     setInterval(pollFeed, 1000);
     setInterval(pollFailed, 2000);
     setInterval(pollHealth, 5000);
