@@ -171,8 +171,8 @@ sub _write_conf {
     my $t = $self->{t};
     my %vars = (HOST => $self->{host}, PG => '', SENTRY => '');
     if ($self->{pg}) {
-        $vars{PG} = sprintf qq{audit_pg "%s" flush=200ms;\n    audit_spool %s/spool;},
-            $t->pg_conninfo('audit', 'audit_writer'), $t->dir;
+        $vars{PG} = sprintf qq{audit_pg "%s" flush=200ms;\n    audit_spool %s/spool;\n    audit_console_pg "%s";},
+            $t->pg_conninfo('audit', 'audit_writer'), $t->dir, $t->pg_conninfo('audit', 'audit_reader');
     }
     $vars{SENTRY} = 'audit_sentry_dsn ' . $self->{sentry}->dsn . ';'
         if $o{sentry} && $self->{sentry};
@@ -187,6 +187,7 @@ sub _write_conf {
     audit_session_leeway 5s;      # so that the portal's short sessions end visibly
     audit_login_url /login;
     audit_log %%DIR%%/audit.jsonl flush=200ms;
+    audit_console_zone console:8m;
     %%PG%%
     %%SENTRY%%
 
@@ -222,6 +223,11 @@ sub _write_conf {
         location = /_audit/status {
             audit_status;
             audit_require_role admin;
+        }
+        location /_audit/console/ {
+            audit_console;
+            audit_require_role admin;
+            audit_authz_log denied;
         }
         location / {
             proxy_pass http://portal;
@@ -355,6 +361,12 @@ sub walk {
     $step->('the admin reads /_audit/status (200 JSON)',
             $admin && $r->{status} == 200 && ref $r->{json} eq 'HASH'
                 && exists $r->{json}{events},
+            $show->($r));
+    $r = $t->request(GET => '/_audit/console/api/events?action=record_access&record_type=patient&record_id=42',
+                     cookie => $admin, headers => $api);
+    $step->('the admin\'s console lists who viewed patient 42 (200 JSON)',
+            $admin && $r->{status} == 200 && ref $r->{json} eq 'HASH'
+                && @{ $r->{json}{events} || [] },
             $show->($r));
 
     $self->{walked} = 1;

@@ -21,7 +21,7 @@ mkdir -p "$build"
 # source or header files changed (the generated Makefile names both): a
 # plain edit of a file needs only make
 stamp="$build/.configured"
-want="$cc_opt|$ld_opt|$(cat "$top/config")|$(cd "$top" && ls ngx_http_audit_module/*.[ch] ngx_http_audit_module/sinks/*.[ch] ngx_http_audit_module/core/*.[ch] 2>/dev/null)"
+want="$cc_opt|$ld_opt|$(cat "$top/config")|$(cd "$top" && ls ngx_http_audit_module/*.[ch] ngx_http_audit_module/sinks/*.[ch] ngx_http_audit_module/core/*.[ch] 2>/dev/null)|$(cd "$top" && cat ngx_http_audit_module/console/* 2>/dev/null | cksum)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     (
         cd "$src"

