@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "audit_checkpoint.h"
+#include "audit_ed25519.h"
 #include "audit_file.h"
 #include "audit_int.h"
 
@@ -333,37 +334,6 @@ audit_checkpoint_verify(const audit_checkpoint_key_t *key,
     return audit_ed25519_verify(key->raw, sizeof(key->raw),
                                 (const unsigned char *) msg, (size_t) n,
                                 c->sig, sizeof(c->sig));
-}
-
-
-int
-audit_ed25519_verify(const unsigned char *pub, size_t publen,
-    const unsigned char *msg, size_t len, const unsigned char *sig,
-    size_t siglen)
-{
-    int          rc;
-    EVP_PKEY    *pkey;
-    EVP_MD_CTX  *md;
-
-    if (publen != 32 || siglen != AUDIT_CHECKPOINT_SIG_LEN) {
-        return 0;
-    }
-
-    pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, publen);
-    if (pkey == NULL) {
-        return 0;
-    }
-
-    md = EVP_MD_CTX_new();
-
-    rc = md != NULL
-         && EVP_DigestVerifyInit(md, NULL, NULL, NULL, pkey) == 1
-         && EVP_DigestVerify(md, sig, siglen, msg, len) == 1;
-
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pkey);
-
-    return rc;
 }
 
 

@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 
+#include "audit_ed25519.h"
 #include "audit_event.h"
 
 
@@ -110,15 +111,6 @@ int audit_checkpoint_sign(const audit_checkpoint_key_t *key,
 /* 1 when c->sig is key's valid signature of c (c->kid included), else 0 */
 int audit_checkpoint_verify(const audit_checkpoint_key_t *key,
     const audit_checkpoint_t *c);
-
-/*
- * Plain Ed25519 (RFC 8032) verification: 1 when sig (64 bytes) is pub's
- * (32 raw bytes) signature of msg, 0 otherwise, also for wrong sizes.
- * What PostgreSQL's audit.ed25519_verify() calls.
- */
-int audit_ed25519_verify(const unsigned char *pub, size_t publen,
-    const unsigned char *msg, size_t len, const unsigned char *sig,
-    size_t siglen);
 
 /*
  * Writes the member ,"checkpoint":{"seq":..,"head":"..","count":..,
