@@ -153,7 +153,8 @@ ngx_http_audit_checkpoint_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     if (cf->args->nelts == 3) {
         if (ngx_strncmp(value[2].data, "interval=", 9) != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
+                               "\"audit_checkpoint\": invalid parameter "
+                               "\"%V\"", &value[2]);
             return NGX_CONF_ERROR;
         }
 
@@ -166,8 +167,8 @@ ngx_http_audit_checkpoint_conf(ngx_conf_t *cf, ngx_command_t *cmd,
             || cmcf->interval < 1000)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid interval \"%V\": one second "
-                               "or more", &s);
+                               "\"audit_checkpoint\": invalid interval "
+                               "\"%V\": one second or more", &s);
             return NGX_CONF_ERROR;
         }
     }
@@ -189,7 +190,8 @@ ngx_http_audit_checkpoint_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (cmcf->key == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cannot load the checkpoint key: %s", err);
+                           "\"audit_checkpoint\" cannot load its key: %s",
+                           err);
         return NGX_CONF_ERROR;
     }
 
