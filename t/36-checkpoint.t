@@ -27,6 +27,17 @@ sub sql { $t->psql($_[0], db => 'audit', user => $_[1] // 'postgres') }
 
 is(sql('SELECT audit.ed25519_install()'), 'installed', 'audit.ed25519_verify() is the C function');
 
+# without the library the function is a stand-in that refuses, never one
+# that answers
+eval { sql(<<'SQL') };
+BEGIN;
+SET LOCAL dynamic_library_path = '/nonexistent';
+SELECT audit.ed25519_install();
+SELECT audit.ed25519_verify('\x00', '\x00', '\x00');
+ROLLBACK;
+SQL
+like($@, qr/audit\.ed25519_verify\(\) is not installed/, 'without the library: a stand-in that raises, naming it');
+
 my ($key1, $pub1) = Audit::Checkpoint::keypair($dir, 'ckpt1');
 my ($key2, $pub2) = Audit::Checkpoint::keypair($dir, 'ckpt2');
 copy($key1, "$dir/checkpoint.key") or die "copy: $!";
@@ -142,6 +153,11 @@ for my $p ($p1, $p2) {
 }
 is(sql(q{SELECT count(*) FROM audit.verify_checkpoints() WHERE ok}, 'audit_reader'), 2,
    'audit_reader may run it');
+my $mid_ts = sql(qq{SELECT ts FROM audit.events WHERE producer = '$p1' AND seq = 50});
+$r = verify_sql("'$mid_ts'");
+ok($r->{$p1}[0] eq 't' && $r->{$p2}[0] eq 't', 'since the middle of the first chain: clean')
+    or diag explain $r;
+cmp_ok($r->{$p1}[10], '>=', 100, '... verified to its end');
 $r = verify_sql(q{NULL, now() + interval '1 hour'});
 ok($r->{$p1}[0] eq 't' && $r->{$p2}[0] eq 't', 'closed chains are not silent an hour later');
 
