@@ -26,7 +26,7 @@ CORE        := ngx_http_audit_module/core
 PROVE_FLAGS ?= -I t/lib
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build module core-test core-asan fuzz-smoke fuzz-regress \
+.PHONY: all deps build module tools pg-ext core-test core-asan fuzz-smoke fuzz-regress \
         test check suite deb deb-deps demo bench fuzz clean asan-deps asan-nginx test-asan valgrind-deps \
         valgrind-module test-valgrind
 
@@ -35,10 +35,19 @@ all: build
 deps:
 	@sh scripts/deps.sh
 
-build: deps module
+build: deps module tools pg-ext
 
 module:
 	@BUILD=$(BUILD)/nginx scripts/build-module.sh
+
+# the offline verifier, build/audit-verify (docs/checkpoints.md)
+tools:
+	@$(MAKE) -s -C $(CORE) tools BUILD=$(BUILD)/core
+	@cp $(BUILD)/core/audit-verify $(BUILD)/audit-verify
+
+# audit.ed25519_verify() for PostgreSQL, build/pg/audit_ed25519.so
+pg-ext:
+	@$(MAKE) -s -C pg BUILD=$(BUILD)/pg
 
 core-test: deps
 	@$(MAKE) -s -C $(CORE) test BUILD=$(BUILD)/core

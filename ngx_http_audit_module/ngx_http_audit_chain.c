@@ -232,6 +232,11 @@ ngx_http_audit_chain_exit_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
 
+    /* the chain's last event, while it can still be chained */
+    if (amcf && amcf->closing) {
+        amcf->closing(cycle);
+    }
+
     ngx_http_audit_crypto_exit_process();
 
     if (amcf == NULL || amcf->producer == NULL) {
@@ -289,17 +294,11 @@ ngx_http_audit_chain_hold(ngx_http_audit_main_conf_t *amcf, ngx_int_t n)
 void
 ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 {
-    long                         n;
-    char                         line[AUDIT_EVENT_MAX];
-    ngx_http_audit_record_t      rec;
-    ngx_http_audit_shctx_t      *sh;
-    ngx_http_audit_producer_t   *p;
     ngx_http_audit_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
-    p = amcf->producer;
 
-    if (p == NULL) {
+    if (amcf->producer == NULL) {
         return;
     }
 
@@ -310,6 +309,31 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     if (ngx_http_audit_event_prepare(r, ev) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "audit: no random bytes for an event id");
+        return;
+    }
+
+    ngx_http_audit_chain_append(amcf, ev, r->connection->log);
+}
+
+
+/*
+ * Chains a prepared event (time and id set), encodes it and hands it to
+ * the sinks; also for events of no request (ngx_http_audit_checkpoint.c).
+ */
+
+void
+ngx_http_audit_chain_append(ngx_http_audit_main_conf_t *amcf,
+    audit_event_t *ev, ngx_log_t *log)
+{
+    long                         n;
+    char                         line[AUDIT_EVENT_MAX];
+    ngx_http_audit_record_t      rec;
+    ngx_http_audit_shctx_t      *sh;
+    ngx_http_audit_producer_t   *p;
+
+    p = amcf->producer;
+
+    if (p == NULL) {
         return;
     }
 
@@ -327,7 +351,7 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     n = audit_event_encode(ev, amcf->scrub, line, sizeof(line));
 
     if (n <= 0) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "audit: cannot encode a \"%s\" event",
                       audit_action_name(ev->action));
         return;
@@ -339,7 +363,7 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
         || EVP_DigestUpdate(p->md, line, n - 1) != 1
         || EVP_DigestFinal_ex(p->md, p->prev, NULL) != 1)
     {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
                       "audit: SHA-256 of an event failed");
         return;
     }
@@ -361,9 +385,36 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     rec.ev = ev;
     rec.line = (u_char *) line;
     rec.len = n;
-    rec.log = r->connection->log;
+    rec.log = log;
 
     ngx_http_audit_top_event_sink(&rec);
+}
+
+
+/*
+ * Where this worker's chain stands: its name, the seq of its next event
+ * and the SHA-256 of its last line (head, 32 bytes; *has_head 0 before
+ * the first event).  NGX_DECLINED when the worker has no chain.
+ */
+
+ngx_int_t
+ngx_http_audit_chain_head(ngx_http_audit_main_conf_t *amcf, ngx_str_t *name,
+    unsigned long long *next_seq, u_char *head, ngx_uint_t *has_head)
+{
+    ngx_http_audit_producer_t  *p;
+
+    p = amcf->producer;
+
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    *name = p->name;
+    *next_seq = p->seq;
+    *has_head = p->has_prev;
+    ngx_memcpy(head, p->prev, sizeof(p->prev));
+
+    return NGX_OK;
 }
 
 

@@ -111,6 +111,10 @@ typedef struct {
     ngx_array_t                 *scrub_names;      /* audit_scrub */
     audit_scrub_t               *scrub;
     ngx_http_audit_producer_t   *producer;         /* per worker */
+    void                       (*closing)(ngx_cycle_t *cycle);
+                                                   /* run as a worker's
+                                                      chain ends: the final
+                                                      checkpoint */
 } ngx_http_audit_main_conf_t;
 
 
@@ -325,6 +329,11 @@ void ngx_http_audit_chain_hold(ngx_http_audit_main_conf_t *amcf,
     ngx_int_t n);
 ngx_int_t ngx_http_audit_event_prepare(ngx_http_request_t *r,
     audit_event_t *ev);
+void ngx_http_audit_chain_append(ngx_http_audit_main_conf_t *amcf,
+    audit_event_t *ev, ngx_log_t *log);
+ngx_int_t ngx_http_audit_chain_head(ngx_http_audit_main_conf_t *amcf,
+    ngx_str_t *name, unsigned long long *next_seq, u_char *head,
+    ngx_uint_t *has_head);
 
 /* crypto: random bytes and SHA-256, per worker */
 ngx_int_t ngx_http_audit_crypto_init_process(ngx_cycle_t *cycle);

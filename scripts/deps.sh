@@ -28,7 +28,7 @@ PACKAGES="
     make gcc pkg-config perl openssl
     nginx-dev nginx-light
     libpq-dev libjansson-dev libssl-dev
-    postgresql-15 postgresql-client-15
+    postgresql-15 postgresql-client-15 postgresql-server-dev-15 zlib1g-dev
     libdbd-pg-perl libjson-xs-perl
     clang-14 libclang-rt-14-dev
     wrk

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "audit_checkpoint.h"
 #include "audit_event.h"
 #include "audit_int.h"
 #include "audit_json_int.h"
@@ -46,7 +47,8 @@ static const char  *audit_action_names[] = {
     "session_invalid",
     "record_access",
     "bruteforce_suspected",
-    "request_rejected"
+    "request_rejected",
+    "checkpoint"
 };
 
 
@@ -281,7 +283,8 @@ audit_event_request(audit_json_t *o, const audit_event_t *ev,
 static void
 audit_event_chain(audit_json_t *o, const audit_event_t *ev)
 {
-    char  hex[65];
+    long  n;
+    char  hex[65], member[AUDIT_CHECKPOINT_MEMBER_MAX];
 
     if (ev->producer.data == NULL || ev->producer.len == 0) {
         return;
@@ -304,6 +307,17 @@ audit_event_chain(audit_json_t *o, const audit_event_t *ev)
 
     /* a new chain names the one it follows (a restarted worker's) */
     audit_event_str(o, "after", ev->after, AUDIT_EVENT_PRODUCER_CAP);
+
+    if (ev->checkpoint != NULL) {
+        n = audit_checkpoint_member(ev->checkpoint, member, sizeof(member));
+
+        if (n < 0) {
+            o->error = 1;
+            return;
+        }
+
+        audit_json_raw(o, member, (size_t) n);
+    }
 }
 
 

@@ -33,6 +33,8 @@ typedef enum {
     AUDIT_BRUTEFORCE_SUSPECTED,
     AUDIT_REQUEST_REJECTED,         /* a target or method refused before
                                        any policy (audit_target.h) */
+    AUDIT_CHECKPOINT,               /* a signed checkpoint of the chain
+                                       (audit_checkpoint.h) */
     AUDIT_ACTION_MAX
 } audit_action_t;
 
@@ -75,6 +77,8 @@ typedef struct {
                                              chain it follows, e.g.
                                              "host/start/slot:seq";
                                              absent: omitted */
+    const struct audit_checkpoint_s  *checkpoint;  /* a checkpoint's
+                                             member; NULL: omitted */
 } audit_event_t;
 
 
@@ -100,7 +104,7 @@ audit_severity_t audit_event_default_severity(audit_action_t a, int denied);
  *     id ts action severity request_id ip method route status user_agent
  *     user_id role session_id attempted_user reason decision rule
  *     resource_type resource_id access count window producer seq prev
- *     after
+ *     after checkpoint
  *
  * ts is RFC 3339 UTC with milliseconds (years past 9999 are clamped);
  * route is ev->uri through audit_scrub_uri(scrub, ...), unscrubbed when

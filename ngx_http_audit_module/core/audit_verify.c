@@ -1,0 +1,756 @@
+
+/*
+ * The offline verifier (see audit_verify.h): lines are parsed with
+ * jansson into a compact entry per event, grouped by producer; finish()
+ * sorts each producer's entries by seq and walks them once.
+ */
+
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "audit_int.h"
+#include "audit_verify.h"
+
+
+#define AUDIT_VERIFY_BUCKETS  256
+
+
+typedef struct {
+    unsigned long long   seq;
+    unsigned char        hash[32];
+    unsigned char        prev[32];
+    int                  has_prev;
+    int                  bad_checkpoint;  /* a malformed member */
+    audit_checkpoint_t  *checkpoint;
+} audit_verify_entry_t;
+
+
+typedef struct {
+    char                  *name;
+    size_t                 len;
+    audit_verify_entry_t  *entries;
+    size_t                 n;
+    size_t                 room;
+} audit_verify_producer_t;
+
+
+struct audit_verify_s {
+    audit_verify_producer_t  **producers;     /* open addressing */
+    size_t                     buckets;
+    size_t                     count;
+    audit_checkpoint_key_t   **keys;
+    size_t                     nkeys;
+    unsigned long long         malformed;
+};
+
+
+static audit_verify_producer_t *audit_verify_producer(audit_verify_t *v,
+    const char *name, size_t len);
+static int audit_verify_grow(audit_verify_t *v);
+static int audit_verify_checkpoint(json_t *obj, const char *ts,
+    audit_checkpoint_t *c);
+static int audit_verify_unhex(const char *s, unsigned char *out, size_t n);
+static int audit_verify_ts(const char *s, unsigned long long *ms);
+static int audit_verify_cmp_entry(const void *a, const void *b);
+static int audit_verify_cmp_producer(const void *a, const void *b);
+static void audit_verify_chain(audit_verify_t *v,
+    audit_verify_producer_t *p, int allow_open, audit_verify_report_t *r);
+static void audit_verify_problem(audit_verify_report_t *r,
+    unsigned long long *counter, unsigned long long n,
+    unsigned long long seq);
+static const audit_checkpoint_key_t *audit_verify_key(audit_verify_t *v,
+    const char *kid);
+
+
+audit_verify_t *
+audit_verify_new(void)
+{
+    audit_verify_t  *v;
+
+    v = calloc(1, sizeof(audit_verify_t));
+    if (v == NULL) {
+        return NULL;
+    }
+
+    v->buckets = AUDIT_VERIFY_BUCKETS;
+    v->producers = calloc(v->buckets, sizeof(audit_verify_producer_t *));
+
+    if (v->producers == NULL) {
+        free(v);
+        return NULL;
+    }
+
+    return v;
+}
+
+
+void
+audit_verify_free(audit_verify_t *v)
+{
+    size_t                    i, j;
+    audit_verify_producer_t  *p;
+
+    if (v == NULL) {
+        return;
+    }
+
+    for (i = 0; i < v->buckets; i++) {
+        p = v->producers[i];
+
+        if (p == NULL) {
+            continue;
+        }
+
+        for (j = 0; j < p->n; j++) {
+            free(p->entries[j].checkpoint);
+        }
+
+        free(p->entries);
+        free(p->name);
+        free(p);
+    }
+
+    for (i = 0; i < v->nkeys; i++) {
+        audit_checkpoint_key_free(v->keys[i]);
+    }
+
+    free(v->keys);
+    free(v->producers);
+    free(v);
+}
+
+
+int
+audit_verify_add_key(audit_verify_t *v, audit_checkpoint_key_t *key)
+{
+    audit_checkpoint_key_t  **keys;
+
+    keys = realloc(v->keys, (v->nkeys + 1) * sizeof(*keys));
+    if (keys == NULL) {
+        audit_checkpoint_key_free(key);
+        return -1;
+    }
+
+    keys[v->nkeys++] = key;
+    v->keys = keys;
+
+    return 0;
+}
+
+
+unsigned long long
+audit_verify_malformed(const audit_verify_t *v)
+{
+    return v->malformed;
+}
+
+
+int
+audit_verify_line(audit_verify_t *v, const char *line, size_t len)
+{
+    int                       rc;
+    json_t                   *root, *producer, *seq, *prev, *ts, *cp;
+    json_int_t                s;
+    json_error_t              err;
+    audit_verify_entry_t     *e, *entries;
+    audit_verify_producer_t  *p;
+
+    if (len && line[len - 1] == '\n') {
+        len--;
+    }
+
+    if (len && line[len - 1] == '\r') {
+        len--;
+    }
+
+    if (len == 0) {
+        return 1;
+    }
+
+    root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        v->malformed++;
+        return -1;
+    }
+
+    producer = json_object_get(root, "producer");
+
+    if (producer == NULL) {
+        json_decref(root);
+        return 1;
+    }
+
+    seq = json_object_get(root, "seq");
+    prev = json_object_get(root, "prev");
+    ts = json_object_get(root, "ts");
+    cp = json_object_get(root, "checkpoint");
+    s = json_is_integer(seq) ? json_integer_value(seq) : -1;
+
+    if (!json_is_string(producer) || json_string_length(producer) == 0
+        || s < 0
+        || !(json_is_null(prev)
+             || (json_is_string(prev) && json_string_length(prev) == 64))
+        || !json_is_string(ts))
+    {
+        json_decref(root);
+        v->malformed++;
+        return -1;
+    }
+
+    rc = -2;
+
+    p = audit_verify_producer(v, json_string_value(producer),
+                              json_string_length(producer));
+    if (p == NULL) {
+        goto done;
+    }
+
+    if (p->n == p->room) {
+        p->room = p->room ? 2 * p->room : 64;
+        entries = realloc(p->entries, p->room * sizeof(*entries));
+
+        if (entries == NULL) {
+            goto done;
+        }
+
+        p->entries = entries;
+    }
+
+    e = &p->entries[p->n];
+    memset(e, 0, sizeof(*e));
+    e->seq = (unsigned long long) s;
+
+    if (json_is_string(prev)) {
+        e->has_prev = 1;
+
+        if (audit_verify_unhex(json_string_value(prev), e->prev, 32) != 0) {
+            /* unlike any SHA-256 in hex: a broken link */
+            memset(e->prev, 0, 32);
+        }
+    }
+
+    if (EVP_Digest(line, len, e->hash, NULL, EVP_sha256(), NULL) != 1) {
+        goto done;
+    }
+
+    if (cp != NULL) {
+        e->checkpoint = malloc(sizeof(audit_checkpoint_t));
+        if (e->checkpoint == NULL) {
+            goto done;
+        }
+
+        if (audit_verify_checkpoint(cp, json_string_value(ts), e->checkpoint)
+            != 0)
+        {
+            free(e->checkpoint);
+            e->checkpoint = NULL;
+            e->bad_checkpoint = 1;
+
+        } else {
+            e->checkpoint->producer.data = p->name;
+            e->checkpoint->producer.len = p->len;
+        }
+    }
+
+    p->n++;
+    rc = 0;
+
+done:
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+/* the producer's entry list, made at its first line */
+
+static audit_verify_producer_t *
+audit_verify_producer(audit_verify_t *v, const char *name, size_t len)
+{
+    size_t                    i, h;
+    audit_verify_producer_t  *p;
+
+    /* FNV-1a */
+    h = 2166136261u;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) name[i]) * 16777619u;
+    }
+
+    for (i = h % v->buckets; v->producers[i]; i = (i + 1) % v->buckets) {
+        p = v->producers[i];
+
+        if (p->len == len && memcmp(p->name, name, len) == 0) {
+            return p;
+        }
+    }
+
+    if (2 * (v->count + 1) > v->buckets) {
+        if (audit_verify_grow(v) != 0) {
+            return NULL;
+        }
+
+        return audit_verify_producer(v, name, len);
+    }
+
+    p = calloc(1, sizeof(audit_verify_producer_t));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    p->name = malloc(len + 1);
+    if (p->name == NULL) {
+        free(p);
+        return NULL;
+    }
+
+    memcpy(p->name, name, len);
+    p->name[len] = '\0';
+    p->len = len;
+
+    v->producers[i] = p;
+    v->count++;
+
+    return p;
+}
+
+
+static int
+audit_verify_grow(audit_verify_t *v)
+{
+    size_t                     i, j, h, k, buckets;
+    audit_verify_producer_t  **old, *p;
+
+    buckets = 2 * v->buckets;
+    old = v->producers;
+
+    v->producers = calloc(buckets, sizeof(audit_verify_producer_t *));
+    if (v->producers == NULL) {
+        v->producers = old;
+        return -1;
+    }
+
+    for (i = 0; i < v->buckets; i++) {
+        p = old[i];
+
+        if (p == NULL) {
+            continue;
+        }
+
+        h = 2166136261u;
+
+        for (k = 0; k < p->len; k++) {
+            h = (h ^ (unsigned char) p->name[k]) * 16777619u;
+        }
+
+        for (j = h % buckets; v->producers[j]; j = (j + 1) % buckets) {
+            /* void */
+        }
+
+        v->producers[j] = p;
+    }
+
+    v->buckets = buckets;
+    free(old);
+
+    return 0;
+}
+
+
+/* the members of "checkpoint", exactly as audit_checkpoint_member() */
+
+static int
+audit_verify_checkpoint(json_t *obj, const char *ts, audit_checkpoint_t *c)
+{
+    json_t  *seq, *head, *count, *prev, *interval, *final, *kid, *sig;
+
+    memset(c, 0, sizeof(*c));
+
+    seq = json_object_get(obj, "seq");
+    head = json_object_get(obj, "head");
+    count = json_object_get(obj, "count");
+    prev = json_object_get(obj, "prev_sig");
+    interval = json_object_get(obj, "interval");
+    final = json_object_get(obj, "final");
+    kid = json_object_get(obj, "kid");
+    sig = json_object_get(obj, "sig");
+
+    if (!json_is_object(obj)
+        || !json_is_integer(seq) || json_integer_value(seq) < 0
+        || !json_is_integer(count) || json_integer_value(count) < 0
+        || !json_is_integer(interval) || json_integer_value(interval) < 0
+        || !json_is_boolean(final)
+        || !json_is_string(head) || !json_is_string(kid)
+        || !json_is_string(sig)
+        || !(json_is_null(prev) || json_is_string(prev))
+        || json_string_length(kid) != AUDIT_CHECKPOINT_KID_LEN)
+    {
+        return -1;
+    }
+
+    c->seq = (unsigned long long) json_integer_value(seq);
+    c->count = (unsigned long long) json_integer_value(count);
+    c->interval_ms = (unsigned long long) json_integer_value(interval);
+    c->final = json_is_true(final);
+    memcpy(c->kid, json_string_value(kid), AUDIT_CHECKPOINT_KID_LEN + 1);
+
+    if (json_string_length(head) != 64
+        || audit_verify_unhex(json_string_value(head), c->head, 32) != 0
+        || json_string_length(sig) != 2 * AUDIT_CHECKPOINT_SIG_LEN
+        || audit_verify_unhex(json_string_value(sig), c->sig,
+                              AUDIT_CHECKPOINT_SIG_LEN) != 0
+        || audit_verify_ts(ts, &c->ts_ms) != 0)
+    {
+        return -1;
+    }
+
+    if (json_is_string(prev)) {
+        if (json_string_length(prev) != 2 * AUDIT_CHECKPOINT_SIG_LEN
+            || audit_verify_unhex(json_string_value(prev), c->prev_sig,
+                                  AUDIT_CHECKPOINT_SIG_LEN) != 0)
+        {
+            return -1;
+        }
+
+        c->has_prev_sig = 1;
+    }
+
+    return 0;
+}
+
+
+/* lowercase hex only: the form the module writes */
+
+static int
+audit_verify_unhex(const char *s, unsigned char *out, size_t n)
+{
+    size_t  i;
+    int     hi, lo;
+
+    for (i = 0; i < n; i++) {
+        hi = s[2 * i];
+        lo = s[2 * i + 1];
+
+        hi = (hi >= '0' && hi <= '9') ? hi - '0'
+             : (hi >= 'a' && hi <= 'f') ? hi - 'a' + 10 : -1;
+        lo = (lo >= '0' && lo <= '9') ? lo - '0'
+             : (lo >= 'a' && lo <= 'f') ? lo - 'a' + 10 : -1;
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        out[i] = (unsigned char) (hi << 4 | lo);
+    }
+
+    return 0;
+}
+
+
+/*
+ * "2026-11-23T03:26:03.123Z" to unix ms; only the exact form the module
+ * writes (formatting the result again must give the same string).
+ */
+
+static int
+audit_verify_ts(const char *s, unsigned long long *ms)
+{
+    int                 i;
+    char                again[25];
+    unsigned long long  y, m, d, hh, mm, ss, ff, era, yoe, doy, doe, days;
+
+    if (strlen(s) != 24) {
+        return -1;
+    }
+
+    for (i = 0; i < 24; i++) {
+        if (i == 4 || i == 7 || i == 10 || i == 13 || i == 16 || i == 19
+            || i == 23)
+        {
+            continue;
+        }
+
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+    }
+
+    y = 0, m = 0, d = 0, hh = 0, mm = 0, ss = 0, ff = 0;
+
+    for (i = 0; i < 4; i++) y = y * 10 + (unsigned) (s[i] - '0');
+    for (i = 5; i < 7; i++) m = m * 10 + (unsigned) (s[i] - '0');
+    for (i = 8; i < 10; i++) d = d * 10 + (unsigned) (s[i] - '0');
+    for (i = 11; i < 13; i++) hh = hh * 10 + (unsigned) (s[i] - '0');
+    for (i = 14; i < 16; i++) mm = mm * 10 + (unsigned) (s[i] - '0');
+    for (i = 17; i < 19; i++) ss = ss * 10 + (unsigned) (s[i] - '0');
+    for (i = 20; i < 23; i++) ff = ff * 10 + (unsigned) (s[i] - '0');
+
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31 || hh > 23
+        || mm > 59 || ss > 59)
+    {
+        return -1;
+    }
+
+    /* days from the civil date (H. Hinnant's days_from_civil) */
+    y -= m <= 2;
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    days = era * 146097 + doe - 719468;
+
+    *ms = ((days * 86400 + hh * 3600 + mm * 60 + ss) * 1000) + ff;
+
+    audit_rfc3339_ms(*ms, again);
+
+    return strcmp(again, s) == 0 ? 0 : -1;
+}
+
+
+long
+audit_verify_finish(audit_verify_t *v, int allow_open,
+    audit_verify_report_pt report, void *data)
+{
+    long                       bad;
+    size_t                     i, n;
+    audit_verify_report_t      r;
+    audit_verify_producer_t  **list;
+
+    list = malloc((v->count + 1) * sizeof(*list));
+    if (list == NULL) {
+        return -1;
+    }
+
+    for (i = 0, n = 0; i < v->buckets; i++) {
+        if (v->producers[i]) {
+            list[n++] = v->producers[i];
+        }
+    }
+
+    qsort(list, n, sizeof(*list), audit_verify_cmp_producer);
+
+    bad = 0;
+
+    for (i = 0; i < n; i++) {
+        audit_verify_chain(v, list[i], allow_open, &r);
+
+        if (!r.ok) {
+            bad++;
+        }
+
+        if (report) {
+            report(&r, data);
+        }
+    }
+
+    free(list);
+
+    return bad;
+}
+
+
+static int
+audit_verify_cmp_producer(const void *a, const void *b)
+{
+    const audit_verify_producer_t  *pa, *pb;
+
+    pa = *(audit_verify_producer_t * const *) a;
+    pb = *(audit_verify_producer_t * const *) b;
+
+    return strcmp(pa->name, pb->name);
+}
+
+
+static int
+audit_verify_cmp_entry(const void *a, const void *b)
+{
+    const audit_verify_entry_t  *ea = a, *eb = b;
+
+    if (ea->seq != eb->seq) {
+        return ea->seq < eb->seq ? -1 : 1;
+    }
+
+    return memcmp(ea->hash, eb->hash, 32);
+}
+
+
+/*
+ * One walk in seq order.  "clean" stays set while nothing is wrong from
+ * seq 0 on; a valid checkpoint then moves the verified mark to what it
+ * covers.  Every checkpoint, valid or not, is what the next one must
+ * name (prev_sig).
+ */
+
+static void
+audit_verify_chain(audit_verify_t *v, audit_verify_producer_t *p,
+    int allow_open, audit_verify_report_t *r)
+{
+    int                            clean, good;
+    size_t                         i;
+    unsigned long long             expect, verified_at_seq;
+    audit_checkpoint_t            *c;
+    audit_verify_entry_t          *e, *prev;
+    const audit_checkpoint_t      *last;
+    const audit_checkpoint_key_t  *key;
+
+    qsort(p->entries, p->n, sizeof(*p->entries), audit_verify_cmp_entry);
+
+    memset(r, 0, sizeof(*r));
+    r->producer = p->name;
+    r->verified_seq = -1;
+    r->first_problem = -1;
+    r->first_seq = p->n ? p->entries[0].seq : 0;
+
+    clean = 1;
+    expect = 0;
+    prev = NULL;
+    last = NULL;
+    verified_at_seq = 0;
+
+    for (i = 0; i < p->n; i++) {
+        e = &p->entries[i];
+
+        if (prev && e->seq == prev->seq) {
+            if (memcmp(e->hash, prev->hash, 32) != 0) {
+                audit_verify_problem(r, &r->conflicts, 1, e->seq);
+                clean = 0;
+            }
+
+            /* the same line twice (two copies of a file): harmless */
+            continue;
+        }
+
+        r->events++;
+
+        if (e->seq != expect) {
+            audit_verify_problem(r, &r->missing, e->seq - expect, expect);
+            clean = 0;
+
+        } else if (e->seq == 0 ? e->has_prev
+                   : (!e->has_prev || memcmp(e->prev, prev->hash, 32) != 0))
+        {
+            audit_verify_problem(r, &r->broken_links, 1, e->seq);
+            clean = 0;
+        }
+
+        if (e->bad_checkpoint) {
+            r->checkpoints++;
+            audit_verify_problem(r, &r->bad_signatures, 1, e->seq);
+            clean = 0;
+
+        } else if (e->checkpoint) {
+            c = e->checkpoint;
+            r->checkpoints++;
+            good = 1;
+
+            key = audit_verify_key(v, c->kid);
+
+            if (key == NULL) {
+                audit_verify_problem(r, &r->unknown_keys, 1, e->seq);
+                good = 0;
+
+            } else if (!audit_checkpoint_verify(key, c)) {
+                audit_verify_problem(r, &r->bad_signatures, 1, e->seq);
+                good = 0;
+            }
+
+            /* it covers the event just before it, whose line is its head */
+
+            if (e->seq == 0 || c->seq != e->seq - 1 || !e->has_prev
+                || memcmp(e->prev, c->head, 32) != 0
+                || (prev && prev->seq == c->seq
+                    && memcmp(prev->hash, c->head, 32) != 0))
+            {
+                audit_verify_problem(r, &r->rewritten, 1, c->seq);
+                good = 0;
+            }
+
+            if (last) {
+                if (!c->has_prev_sig
+                    || memcmp(c->prev_sig, last->sig, sizeof(c->sig)) != 0)
+                {
+                    audit_verify_problem(r, &r->checkpoint_links, 1, e->seq);
+                    good = 0;
+
+                } else if (c->count != c->seq - (last->seq + 1)) {
+                    audit_verify_problem(r, &r->rewritten, 1, e->seq);
+                    good = 0;
+                }
+
+                if (c->ts_ms > last->ts_ms + 2 * last->interval_ms) {
+                    audit_verify_problem(r, &r->missing_intervals, 1,
+                                         e->seq);
+                    good = 0;
+                }
+
+            } else if (c->has_prev_sig || c->count != c->seq + 1) {
+                /* the chain's first checkpoint names one not here */
+                audit_verify_problem(r, &r->checkpoint_links, 1, e->seq);
+                good = 0;
+            }
+
+            if (!good) {
+                clean = 0;
+
+            } else if (clean) {
+                r->verified_seq = (long long) c->seq;
+                r->verified_ts_ms = c->ts_ms;
+                verified_at_seq = e->seq;
+            }
+
+            last = c;
+        }
+
+        expect = e->seq + 1;
+        prev = e;
+    }
+
+    r->last_seq = prev ? prev->seq : 0;
+
+    if (r->verified_seq < 0) {
+        r->unsigned_tail = r->events;
+
+    } else {
+        r->unsigned_tail = r->last_seq - verified_at_seq;
+    }
+
+    r->closed = r->verified_seq >= 0 && r->unsigned_tail == 0
+                && last != NULL && last->final;
+
+    r->ok = r->first_problem < 0 && (r->closed || allow_open);
+}
+
+
+static void
+audit_verify_problem(audit_verify_report_t *r, unsigned long long *counter,
+    unsigned long long n, unsigned long long seq)
+{
+    *counter += n;
+
+    if (r->first_problem < 0 || (long long) seq < r->first_problem) {
+        r->first_problem = (long long) seq;
+    }
+}
+
+
+static const audit_checkpoint_key_t *
+audit_verify_key(audit_verify_t *v, const char *kid)
+{
+    size_t  i;
+
+    for (i = 0; i < v->nkeys; i++) {
+        if (strcmp(audit_checkpoint_key_id(v->keys[i]), kid) == 0) {
+            return v->keys[i];
+        }
+    }
+
+    return NULL;
+}

@@ -1,0 +1,255 @@
+/*
+ * Unit tests of the offline verifier: chains built here exactly as the
+ * nginx layer builds them (events encoded, chained by SHA-256, signed
+ * with test/vectors/ed25519.key), then tampered with the way an attacker
+ * would, and the verdicts checked.
+ */
+
+#include <stdlib.h>
+
+#include <openssl/evp.h>
+
+#include "../audit_checkpoint.h"
+#include "../audit_event.h"
+#include "../audit_verify.h"
+#include "tap.h"
+
+
+#define V(name)   AUDIT_TEST_VECTORS "/" name
+#define N         40                /* events per chain */
+#define EVERY     10                /* a checkpoint after each 10 */
+#define PRODUCER  "web1/1796232869238-9440/0"
+
+
+static char                     lines[64][AUDIT_EVENT_MAX];
+static size_t                   nlines;
+static audit_checkpoint_key_t  *priv;
+
+
+/* appends ev to the chain: seq, prev from the last line */
+
+static void
+chain(audit_event_t *ev)
+{
+    unsigned char  prev[32];
+    size_t         len;
+
+    ev->producer.data = PRODUCER;
+    ev->producer.len = sizeof(PRODUCER) - 1;
+    ev->seq = nlines;
+    ev->has_prev = nlines > 0;
+
+    if (nlines) {
+        len = strlen(lines[nlines - 1]) - 1;
+        EVP_Digest(lines[nlines - 1], len, prev, NULL, EVP_sha256(), NULL);
+        memcpy(ev->prev, prev, 32);
+    }
+
+    if (audit_event_encode(ev, NULL, lines[nlines], AUDIT_EVENT_MAX) < 0) {
+        diag("encode failed");
+        exit(1);
+    }
+
+    nlines++;
+}
+
+
+/* a chain of N events with a checkpoint after each EVERY, the last final */
+
+static void
+build(audit_checkpoint_key_t *key, int close)
+{
+    size_t              i, last_cp;
+    audit_event_t       ev;
+    audit_checkpoint_t  c, prev;
+    int                 has_prev;
+
+    nlines = 0;
+    has_prev = 0;
+    last_cp = 0;
+
+    for (i = 0; i < N; i++) {
+        memset(&ev, 0, sizeof(ev));
+        ev.action = AUDIT_RECORD_ACCESS;
+        ev.ts_ms = 1796232870000ULL + i;
+        ev.user_id = (audit_str_t) { "u-ann", 5 };
+        chain(&ev);
+
+        if ((i + 1) % EVERY != 0 || (i + 1 == N && !close)) {
+            continue;
+        }
+
+        memset(&ev, 0, sizeof(ev));
+        memset(&c, 0, sizeof(c));
+        ev.action = AUDIT_CHECKPOINT;
+        ev.ts_ms = 1796232870000ULL + i;
+        c.producer = (audit_str_t) { PRODUCER, sizeof(PRODUCER) - 1 };
+        c.seq = nlines - 1;
+        EVP_Digest(lines[nlines - 1], strlen(lines[nlines - 1]) - 1, c.head,
+                   NULL, EVP_sha256(), NULL);
+        c.count = has_prev ? c.seq - last_cp : nlines;
+        c.has_prev_sig = has_prev;
+        if (has_prev) {
+            memcpy(c.prev_sig, prev.sig, sizeof(c.sig));
+        }
+        c.ts_ms = ev.ts_ms;
+        c.interval_ms = 60000;
+        c.final = (i + 1 == N);
+        audit_checkpoint_sign(key, &c);
+        ev.checkpoint = &c;
+        last_cp = nlines;
+        chain(&ev);
+
+        prev = c;
+        has_prev = 1;
+    }
+}
+
+
+/* re-chains lines [from, nlines) after an edit of line from */
+
+static void
+rehash(size_t from)
+{
+    size_t         i;
+    char          *p;
+    char           hex[65];
+    unsigned char  h[32];
+
+    for (i = from + 1; i < nlines; i++) {
+        EVP_Digest(lines[i - 1], strlen(lines[i - 1]) - 1, h, NULL,
+                   EVP_sha256(), NULL);
+        for (int k = 0; k < 32; k++) {
+            sprintf(hex + 2 * k, "%02x", h[k]);
+        }
+        p = strstr(lines[i], "\"prev\":\"");
+        memcpy(p + 8, hex, 64);
+    }
+}
+
+
+static audit_verify_report_t  got;
+static int                    reports;
+
+
+static void
+keep(const audit_verify_report_t *r, void *data)
+{
+    (void) data;
+    got = *r;
+    reports++;
+}
+
+
+/* verifies lines[] except skip (or -1) with key(s); returns finish() */
+
+static long
+run(const char *pub, long skip, int allow_open)
+{
+    long             rc;
+    char             err[256];
+    size_t           i;
+    audit_verify_t  *v;
+
+    v = audit_verify_new();
+    audit_verify_add_key(v, audit_checkpoint_key_load(pub, 0, err,
+                                                      sizeof(err)));
+
+    for (i = 0; i < nlines; i++) {
+        if ((long) i != skip) {
+            audit_verify_line(v, lines[i], strlen(lines[i]));
+        }
+    }
+
+    reports = 0;
+    rc = audit_verify_finish(v, allow_open, keep, NULL);
+    audit_verify_free(v);
+
+    return rc;
+}
+
+
+int
+main(void)
+{
+    char                     err[256];
+    char                    *p;
+    audit_verify_t          *v;
+
+    priv = audit_checkpoint_key_load(V("ed25519.key"), 1, err, sizeof(err));
+    if (!ok(priv != NULL, "the test key loads (%s)", err)) {
+        return done_testing();
+    }
+
+    build(priv, 1);
+    is_int(nlines, N + N / EVERY, "a chain of %d events and %d checkpoints",
+           N, N / EVERY);
+
+    is_int(run(V("ed25519.pub"), -1, 0), 0, "intact and closed: ok");
+    is_int(reports, 1, "... one report");
+    ok(got.ok && got.closed && got.unsigned_tail == 0, "... closed, nothing unsigned");
+    is_int(got.verified_seq, nlines - 2, "... verified up to the last event");
+    is_int(got.checkpoints, N / EVERY, "... every checkpoint counted");
+
+    is_int(run(V("ed25519-2.pub"), -1, 0), 1, "another key: not ok");
+    is_int(got.unknown_keys, N / EVERY, "... every checkpoint's key unknown");
+
+    /* the final checkpoint gone: open */
+    is_int(run(V("ed25519.pub"), (long) nlines - 1, 0), 1,
+           "the final checkpoint cut: not ok");
+    ok(!got.closed && got.first_problem < 0, "... not closed, nothing wrong");
+    is_int(run(V("ed25519.pub"), (long) nlines - 1, 1), 0, "... ok with allow_open");
+
+    /* a middle line deleted */
+    run(V("ed25519.pub"), 5, 0);
+    ok(!got.ok && got.missing == 1 && got.first_problem == 5, "a deleted line: 1 missing at seq 5");
+    ok(got.verified_seq < 0, "... nothing verified from there on");
+
+    /* an edit, rehashed: links check, signed heads do not */
+    p = strstr(lines[25], "u-ann");
+    memcpy(p, "u-eve", 5);
+    rehash(25);
+    run(V("ed25519.pub"), -1, 0);
+    ok(!got.ok && got.broken_links == 0, "an edit rehashed: every link checks");
+    ok(got.rewritten > 0, "... but a signed head does not match: rewritten");
+    is_int(got.verified_seq, 20, "... verified up to the checkpoint before it");
+
+    /* a flipped byte in a checkpoint's signature */
+    build(priv, 1);
+    p = strstr(lines[21], "\"sig\":\"");
+    p[7] = p[7] == 'a' ? 'b' : 'a';
+    rehash(21);
+    run(V("ed25519.pub"), -1, 0);
+    ok(!got.ok && got.bad_signatures == 1 && got.first_problem == 21,
+       "a flipped signature byte: a bad signature at seq 21");
+
+    /* a checkpoint deleted and the chain relinked around it */
+    build(priv, 1);
+    memmove(lines[10], lines[11], (nlines - 11) * AUDIT_EVENT_MAX);
+    nlines--;
+    run(V("ed25519.pub"), -1, 0);
+    ok(!got.ok && (got.missing || got.checkpoint_links), "a deleted checkpoint: reported");
+
+    /* malformed and duplicate lines */
+    build(priv, 1);
+    v = audit_verify_new();
+    audit_verify_add_key(v, audit_checkpoint_key_load(V("ed25519.pub"), 0,
+                                                      err, sizeof(err)));
+    is_int(audit_verify_line(v, "{\"producer\":1}", 14), -1, "a producer that is no string: malformed");
+    is_int(audit_verify_line(v, "not json", 8), -1, "not JSON: malformed");
+    is_int(audit_verify_line(v, "{\"id\":\"x\"}\n", 11), 1, "an event without a chain: skipped");
+    is_int(audit_verify_line(v, "\r\n", 2), 1, "an empty line: skipped");
+    is_int(audit_verify_malformed(v), 2, "... two malformed counted");
+    for (size_t i = 0; i < nlines; i++) {
+        audit_verify_line(v, lines[i], strlen(lines[i]));
+        audit_verify_line(v, lines[i], strlen(lines[i]));
+    }
+    audit_verify_finish(v, 0, keep, NULL);
+    ok(got.ok && got.events == nlines, "every line twice (two copies of a file): ok");
+    audit_verify_free(v);
+
+    (void) p;
+    audit_checkpoint_key_free(priv);
+
+    return done_testing();
+}
