@@ -45,6 +45,10 @@ subtest 'protection' => sub {
         is($r->{headers}{'x-content-type-options'}, 'nosniff', '... nosniff');
     }
     like(get('')->{content}, qr/<script src="console\.js"/, 'the page loads its own script');
+    (my $bare = $c->url('')) =~ s{/\z}{};
+    $r = $t->request(GET => $bare, cookie => $admin);
+    is($r->{status}, 301, "$bare: 301");
+    like($r->{headers}{location} // '', qr{\Q$bare\E/\z}, '... to the console with its slash');
     unlike(get('')->{content}, qr{https?://}, 'the page names no other origin');
 };
 

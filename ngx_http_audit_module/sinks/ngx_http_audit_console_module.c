@@ -302,6 +302,11 @@ ngx_http_audit_console(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     core->handler = ngx_http_audit_console_handler;
 
+    /* "/_audit/console" is sent to "/_audit/console/", as for proxy_pass */
+    if (core->name.len && core->name.data[core->name.len - 1] == '/') {
+        core->auto_redirect = 1;
+    }
+
     return NGX_CONF_OK;
 }
 
