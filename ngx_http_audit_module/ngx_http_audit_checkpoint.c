@@ -330,9 +330,12 @@ ngx_http_audit_checkpoint_handler(ngx_event_t *ev)
 
     ngx_http_audit_checkpoint_emit(cycle, cmcf, 0);
 
-    if (!ngx_exiting) {
-        ngx_add_timer(ev, cmcf->interval);
-    }
+    /*
+     * also while a shutting-down worker waits for its last requests
+     * (long polls, WebSockets): a cancelable timer does not keep it
+     * alive, and a verifier must not see its chain go silent
+     */
+    ngx_add_timer(ev, cmcf->interval);
 }
 
 

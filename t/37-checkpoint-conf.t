@@ -7,6 +7,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use File::Copy qw(copy);
+use IO::Socket::IP;
 use Audit::Test;
 use Audit::Checkpoint;
 
@@ -96,6 +97,21 @@ ok($t->wait_until(sub { (grep { $_->{action} eq 'checkpoint' } $t->log_events($l
 is_deeply([$t->worker_pids], \@workers, '... it is the same worker');
 my @kids = map { $_->{checkpoint}{kid} } grep { $_->{action} eq 'checkpoint' } $t->log_events($log);
 is_deeply([sort keys %{{ map { $_ => 1 } @kids }}], [$kid], '... with the key it had');
+
+# a quit while a request is still coming in: the worker waits for it,
+# and its chain must not go silent meanwhile
+my $sock = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $t->port) or die "connect: $!";
+print $sock "GET /x HTTP/1.1\r\nHost: localhost\r\n";
+$t->wait_until(sub { $t->request(GET => '/x')->{status} == 401 }, timeout => 2);
+my $count = sub { scalar grep { $_->{action} eq 'checkpoint' } $t->log_events($log) };
+my $n = $count->();
+$t->signal_nginx('QUIT');
+ok($t->wait_until(sub { $t->error_log =~ /gracefully shutting down/ }, timeout => 5), 'nginx -s quit');
+ok($t->wait_until(sub { $count->() >= $n + 3 }, timeout => 10, interval => 0.2),
+   '... the worker waiting for a request goes on signing');
+ok(!grep({ $_->{checkpoint}{final} } grep { $_->{action} eq 'checkpoint' } $t->log_events($log)),
+   '... not yet its final checkpoint');
+close $sock;
 
 $t->stop_nginx;
 my ($status, $text) = Audit::Checkpoint::verify($root, '-k', $pub, $log);

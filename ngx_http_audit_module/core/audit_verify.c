@@ -52,6 +52,7 @@ struct audit_verify_s {
 static audit_verify_producer_t *audit_verify_producer(audit_verify_t *v,
     const char *name, size_t len);
 static int audit_verify_grow(audit_verify_t *v);
+static size_t audit_verify_hash(const char *name, size_t len);
 static int audit_verify_checkpoint(json_t *obj, const char *ts,
     audit_checkpoint_t *c);
 static int audit_verify_unhex(const char *s, unsigned char *out, size_t n);
@@ -278,12 +279,7 @@ audit_verify_producer(audit_verify_t *v, const char *name, size_t len)
     size_t                    i, h;
     audit_verify_producer_t  *p;
 
-    /* FNV-1a */
-    h = 2166136261u;
-
-    for (i = 0; i < len; i++) {
-        h = (h ^ (unsigned char) name[i]) * 16777619u;
-    }
+    h = audit_verify_hash(name, len);
 
     for (i = h % v->buckets; v->producers[i]; i = (i + 1) % v->buckets) {
         p = v->producers[i];
@@ -326,7 +322,7 @@ audit_verify_producer(audit_verify_t *v, const char *name, size_t len)
 static int
 audit_verify_grow(audit_verify_t *v)
 {
-    size_t                     i, j, h, k, buckets;
+    size_t                     i, j, h, buckets;
     audit_verify_producer_t  **old, *p;
 
     buckets = 2 * v->buckets;
@@ -345,11 +341,7 @@ audit_verify_grow(audit_verify_t *v)
             continue;
         }
 
-        h = 2166136261u;
-
-        for (k = 0; k < p->len; k++) {
-            h = (h ^ (unsigned char) p->name[k]) * 16777619u;
-        }
+        h = audit_verify_hash(p->name, p->len);
 
         for (j = h % buckets; v->producers[j]; j = (j + 1) % buckets) {
             /* void */
@@ -362,6 +354,23 @@ audit_verify_grow(audit_verify_t *v)
     free(old);
 
     return 0;
+}
+
+
+/* FNV-1a */
+
+static size_t
+audit_verify_hash(const char *name, size_t len)
+{
+    size_t  i, h;
+
+    h = 2166136261u;
+
+    for (i = 0; i < len; i++) {
+        h = (h ^ (unsigned char) name[i]) * 16777619u;
+    }
+
+    return h;
 }
 
 

@@ -248,6 +248,20 @@ main(void)
     ok(got.ok && got.events == nlines, "every line twice (two copies of a file): ok");
     audit_verify_free(v);
 
+    /* many producers: the table grows */
+    v = audit_verify_new();
+    for (int i = 0; i < 1000; i++) {
+        char  l[128];
+        snprintf(l, sizeof(l), "{\"ts\":\"2026-12-02T17:15:32.686Z\","
+                 "\"producer\":\"web1/%d/0\",\"seq\":0,\"prev\":null}", i);
+        audit_verify_line(v, l, strlen(l));
+    }
+    reports = 0;
+    is_int(audit_verify_finish(v, 1, keep, NULL), 0, "1000 open chains of one event: ok with allow_open");
+    is_int(reports, 1000, "... one report each");
+    is_str(got.producer, "web1/999/0", "... in name order");
+    audit_verify_free(v);
+
     (void) p;
     audit_checkpoint_key_free(priv);
 
