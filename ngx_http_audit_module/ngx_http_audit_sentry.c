@@ -26,6 +26,10 @@
 #define NGX_HTTP_AUDIT_SENTRY_REPORT    30000
 #define NGX_HTTP_AUDIT_SENTRY_FPS       64
 
+/* what a queued item is, besides an event's envelope */
+#define NGX_HTTP_AUDIT_SENTRY_ITEM_REPORT  1
+#define NGX_HTTP_AUDIT_SENTRY_ITEM_TEST    2
+
 
 typedef struct {
     u_char                       fp[AUDIT_SENTRY_FINGERPRINT_MAX];
@@ -47,6 +51,8 @@ struct ngx_http_audit_sentry_s {
     unsigned long long             report_until;
 
     audit_sentry_discards_t        discards;
+
+    ngx_http_audit_sentry_test_pt  test_done;       /* audit_test's */
 
     ngx_http_audit_shctx_t        *sh;              /* sent, dropped */
     ngx_http_audit_worker_stats_t *stats;           /* queued, breaker */
@@ -587,6 +593,14 @@ ngx_http_audit_sentry_ended(void *data, ngx_http_audit_deliver_item_t *it,
 {
     ngx_http_audit_sentry_t  *s = data;
 
+    if (it->flag == NGX_HTTP_AUDIT_SENTRY_ITEM_TEST) {
+        if (s->test_done) {
+            s->test_done(it->tag, rc, status, what);
+        }
+
+        return;
+    }
+
     if (it->flag) {
         return;                            /* a client report of our own */
     }
@@ -601,6 +615,74 @@ ngx_http_audit_sentry_ended(void *data, ngx_http_audit_deliver_item_t *it,
 
     ngx_http_audit_sentry_drop(s, rc == NGX_ABORT
                                   ? &s->discards.network_error : NULL);
+}
+
+
+/*
+ * audit_test: a clearly labelled event, past the rate limits (it is
+ * asked for), its result handed to done with tag.
+ */
+
+ngx_int_t
+ngx_http_audit_sentry_test(ngx_str_t *request_id,
+    ngx_http_audit_sentry_test_pt done, void *tag)
+{
+    long                       n;
+    u_char                    *p;
+    audit_event_t              ev;
+    audit_sentry_opts_t        opts;
+    audit_sentry_fault_t       fault;
+    ngx_http_audit_sentry_t   *s;
+    unsigned long long         now;
+
+    s = ngx_http_audit_sentry_worker();
+    if (s == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_audit_deliver_room(s->deliver) != NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    now = ngx_http_audit_sentry_now();
+
+    ngx_memzero(&ev, sizeof(audit_event_t));
+
+    if (ngx_http_audit_random(ev.id, sizeof(ev.id)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ev.ts_ms = now;
+    ev.severity = AUDIT_SEV_INFO;
+    ev.request_id.data = (const char *) request_id->data;
+    ev.request_id.len = request_id->len;
+
+    fault.kind = "audit_test";
+    fault.detail = "test";
+    fault.title = "Test event from audit_test: the tracker receives "
+                  "events, no action needed";
+
+    p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_audit_sentry_opts(s, &opts);
+
+    n = audit_sentry_envelope_fault(&ev, &fault, &s->conf->dsn,
+                                    (const char *) s->conf->dsn_text.data,
+                                    &opts, s->scrub, now, (char *) p,
+                                    NGX_HTTP_AUDIT_SENTRY_BUF);
+    if (n <= 0) {
+        ngx_free(p);
+        return NGX_ERROR;
+    }
+
+    s->test_done = done;
+    ngx_http_audit_deliver_push(s->deliver, p, n,
+                                NGX_HTTP_AUDIT_SENTRY_ITEM_TEST, tag);
+
+    return NGX_OK;
 }
 
 
@@ -639,7 +721,8 @@ ngx_http_audit_sentry_report(ngx_event_t *ev)
 
     ngx_memzero(&s->discards, sizeof(audit_sentry_discards_t));
 
-    ngx_http_audit_deliver_push(s->deliver, p, n, 1, NULL);
+    ngx_http_audit_deliver_push(s->deliver, p, n,
+                                NGX_HTTP_AUDIT_SENTRY_ITEM_REPORT, NULL);
 }
 
 
