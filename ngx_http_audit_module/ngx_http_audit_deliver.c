@@ -36,6 +36,7 @@ static void ngx_http_audit_deliver_next(ngx_http_audit_deliver_t *d);
 static void ngx_http_audit_deliver_response(void *data,
     ngx_http_audit_http_response_t *resp);
 static void ngx_http_audit_deliver_fail(void *data, const char *what);
+static void ngx_http_audit_deliver_failure(ngx_http_audit_deliver_t *d);
 static void ngx_http_audit_deliver_end(ngx_http_audit_deliver_t *d,
     ngx_int_t rc, ngx_uint_t status, const char *what, ngx_uint_t tail);
 static void ngx_http_audit_deliver_gauges(ngx_http_audit_deliver_t *d);
@@ -265,7 +266,8 @@ ngx_http_audit_deliver_response(void *data,
         attempts = d->queue[d->head].attempts;
 
         if (attempts < NGX_HTTP_AUDIT_DELIVER_ATTEMPTS) {
-            ms = d->retry_ms ? d->retry_ms : (ngx_msec_t) 1000 << attempts;
+            ms = d->retry_ms ? d->retry_ms
+                             : (ngx_msec_t) 500 << (attempts - 1);
 
             ngx_log_error(NGX_LOG_WARN, d->log, 0,
                           "audit: %s answered %ui, trying again in %M ms",
@@ -275,6 +277,8 @@ ngx_http_audit_deliver_response(void *data,
             return;
         }
 
+        /* a service that keeps failing counts toward the breaker */
+        ngx_http_audit_deliver_failure(d);
         rc = NGX_ERROR;
     }
 
@@ -298,6 +302,21 @@ ngx_http_audit_deliver_fail(void *data, const char *what)
                   "audit: %s %s failed, an event is dropped",
                   d->conf.peer, what);
 
+    ngx_http_audit_deliver_failure(d);
+
+    ngx_http_audit_deliver_end(d, NGX_ABORT, 0, what, 0);
+    ngx_http_audit_deliver_next(d);
+}
+
+
+/*
+ * One more failure in a row: after NGX_HTTP_AUDIT_DELIVER_FAILURES the
+ * breaker opens, and everything queued behind the head is dropped.
+ */
+
+static void
+ngx_http_audit_deliver_failure(ngx_http_audit_deliver_t *d)
+{
     if (++d->failures >= NGX_HTTP_AUDIT_DELIVER_FAILURES) {
         d->breaker_until = ngx_current_msec
                            + NGX_HTTP_AUDIT_DELIVER_COOLDOWN;
@@ -317,9 +336,6 @@ ngx_http_audit_deliver_fail(void *data, const char *what)
             ngx_http_audit_deliver_end(d, NGX_ABORT, 0, "breaker", 1);
         }
     }
-
-    ngx_http_audit_deliver_end(d, NGX_ABORT, 0, what, 0);
-    ngx_http_audit_deliver_next(d);
 }
 
 
