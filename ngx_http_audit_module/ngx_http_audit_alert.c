@@ -209,6 +209,7 @@ ngx_http_audit_alert_init_process(ngx_cycle_t *cycle,
         dcf.judge = ngx_http_audit_alert_judge;
         dcf.ended = ngx_http_audit_alert_ended;
         dcf.data = d;
+        dcf.error_fails = 1;
         dcf.queued = NULL;
         dcf.breaker = NULL;
 
@@ -863,8 +864,13 @@ ngx_http_audit_alert_judge(void *data, ngx_http_audit_deliver_item_t *it,
         return NGX_OK;
     }
 
-    /* audit_test wants to know what the service answers, not retry */
-    if ((resp->status == 429 || resp->status >= 500) && it->tag == NULL) {
+    if (resp->status == 429 || resp->status >= 500) {
+
+        /* audit_test wants to know what the service answers now */
+        if (it->tag) {
+            return NGX_ERROR;
+        }
+
         ngx_http_audit_deliver_retry_in(d->deliver,
                                     ngx_http_audit_deliver_retry_after(resp));
         return NGX_AGAIN;

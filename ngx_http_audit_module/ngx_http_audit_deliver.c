@@ -277,9 +277,12 @@ ngx_http_audit_deliver_response(void *data,
             return;
         }
 
-        /* a service that keeps failing counts toward the breaker */
-        ngx_http_audit_deliver_failure(d);
+        /* a service that keeps failing: toward the breaker, below */
         rc = NGX_ERROR;
+    }
+
+    if (rc == NGX_ERROR && d->conf.error_fails) {
+        ngx_http_audit_deliver_failure(d);
     }
 
     ngx_http_audit_deliver_end(d, rc, resp->status, NULL, 0);

@@ -69,6 +69,8 @@ typedef struct {
     ngx_http_audit_deliver_judge_pt  judge;
     ngx_http_audit_deliver_ended_pt  ended;
     void                        *data;
+    ngx_uint_t                   error_fails;      /* NGX_ERROR counts for
+                                                      the breaker */
     ngx_atomic_uint_t           *queued;           /* gauges, or NULL */
     ngx_atomic_uint_t           *breaker;
 } ngx_http_audit_deliver_conf_t;

@@ -142,6 +142,7 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
     dcf.judge = ngx_http_audit_sentry_judge;
     dcf.ended = ngx_http_audit_sentry_ended;
     dcf.data = s;
+    dcf.error_fails = 0;
     dcf.queued = s->stats ? &s->stats->sentry_queue : NULL;
     dcf.breaker = s->stats ? &s->stats->sentry_breaker : NULL;
 

@@ -172,7 +172,7 @@ sub set {
 
 sub messages { $_[0]->_jsonl('messages.jsonl') }
 sub requests { $_[0]->_jsonl('requests.jsonl') }
-sub rejected { grep { $_->{status} == 400 || $_->{status} == 404 || $_->{status} == 415 } $_[0]->requests }
+sub rejected { grep { @{ $_->{errors} } } $_[0]->requests }
 
 sub wait_messages {
     my ($self, $n, %o) = @_;
