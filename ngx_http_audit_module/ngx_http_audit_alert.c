@@ -23,53 +23,12 @@
 
 
 #define NGX_HTTP_AUDIT_ALERT_BUF    (AUDIT_ALERT_MAX + 1024)
-#define NGX_HTTP_AUDIT_ALERT_TICK   1000
 
 
-typedef struct {
-    ngx_http_audit_alert_t        *alert;
-    ngx_http_audit_alert_route_t  *route;
-    ngx_http_audit_deliver_t      *deliver;
-} ngx_http_audit_alert_dest_t;
-
-
-struct ngx_http_audit_alert_s {
-    ngx_http_audit_alert_main_conf_t  *mcf;
-    ngx_log_t                         *log;
-    ngx_http_audit_alert_sh_t         *sh;
-    ngx_slab_pool_t                   *shpool;
-    ngx_http_audit_shctx_t            *audit;        /* audit_zone, or NULL */
-    const audit_scrub_t               *scrub;
-    u_char                            *host;         /* NUL-terminated */
-    ngx_uint_t                         pg;           /* audit_pg is set */
-
-    ngx_http_audit_alert_dest_t        dests[NGX_HTTP_AUDIT_ALERT_ROUTES];
-    ngx_uint_t                         ndests;
-
-    ngx_event_t                        tick;
-
-    /* audit_test: one slot per request waiting, a result per route */
-    ngx_uint_t                         test_gen[NGX_HTTP_AUDIT_ALERT_TESTS];
-    ngx_http_audit_alert_result_t      results[NGX_HTTP_AUDIT_ALERT_TESTS]
-                                           [NGX_HTTP_AUDIT_ALERT_ROUTES + 1];
-};
-
-
-static ngx_http_audit_alert_t *ngx_http_audit_alert_worker(void);
 static void ngx_http_audit_alert_record(ngx_http_audit_record_t *rec);
 static void ngx_http_audit_alert_fault_sink(ngx_http_audit_fault_t *f);
-static void ngx_http_audit_alert_raise(ngx_http_audit_alert_t *a,
-    audit_alert_t *al, ngx_uint_t severity, ngx_uint_t resolvable);
-static void ngx_http_audit_alert_resolve(ngx_http_audit_alert_t *a,
-    const char *fp, audit_alert_t *al, ngx_uint_t severity);
 static ngx_http_audit_alert_group_t *ngx_http_audit_alert_group(
     ngx_http_audit_alert_t *a, const char *fp);
-static void ngx_http_audit_alert_send(ngx_http_audit_alert_t *a,
-    audit_alert_t *al, ngx_uint_t severity, void *tag, ngx_uint_t only);
-static void ngx_http_audit_alert_tick(ngx_event_t *ev);
-static void ngx_http_audit_alert_rules(ngx_http_audit_alert_t *a,
-    time_t now);
-static ngx_uint_t ngx_http_audit_alert_pg_up(ngx_http_audit_alert_t *a);
 static u_char *ngx_http_audit_alert_build(void *data,
     ngx_http_audit_deliver_item_t *it, u_char *buf, size_t size);
 static ngx_int_t ngx_http_audit_alert_judge(void *data,
@@ -77,22 +36,16 @@ static ngx_int_t ngx_http_audit_alert_judge(void *data,
 static void ngx_http_audit_alert_ended(void *data,
     ngx_http_audit_deliver_item_t *it, ngx_int_t rc, ngx_uint_t status,
     const char *what);
-static void ngx_http_audit_alert_test_result(ngx_http_audit_alert_t *a,
-    void *tag, ngx_uint_t i, ngx_int_t rc, ngx_uint_t status,
-    const char *what);
-static u_char *ngx_http_audit_alert_status_section(u_char *p, u_char *last,
-    ngx_uint_t prometheus);
-static unsigned long long ngx_http_audit_alert_now_ms(void);
 
 
-static const char  *ngx_http_audit_alert_severities[] = {
+const char  *ngx_http_audit_alert_severities[] = {
     "info", "warning", "critical"
 };
 
 
 static ngx_http_audit_event_sink_pt      ngx_http_audit_alert_next_sink;
 static ngx_http_audit_fault_sink_pt      ngx_http_audit_alert_next_fault;
-static ngx_http_audit_status_section_pt  ngx_http_audit_alert_next_status;
+ngx_http_audit_status_section_pt  ngx_http_audit_alert_next_status;
 
 
 void
@@ -258,7 +211,7 @@ ngx_http_audit_alert_exit_process(ngx_http_audit_alert_main_conf_t *mcf)
 }
 
 
-static ngx_http_audit_alert_t *
+ngx_http_audit_alert_t *
 ngx_http_audit_alert_worker(void)
 {
     ngx_http_audit_alert_main_conf_t  *mcf;
@@ -416,7 +369,7 @@ ngx_http_audit_alert_fault_sink(ngx_http_audit_fault_t *f)
 
 /* one alert per fingerprint per window; a resolvable one once firing */
 
-static void
+void
 ngx_http_audit_alert_raise(ngx_http_audit_alert_t *a, audit_alert_t *al,
     ngx_uint_t severity, ngx_uint_t resolvable)
 {
@@ -467,7 +420,7 @@ ngx_http_audit_alert_raise(ngx_http_audit_alert_t *a, audit_alert_t *al,
 }
 
 
-static void
+void
 ngx_http_audit_alert_resolve(ngx_http_audit_alert_t *a, const char *fp,
     audit_alert_t *al, ngx_uint_t severity)
 {
@@ -541,7 +494,7 @@ ngx_http_audit_alert_group(ngx_http_audit_alert_t *a, const char *fp)
 
 /* encoded once per kind, queued on each route it reaches */
 
-static void
+void
 ngx_http_audit_alert_send(ngx_http_audit_alert_t *a, audit_alert_t *al,
     ngx_uint_t severity, void *tag, ngx_uint_t only)
 {
@@ -588,244 +541,6 @@ ngx_http_audit_alert_send(ngx_http_audit_alert_t *a, audit_alert_t *al,
 
         ngx_http_audit_deliver_push(d->deliver, p, n, 0, tag);
     }
-}
-
-
-/*
- * Once a second, in one worker (whichever moves the zone's tick first):
- * the rules, and PostgreSQL's return for a pg_down alert.
- */
-
-static void
-ngx_http_audit_alert_tick(ngx_event_t *ev)
-{
-    time_t                   now;
-    ngx_atomic_uint_t        old, a5, ab;
-    audit_alert_t            al;
-    ngx_http_audit_alert_t  *a = ev->data;
-
-    if (ngx_exiting) {
-        return;
-    }
-
-    ngx_add_timer(ev, NGX_HTTP_AUDIT_ALERT_TICK);
-
-    now = ngx_time();
-    old = a->sh->tick;
-
-    if ((time_t) old >= now
-        || !ngx_atomic_cmp_set(&a->sh->tick, old, (ngx_atomic_uint_t) now))
-    {
-        return;
-    }
-
-    /* the hour of upstream answers audit_health judges the rate by */
-    a5 = a->sh->upstream_5xx;
-    ab = a->sh->upstream;
-    ngx_http_audit_alert_window(&a->sh->hour, 3600, &a5, &ab);
-
-    if (a->audit && a->audit->events_lost != a->sh->lost) {
-        a->sh->lost = a->audit->events_lost;
-        a->sh->lost_at = now;
-    }
-
-    ngx_http_audit_alert_rules(a, now);
-
-    if (a->pg && ngx_http_audit_alert_pg_up(a)) {
-        ngx_memzero(&al, sizeof(audit_alert_t));
-        al.fingerprint = "module_fault:pg_down";
-        al.name = "pg_down";
-        al.summary = "PostgreSQL reachable again: audit events are "
-                     "being shipped";
-        al.group = "postgresql";
-        ngx_http_audit_alert_resolve(a, al.fingerprint, &al,
-                                     AUDIT_SEV_CRITICAL);
-    }
-}
-
-
-static void
-ngx_http_audit_alert_rules(ngx_http_audit_alert_t *a, time_t now)
-{
-    u_char                              fp[64], summary[320], detail[128];
-    ngx_uint_t                          i, cond;
-    ngx_atomic_uint_t                   da, db;
-    audit_alert_t                       al;
-    ngx_http_audit_alert_rule_t        *rule;
-    ngx_http_audit_alert_rule_state_t  *st;
-
-    static const char  *names[] = {
-        "upstream_5xx", "login_failure", "no_events", "pg_down"
-    };
-
-    if (a->mcf->rules == NULL) {
-        return;
-    }
-
-    rule = a->mcf->rules->elts;
-
-    for (i = 0; i < a->mcf->rules->nelts; i++) {
-        st = &a->sh->rules[i];
-        cond = 0;
-        da = 0;
-        db = 0;
-
-        switch (rule[i].what) {
-
-        case NGX_HTTP_AUDIT_RULE_UPSTREAM_5XX:
-            da = a->sh->upstream_5xx;
-            db = a->sh->upstream;
-            ngx_http_audit_alert_window(&st->ring, rule[i].window, &da, &db);
-            cond = (db > 0 && da * 100 > rule[i].threshold * db);
-            *ngx_snprintf(detail, sizeof(detail) - 1,
-                          "%uA of %uA upstream answers were 5xx", da, db)
-                = '\0';
-            break;
-
-        case NGX_HTTP_AUDIT_RULE_LOGIN_FAILURE:
-            da = a->audit ? a->audit->events[AUDIT_LOGIN_FAILURE] : 0;
-            ngx_http_audit_alert_window(&st->ring, rule[i].window, &da, &db);
-            cond = (da > rule[i].threshold);
-            *ngx_snprintf(detail, sizeof(detail) - 1,
-                          "%uA failed logins", da) = '\0';
-            break;
-
-        case NGX_HTTP_AUDIT_RULE_NO_EVENTS:
-            cond = (now - (time_t) a->sh->last_event >= rule[i].window);
-            *ngx_snprintf(detail, sizeof(detail) - 1,
-                          "no audit event for %T s",
-                          now - (time_t) a->sh->last_event) = '\0';
-            break;
-
-        default: /* NGX_HTTP_AUDIT_RULE_PG_DOWN */
-            if (!a->pg || ngx_http_audit_alert_pg_up(a)) {
-                st->since = 0;
-
-            } else if (st->since == 0) {
-                st->since = now;
-            }
-
-            cond = (st->since
-                    && now - st->since >= (time_t) rule[i].threshold);
-            *ngx_snprintf(detail, sizeof(detail) - 1,
-                          "no worker connected to PostgreSQL for %T s",
-                          st->since ? now - st->since : 0) = '\0';
-        }
-
-        if (cond == st->firing) {
-            continue;
-        }
-
-        st->firing = cond;
-
-        *ngx_snprintf(fp, sizeof(fp) - 1, "rule:%s:%ui", names[rule[i].what],
-                      i + 1) = '\0';
-        *ngx_snprintf(summary, sizeof(summary) - 1, "%s: %V",
-                      cond ? "Alert rule crossed" : "Alert rule cleared",
-                      &rule[i].text) = '\0';
-
-        ngx_memzero(&al, sizeof(audit_alert_t));
-        al.fingerprint = (const char *) fp;
-        al.name = names[rule[i].what];
-        al.summary = (const char *) summary;
-        al.detail = (const char *) detail;
-        al.group = rule[i].what == NGX_HTTP_AUDIT_RULE_PG_DOWN ? "postgresql"
-                   : rule[i].what == NGX_HTTP_AUDIT_RULE_UPSTREAM_5XX
-                   ? "upstream" : "audit";
-        al.count = 1;
-
-        if (cond) {
-            ngx_http_audit_alert_raise(a, &al, rule[i].severity, 1);
-
-        } else {
-            ngx_http_audit_alert_resolve(a, al.fingerprint, &al,
-                                         rule[i].severity);
-        }
-    }
-}
-
-
-/*
- * A ring of samples, 12 steps a window: *a and *b come in as the
- * counters' values now and go out as how much they grew over the window
- * (or since the first sample, while the ring is younger than that).
- */
-
-void
-ngx_http_audit_alert_window(ngx_http_audit_alert_ring_t *ring,
-    time_t window, ngx_atomic_uint_t *a, ngx_atomic_uint_t *b)
-{
-    time_t  now, step;
-
-    now = ngx_time();
-    step = ngx_max(window / (NGX_HTTP_AUDIT_ALERT_SAMPLES - 1), 1);
-
-    if (now >= ring->next) {
-        ring->a[ring->head] = *a;
-        ring->b[ring->head] = *b;
-        ring->head = (ring->head + 1) % NGX_HTTP_AUDIT_ALERT_SAMPLES;
-        if (ring->n < NGX_HTTP_AUDIT_ALERT_SAMPLES) {
-            ring->n++;
-        }
-
-        ring->next = now + step;
-    }
-
-    ngx_http_audit_alert_ring_delta(ring, a, b);
-}
-
-
-/* the same, read only (audit_health) */
-
-void
-ngx_http_audit_alert_ring_delta(ngx_http_audit_alert_ring_t *ring,
-    ngx_atomic_uint_t *a, ngx_atomic_uint_t *b)
-{
-    ngx_uint_t  oldest;
-
-    if (ring->n == 0) {
-        return;
-    }
-
-    oldest = (ring->head + NGX_HTTP_AUDIT_ALERT_SAMPLES - ring->n)
-             % NGX_HTTP_AUDIT_ALERT_SAMPLES;
-
-    *a -= ring->a[oldest];
-    *b -= ring->b[oldest];
-}
-
-
-/* every worker alive with a slot connected (the audit zone's gauges) */
-
-static ngx_uint_t
-ngx_http_audit_alert_pg_up(ngx_http_audit_alert_t *a)
-{
-    ngx_uint_t                      i, alive, up;
-    ngx_http_audit_worker_stats_t  *w;
-
-    if (a->audit == NULL) {
-        return 1;
-    }
-
-    alive = 0;
-    up = 0;
-
-    for (i = 0; i < NGX_HTTP_AUDIT_MAX_WORKERS; i++) {
-        w = &a->audit->workers[i];
-
-        if (w->pid == 0 || (kill(w->pid, 0) != 0 && ngx_errno != NGX_EPERM))
-        {
-            continue;
-        }
-
-        alive++;
-
-        if (w->pg_state >= NGX_HTTP_AUDIT_PG_IDLE) {
-            up++;
-        }
-    }
-
-    return alive && up == alive;
 }
 
 
@@ -920,247 +635,7 @@ ngx_http_audit_alert_ended(void *data, ngx_http_audit_deliver_item_t *it,
 }
 
 
-/* the tracker's result of audit_test, in the slot after the routes */
-
-void
-ngx_http_audit_alert_test_tracker(void *tag, ngx_int_t rc,
-    ngx_uint_t status, const char *what)
-{
-    ngx_http_audit_alert_t  *a;
-
-    a = ngx_http_audit_alert_worker();
-
-    if (a) {
-        ngx_http_audit_alert_test_result(a, tag, NGX_HTTP_AUDIT_ALERT_ROUTES,
-                                         rc, status, what);
-    }
-}
-
-
-static void
-ngx_http_audit_alert_test_result(ngx_http_audit_alert_t *a, void *tag,
-    ngx_uint_t i, ngx_int_t rc, ngx_uint_t status, const char *what)
-{
-    ngx_uint_t                      slot, gen;
-    ngx_http_audit_alert_result_t  *res;
-
-    slot = ((uintptr_t) tag & 0xff) - 1;
-    gen = (uintptr_t) tag >> 8;
-
-    if (slot < NGX_HTTP_AUDIT_ALERT_TESTS && a->test_gen[slot] == gen) {
-        res = &a->results[slot][i];
-        res->done = 1;
-        res->rc = rc;
-        res->status = status;
-        res->what = what;
-    }
-}
-
-
-/* audit_test: a slot for a request waiting for its results */
-
-ngx_int_t
-ngx_http_audit_alert_test_slot(ngx_uint_t *slot, ngx_uint_t *gen)
-{
-    ngx_uint_t               i;
-    ngx_http_audit_alert_t  *a;
-
-    a = ngx_http_audit_alert_worker();
-    if (a == NULL) {
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < NGX_HTTP_AUDIT_ALERT_TESTS; i++) {
-        if (a->test_gen[i] % 2 == 0) {
-            a->test_gen[i]++;                 /* odd: in use */
-            ngx_memzero(a->results[i], sizeof(a->results[i]));
-            *slot = i;
-            *gen = a->test_gen[i];
-            return NGX_OK;
-        }
-    }
-
-    return NGX_BUSY;
-}
-
-
-void
-ngx_http_audit_alert_test_free(ngx_uint_t slot)
-{
-    ngx_http_audit_alert_t  *a;
-
-    a = ngx_http_audit_alert_worker();
-
-    if (a && slot < NGX_HTTP_AUDIT_ALERT_TESTS && a->test_gen[slot] % 2) {
-        a->test_gen[slot]++;
-    }
-}
-
-
-ngx_http_audit_alert_result_t *
-ngx_http_audit_alert_test_results(ngx_uint_t slot, ngx_uint_t gen)
-{
-    ngx_http_audit_alert_t  *a;
-
-    a = ngx_http_audit_alert_worker();
-
-    if (a == NULL || slot >= NGX_HTTP_AUDIT_ALERT_TESTS
-        || a->test_gen[slot] != gen)
-    {
-        return NULL;
-    }
-
-    return a->results[slot];
-}
-
-
-ngx_http_audit_alert_route_t *
-ngx_http_audit_alert_routes(ngx_uint_t *n)
-{
-    ngx_http_audit_alert_t  *a;
-
-    a = ngx_http_audit_alert_worker();
-    *n = a ? a->ndests : 0;
-
-    return (a && a->ndests) ? a->dests[0].route : NULL;
-}
-
-
-/* a clearly labelled test alert to each route, results in the slot */
-
-ngx_int_t
-ngx_http_audit_alert_test_send(ngx_http_request_t *r, ngx_uint_t slot,
-    ngx_uint_t gen)
-{
-    u_char                   rid[64];
-    ngx_str_t                id;
-    ngx_uint_t               i;
-    audit_alert_t            al;
-    ngx_http_audit_alert_t  *a;
-
-    a = ngx_http_audit_alert_worker();
-    if (a == NULL) {
-        return NGX_DECLINED;
-    }
-
-    ngx_memzero(&al, sizeof(audit_alert_t));
-    al.fingerprint = "audit_test";
-    al.name = "audit_test";
-    al.summary = "Test alert from audit_test: routing works, no action "
-                 "needed";
-    al.detail = "sent on request by an administrator to check this route";
-    al.group = "test";
-    al.count = 1;
-    al.test = 1;
-    al.starts_ms = ngx_http_audit_alert_now_ms();
-
-    if (ngx_http_audit_request_id(r, &id) == NGX_OK
-        && id.len < sizeof(rid))
-    {
-        *ngx_cpymem(rid, id.data, id.len) = '\0';
-        al.request_id = (const char *) rid;
-    }
-
-    for (i = 0; i < a->ndests; i++) {
-        ngx_http_audit_alert_send(a, &al, AUDIT_SEV_INFO,
-                                  ngx_http_audit_alert_test_tag(slot, gen),
-                                  i);
-
-        if (ngx_http_audit_deliver_room(a->dests[i].deliver) == NGX_ABORT
-            && !a->results[slot][i].done)
-        {
-            a->results[slot][i].done = 1;
-            a->results[slot][i].rc = NGX_ABORT;
-            a->results[slot][i].what = "breaker";
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/* audit_status: "alerts":{"routes":[...]} and audit_alert_* metrics */
-
-static u_char *
-ngx_http_audit_alert_status_section(u_char *p, u_char *last,
-    ngx_uint_t prometheus)
-{
-    ngx_uint_t                        i, w, breaker, queued;
-    ngx_http_audit_alert_t           *a;
-    ngx_http_audit_alert_route_t     *rt;
-    ngx_http_audit_alert_counters_t  *c;
-
-    a = ngx_http_audit_alert_worker();
-
-    if (a == NULL || a->ndests == 0) {
-        return ngx_http_audit_alert_next_status(p, last, prometheus);
-    }
-
-    if (!prometheus) {
-        p = ngx_slprintf(p, last, ",\"alerts\":{\"routes\":[");
-
-    } else {
-        p = ngx_slprintf(p, last,
-                         "# HELP audit_alert_sent_total Alerts a route's "
-                         "service accepted.\n"
-                         "# TYPE audit_alert_sent_total counter\n"
-                         "# HELP audit_alert_failed_total Alerts refused "
-                         "or not delivered.\n"
-                         "# TYPE audit_alert_failed_total counter\n"
-                         "# HELP audit_alert_dropped_total Alerts not sent:"
-                         " queue full or breaker open.\n"
-                         "# TYPE audit_alert_dropped_total counter\n"
-                         "# HELP audit_alert_breaker_open_workers Workers "
-                         "whose breaker for a route is open.\n"
-                         "# TYPE audit_alert_breaker_open_workers gauge\n");
-    }
-
-    for (i = 0; i < a->ndests; i++) {
-        rt = a->dests[i].route;
-        c = &a->sh->routes[i];
-        breaker = 0;
-        queued = 0;
-
-        for (w = 0; w < NGX_HTTP_AUDIT_MAX_WORKERS; w++) {
-            breaker += c->breaker[w];
-            queued += c->queued[w];
-        }
-
-        if (!prometheus) {
-            p = ngx_slprintf(p, last,
-                             "%s{\"route\":\"%s\",\"kind\":\"%s\","
-                             "\"severity\":\"%s\",\"sent\":%uA,"
-                             "\"failed\":%uA,\"dropped\":%uA,"
-                             "\"queued\":%ui,\"breaker_open_workers\":%ui}",
-                             i ? "," : "", rt->name,
-                             rt->kind == AUDIT_ALERT_PAGERDUTY ? "pagerduty"
-                             : rt->kind == AUDIT_ALERT_SLACK ? "slack"
-                             : "webhook",
-                             ngx_http_audit_alert_severities[rt->severity],
-                             c->sent, c->failed, c->dropped, queued,
-                             breaker);
-            continue;
-        }
-
-        p = ngx_slprintf(p, last,
-                         "audit_alert_sent_total{route=\"%s\"} %uA\n"
-                         "audit_alert_failed_total{route=\"%s\"} %uA\n"
-                         "audit_alert_dropped_total{route=\"%s\"} %uA\n"
-                         "audit_alert_breaker_open_workers{route=\"%s\"} "
-                         "%ui\n",
-                         rt->name, c->sent, rt->name, c->failed, rt->name,
-                         c->dropped, rt->name, breaker);
-    }
-
-    if (!prometheus) {
-        p = ngx_slprintf(p, last, "]}");
-    }
-
-    return ngx_http_audit_alert_next_status(p, last, prometheus);
-}
-
-
-static unsigned long long
+unsigned long long
 ngx_http_audit_alert_now_ms(void)
 {
     ngx_time_t  *tp;

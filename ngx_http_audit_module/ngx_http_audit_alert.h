@@ -24,6 +24,7 @@
 #define NGX_HTTP_AUDIT_ALERT_SAMPLES   13          /* 12 steps a window */
 #define NGX_HTTP_AUDIT_ALERT_FP        128
 #define NGX_HTTP_AUDIT_ALERT_TESTS     8           /* audit_test at once */
+#define NGX_HTTP_AUDIT_ALERT_TICK      1000        /* rules, ms */
 
 
 /* what a rule watches */
@@ -159,6 +160,40 @@ typedef struct {
 extern ngx_module_t  ngx_http_audit_alert_module;
 
 
+typedef struct {
+    ngx_http_audit_alert_t        *alert;
+    ngx_http_audit_alert_route_t  *route;
+    ngx_http_audit_deliver_t      *deliver;
+} ngx_http_audit_alert_dest_t;
+
+
+/* a worker's alert state (ngx_http_audit_alert.c) */
+struct ngx_http_audit_alert_s {
+    ngx_http_audit_alert_main_conf_t  *mcf;
+    ngx_log_t                         *log;
+    ngx_http_audit_alert_sh_t         *sh;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_audit_shctx_t            *audit;        /* audit_zone, or NULL */
+    const audit_scrub_t               *scrub;
+    u_char                            *host;         /* NUL-terminated */
+    ngx_uint_t                         pg;           /* audit_pg is set */
+
+    ngx_http_audit_alert_dest_t        dests[NGX_HTTP_AUDIT_ALERT_ROUTES];
+    ngx_uint_t                         ndests;
+
+    ngx_event_t                        tick;
+
+    /* audit_test: one slot per request waiting, a result per route */
+    ngx_uint_t                         test_gen[NGX_HTTP_AUDIT_ALERT_TESTS];
+    ngx_http_audit_alert_result_t      results[NGX_HTTP_AUDIT_ALERT_TESTS]
+                                           [NGX_HTTP_AUDIT_ALERT_ROUTES + 1];
+};
+
+
+extern const char  *ngx_http_audit_alert_severities[];
+extern ngx_http_audit_status_section_pt  ngx_http_audit_alert_next_status;
+
+
 /* directives (ngx_http_audit_alert_conf.c) */
 char *ngx_http_audit_alert_route_conf(ngx_conf_t *cf,
     ngx_http_audit_alert_main_conf_t *mcf);
@@ -184,6 +219,19 @@ void ngx_http_audit_alert_window(ngx_http_audit_alert_ring_t *ring,
 void ngx_http_audit_alert_ring_delta(ngx_http_audit_alert_ring_t *ring,
     ngx_atomic_uint_t *a, ngx_atomic_uint_t *b);
 
+ngx_http_audit_alert_t *ngx_http_audit_alert_worker(void);
+unsigned long long ngx_http_audit_alert_now_ms(void);
+void ngx_http_audit_alert_raise(ngx_http_audit_alert_t *a,
+    audit_alert_t *al, ngx_uint_t severity, ngx_uint_t resolvable);
+void ngx_http_audit_alert_resolve(ngx_http_audit_alert_t *a,
+    const char *fp, audit_alert_t *al, ngx_uint_t severity);
+void ngx_http_audit_alert_send(ngx_http_audit_alert_t *a,
+    audit_alert_t *al, ngx_uint_t severity, void *tag, ngx_uint_t only);
+
+/* rules (ngx_http_audit_alert_rules.c) */
+void ngx_http_audit_alert_tick(ngx_event_t *ev);
+ngx_uint_t ngx_http_audit_alert_pg_up(ngx_http_audit_alert_t *a);
+
 /* audit_test: a labelled alert to every route; results by slot */
 ngx_int_t ngx_http_audit_alert_test_send(ngx_http_request_t *r,
     ngx_uint_t slot, ngx_uint_t gen);
@@ -194,12 +242,14 @@ void ngx_http_audit_alert_test_free(ngx_uint_t slot);
 ngx_http_audit_alert_route_t *ngx_http_audit_alert_routes(ngx_uint_t *n);
 void ngx_http_audit_alert_test_tracker(void *tag, ngx_int_t rc,
     ngx_uint_t status, const char *what);
+void ngx_http_audit_alert_test_result(ngx_http_audit_alert_t *a, void *tag,
+    ngx_uint_t i, ngx_int_t rc, ngx_uint_t status, const char *what);
 
 #define ngx_http_audit_alert_test_tag(slot, gen)                             \
     ((void *) (uintptr_t) (((gen) << 8) | ((slot) + 1)))
 
-/* status sections (ngx_http_audit_alert.c) */
-u_char *ngx_http_audit_alert_status(u_char *p, u_char *last,
+/* the routes' section of audit_status (ngx_http_audit_health.c) */
+u_char *ngx_http_audit_alert_status_section(u_char *p, u_char *last,
     ngx_uint_t prometheus);
 
 /* the handlers (ngx_http_audit_health.c, ngx_http_audit_alert_test.c) */

@@ -276,3 +276,162 @@ ngx_http_audit_test_cleanup(void *data)
 
     ngx_http_audit_alert_test_free(ctx->slot);
 }
+
+
+/* the tracker's result of audit_test, in the slot after the routes */
+
+void
+ngx_http_audit_alert_test_tracker(void *tag, ngx_int_t rc,
+    ngx_uint_t status, const char *what)
+{
+    ngx_http_audit_alert_t  *a;
+
+    a = ngx_http_audit_alert_worker();
+
+    if (a) {
+        ngx_http_audit_alert_test_result(a, tag, NGX_HTTP_AUDIT_ALERT_ROUTES,
+                                         rc, status, what);
+    }
+}
+
+
+void
+ngx_http_audit_alert_test_result(ngx_http_audit_alert_t *a, void *tag,
+    ngx_uint_t i, ngx_int_t rc, ngx_uint_t status, const char *what)
+{
+    ngx_uint_t                      slot, gen;
+    ngx_http_audit_alert_result_t  *res;
+
+    slot = ((uintptr_t) tag & 0xff) - 1;
+    gen = (uintptr_t) tag >> 8;
+
+    if (slot < NGX_HTTP_AUDIT_ALERT_TESTS && a->test_gen[slot] == gen) {
+        res = &a->results[slot][i];
+        res->done = 1;
+        res->rc = rc;
+        res->status = status;
+        res->what = what;
+    }
+}
+
+
+/* audit_test: a slot for a request waiting for its results */
+
+ngx_int_t
+ngx_http_audit_alert_test_slot(ngx_uint_t *slot, ngx_uint_t *gen)
+{
+    ngx_uint_t               i;
+    ngx_http_audit_alert_t  *a;
+
+    a = ngx_http_audit_alert_worker();
+    if (a == NULL) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < NGX_HTTP_AUDIT_ALERT_TESTS; i++) {
+        if (a->test_gen[i] % 2 == 0) {
+            a->test_gen[i]++;                 /* odd: in use */
+            ngx_memzero(a->results[i], sizeof(a->results[i]));
+            *slot = i;
+            *gen = a->test_gen[i];
+            return NGX_OK;
+        }
+    }
+
+    return NGX_BUSY;
+}
+
+
+void
+ngx_http_audit_alert_test_free(ngx_uint_t slot)
+{
+    ngx_http_audit_alert_t  *a;
+
+    a = ngx_http_audit_alert_worker();
+
+    if (a && slot < NGX_HTTP_AUDIT_ALERT_TESTS && a->test_gen[slot] % 2) {
+        a->test_gen[slot]++;
+    }
+}
+
+
+ngx_http_audit_alert_result_t *
+ngx_http_audit_alert_test_results(ngx_uint_t slot, ngx_uint_t gen)
+{
+    ngx_http_audit_alert_t  *a;
+
+    a = ngx_http_audit_alert_worker();
+
+    if (a == NULL || slot >= NGX_HTTP_AUDIT_ALERT_TESTS
+        || a->test_gen[slot] != gen)
+    {
+        return NULL;
+    }
+
+    return a->results[slot];
+}
+
+
+ngx_http_audit_alert_route_t *
+ngx_http_audit_alert_routes(ngx_uint_t *n)
+{
+    ngx_http_audit_alert_t  *a;
+
+    a = ngx_http_audit_alert_worker();
+    *n = a ? a->ndests : 0;
+
+    return (a && a->ndests) ? a->dests[0].route : NULL;
+}
+
+
+/* a clearly labelled test alert to each route, results in the slot */
+
+ngx_int_t
+ngx_http_audit_alert_test_send(ngx_http_request_t *r, ngx_uint_t slot,
+    ngx_uint_t gen)
+{
+    u_char                   rid[64];
+    ngx_str_t                id;
+    ngx_uint_t               i;
+    audit_alert_t            al;
+    ngx_http_audit_alert_t  *a;
+
+    a = ngx_http_audit_alert_worker();
+    if (a == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&al, sizeof(audit_alert_t));
+    al.fingerprint = "audit_test";
+    al.name = "audit_test";
+    al.summary = "Test alert from audit_test: routing works, no action "
+                 "needed";
+    al.detail = "sent on request by an administrator to check this route";
+    al.group = "test";
+    al.count = 1;
+    al.test = 1;
+    al.starts_ms = ngx_http_audit_alert_now_ms();
+
+    if (ngx_http_audit_request_id(r, &id) == NGX_OK
+        && id.len < sizeof(rid))
+    {
+        *ngx_cpymem(rid, id.data, id.len) = '\0';
+        al.request_id = (const char *) rid;
+    }
+
+    for (i = 0; i < a->ndests; i++) {
+        ngx_http_audit_alert_send(a, &al, AUDIT_SEV_INFO,
+                                  ngx_http_audit_alert_test_tag(slot, gen),
+                                  i);
+
+        if (ngx_http_audit_deliver_room(a->dests[i].deliver) == NGX_ABORT
+            && !a->results[slot][i].done)
+        {
+            a->results[slot][i].done = 1;
+            a->results[slot][i].rc = NGX_ABORT;
+            a->results[slot][i].what = "breaker";
+        }
+    }
+
+    return NGX_OK;
+}

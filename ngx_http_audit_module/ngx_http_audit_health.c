@@ -10,7 +10,8 @@
  * docs/alerts.md): PostgreSQL (workers connected, rows behind, spool),
  * the error tracker and the alert routes (breakers, drops), events lost,
  * the upstream error rate over the last hour, recent activity.  Read
- * from the shared zones only: nothing is waited for.
+ * from the shared zones only: nothing is waited for.  And the alert
+ * routes' section of audit_status, for the same readers.
  */
 
 
@@ -258,4 +259,85 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* audit_status: "alerts":{"routes":[...]} and audit_alert_* metrics */
+
+u_char *
+ngx_http_audit_alert_status_section(u_char *p, u_char *last,
+    ngx_uint_t prometheus)
+{
+    ngx_uint_t                        i, w, breaker, queued;
+    ngx_http_audit_alert_t           *a;
+    ngx_http_audit_alert_route_t     *rt;
+    ngx_http_audit_alert_counters_t  *c;
+
+    a = ngx_http_audit_alert_worker();
+
+    if (a == NULL || a->ndests == 0) {
+        return ngx_http_audit_alert_next_status(p, last, prometheus);
+    }
+
+    if (!prometheus) {
+        p = ngx_slprintf(p, last, ",\"alerts\":{\"routes\":[");
+
+    } else {
+        p = ngx_slprintf(p, last,
+                         "# HELP audit_alert_sent_total Alerts a route's "
+                         "service accepted.\n"
+                         "# TYPE audit_alert_sent_total counter\n"
+                         "# HELP audit_alert_failed_total Alerts refused "
+                         "or not delivered.\n"
+                         "# TYPE audit_alert_failed_total counter\n"
+                         "# HELP audit_alert_dropped_total Alerts not sent:"
+                         " queue full or breaker open.\n"
+                         "# TYPE audit_alert_dropped_total counter\n"
+                         "# HELP audit_alert_breaker_open_workers Workers "
+                         "whose breaker for a route is open.\n"
+                         "# TYPE audit_alert_breaker_open_workers gauge\n");
+    }
+
+    for (i = 0; i < a->ndests; i++) {
+        rt = a->dests[i].route;
+        c = &a->sh->routes[i];
+        breaker = 0;
+        queued = 0;
+
+        for (w = 0; w < NGX_HTTP_AUDIT_MAX_WORKERS; w++) {
+            breaker += c->breaker[w];
+            queued += c->queued[w];
+        }
+
+        if (!prometheus) {
+            p = ngx_slprintf(p, last,
+                             "%s{\"route\":\"%s\",\"kind\":\"%s\","
+                             "\"severity\":\"%s\",\"sent\":%uA,"
+                             "\"failed\":%uA,\"dropped\":%uA,"
+                             "\"queued\":%ui,\"breaker_open_workers\":%ui}",
+                             i ? "," : "", rt->name,
+                             rt->kind == AUDIT_ALERT_PAGERDUTY ? "pagerduty"
+                             : rt->kind == AUDIT_ALERT_SLACK ? "slack"
+                             : "webhook",
+                             ngx_http_audit_alert_severities[rt->severity],
+                             c->sent, c->failed, c->dropped, queued,
+                             breaker);
+            continue;
+        }
+
+        p = ngx_slprintf(p, last,
+                         "audit_alert_sent_total{route=\"%s\"} %uA\n"
+                         "audit_alert_failed_total{route=\"%s\"} %uA\n"
+                         "audit_alert_dropped_total{route=\"%s\"} %uA\n"
+                         "audit_alert_breaker_open_workers{route=\"%s\"} "
+                         "%ui\n",
+                         rt->name, c->sent, rt->name, c->failed, rt->name,
+                         c->dropped, rt->name, breaker);
+    }
+
+    if (!prometheus) {
+        p = ngx_slprintf(p, last, "]}");
+    }
+
+    return ngx_http_audit_alert_next_status(p, last, prometheus);
 }
