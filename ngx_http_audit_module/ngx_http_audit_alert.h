@@ -125,7 +125,7 @@ typedef struct ngx_http_audit_alert_s  ngx_http_audit_alert_t;
 /* audit_health's thresholds */
 typedef struct {
     ngx_flag_t                   enable;
-    size_t                       spool;            /* unhealthy above */
+    off_t                        spool;            /* unhealthy above */
     ngx_uint_t                   error_rate;       /* %, degraded above */
     time_t                       activity;         /* degraded when quiet */
 } ngx_http_audit_health_conf_t;

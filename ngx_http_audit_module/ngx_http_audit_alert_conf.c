@@ -467,7 +467,7 @@ char *
 ngx_http_audit_health_conf(ngx_conf_t *cf,
     ngx_http_audit_alert_loc_conf_t *lcf)
 {
-    ssize_t      size;
+    off_t        size;
     ngx_int_t    n;
     ngx_str_t   *value, v;
     ngx_uint_t   i;
@@ -487,7 +487,7 @@ ngx_http_audit_health_conf(ngx_conf_t *cf,
             v.data += 6;
             v.len -= 6;
 
-            size = ngx_parse_size(&v);
+            size = ngx_parse_offset(&v);
             if (size == NGX_ERROR) {
                 goto invalid;
             }

@@ -119,7 +119,7 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
     p = ngx_slprintf(p, last, "\"postgresql\":{");
 
     if (pg) {
-        st = (spool > lcf->health.spool) ? NGX_HTTP_AUDIT_UNHEALTHY
+        st = ((off_t) spool > lcf->health.spool) ? NGX_HTTP_AUDIT_UNHEALTHY
              : (up < alive || spool) ? NGX_HTTP_AUDIT_DEGRADED
              : NGX_HTTP_AUDIT_HEALTHY;
         worst = ngx_max(worst, st);
@@ -130,7 +130,7 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
                          "\"spool_bytes\":%uA,\"threshold\":"
                          "{\"degraded\":\"a worker not connected or "
                          "spool_bytes > 0\",\"unhealthy\":"
-                         "\"spool_bytes > %uz\"}}",
+                         "\"spool_bytes > %O\"}}",
                          ngx_http_audit_health_name(st), up, alive, queue,
                          spool, lcf->health.spool);
 

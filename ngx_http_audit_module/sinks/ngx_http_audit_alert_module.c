@@ -186,7 +186,7 @@ ngx_http_audit_alert_create_loc_conf(ngx_conf_t *cf)
     }
 
     lcf->health.enable = NGX_CONF_UNSET;
-    lcf->health.spool = NGX_CONF_UNSET_SIZE;
+    lcf->health.spool = NGX_CONF_UNSET;
     lcf->health.error_rate = NGX_CONF_UNSET_UINT;
     lcf->health.activity = NGX_CONF_UNSET;
     lcf->test = NGX_CONF_UNSET;
@@ -206,7 +206,7 @@ ngx_http_audit_alert_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_init_value(conf->health.enable, 0);
     ngx_conf_init_value(conf->test, 0);
 
-    ngx_conf_merge_size_value(conf->health.spool, prev->health.spool,
+    ngx_conf_merge_off_value(conf->health.spool, prev->health.spool,
                               64 * 1024 * 1024);
     ngx_conf_merge_uint_value(conf->health.error_rate,
                               prev->health.error_rate, 5);
