@@ -219,35 +219,18 @@ ngx_http_audit_alert_ring_delta(ngx_http_audit_alert_ring_t *ring,
 }
 
 
-/* every worker alive with a slot connected (the audit zone's gauges) */
+/* every live worker connected (the audit zone's gauges) */
 
 ngx_uint_t
 ngx_http_audit_alert_pg_up(ngx_http_audit_alert_t *a)
 {
-    ngx_uint_t                      i, alive, up;
-    ngx_http_audit_worker_stats_t  *w;
+    ngx_http_audit_health_workers_t  hw;
 
     if (a->audit == NULL) {
         return 1;
     }
 
-    alive = 0;
-    up = 0;
+    ngx_http_audit_health_workers(a->audit, &hw);
 
-    for (i = 0; i < NGX_HTTP_AUDIT_MAX_WORKERS; i++) {
-        w = &a->audit->workers[i];
-
-        if (w->pid == 0 || (kill(w->pid, 0) != 0 && ngx_errno != NGX_EPERM))
-        {
-            continue;
-        }
-
-        alive++;
-
-        if (w->pg_state >= NGX_HTTP_AUDIT_PG_IDLE) {
-            up++;
-        }
-    }
-
-    return alive && up == alive;
+    return hw.alive && hw.up == hw.alive;
 }

@@ -75,6 +75,7 @@ ngx_http_audit_alert_test_handler(ngx_http_request_t *r)
 static void
 ngx_http_audit_test_body(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
     ngx_uint_t                   i, n;
     ngx_msec_t                   wait;
     ngx_pool_cleanup_t          *cln;
@@ -102,10 +103,18 @@ ngx_http_audit_test_body(ngx_http_request_t *r)
 
     (void) ngx_http_audit_alert_test_send(r, ctx->slot, ctx->gen);
 
-    ctx->tracker = (ngx_http_audit_sentry_test(&ctx->request_id,
-                        ngx_http_audit_alert_test_tracker,
-                        ngx_http_audit_alert_test_tag(ctx->slot, ctx->gen))
-                    != NGX_DECLINED);
+    rc = ngx_http_audit_sentry_test(&ctx->request_id,
+                                    ngx_http_audit_alert_test_tracker,
+                                    ngx_http_audit_alert_test_tag(ctx->slot,
+                                                                  ctx->gen));
+    ctx->tracker = (rc != NGX_DECLINED);
+
+    if (rc == NGX_BUSY || rc == NGX_ERROR) {
+        /* its breaker is open or its queue full: that is the answer */
+        ngx_http_audit_alert_test_tracker(
+            ngx_http_audit_alert_test_tag(ctx->slot, ctx->gen), NGX_ABORT, 0,
+            rc == NGX_BUSY ? "breaker" : "encoding");
+    }
 
     /* as long as the slowest destination may take, and a second */
 
@@ -391,6 +400,7 @@ ngx_http_audit_alert_test_send(ngx_http_request_t *r, ngx_uint_t slot,
     ngx_uint_t gen)
 {
     u_char                   rid[64];
+    ngx_int_t                room;
     ngx_str_t                id;
     ngx_uint_t               i;
     audit_alert_t            al;
@@ -420,17 +430,20 @@ ngx_http_audit_alert_test_send(ngx_http_request_t *r, ngx_uint_t slot,
     }
 
     for (i = 0; i < a->ndests; i++) {
+        room = ngx_http_audit_deliver_room(a->dests[i].deliver);
+
+        if (room != NGX_OK) {
+            /* not queued: the breaker is open or the queue full */
+            a->results[slot][i].done = 1;
+            a->results[slot][i].rc = NGX_ABORT;
+            a->results[slot][i].what = (room == NGX_ABORT) ? "breaker"
+                                                           : "queue full";
+            continue;
+        }
+
         ngx_http_audit_alert_send(a, &al, AUDIT_SEV_INFO,
                                   ngx_http_audit_alert_test_tag(slot, gen),
                                   i);
-
-        if (ngx_http_audit_deliver_room(a->dests[i].deliver) == NGX_ABORT
-            && !a->results[slot][i].done)
-        {
-            a->results[slot][i].done = 1;
-            a->results[slot][i].rc = NGX_ABORT;
-            a->results[slot][i].what = "breaker";
-        }
     }
 
     return NGX_OK;
