@@ -101,6 +101,9 @@ like($t->error_log, qr/webhook-3 circuit breaker open/, '... in the error log');
 my %routes = map { $_->{route} => $_ } @{ $t->request(GET => '/_audit/status', headers => $hdr)
                                               ->{json}{alerts}{routes} };
 is($routes{'webhook-3'}{breaker_open_workers}, 1, 'audit_status: webhook-3 breaker open');
+is($routes{'pagerduty-1'}{breaker_open_workers}, 1,
+   'pagerduty-1, answering 500 five times in a row: its breaker is open too');
+like($t->error_log, qr/pagerduty-1 circuit breaker open/, '... in the error log');
 is($routes{'webhook-3'}{failed}, 5, '... 5 failed');
 is($routes{'slack-2'}{sent}, scalar($sl->messages), 'slack-2 sent = what Slack got');
 is($routes{'slack-2'}{sent}, 6, '... 6');
