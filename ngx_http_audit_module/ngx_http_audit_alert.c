@@ -345,6 +345,12 @@ ngx_http_audit_alert_fault_sink(ngx_http_audit_fault_t *f)
 
     a = ngx_http_audit_alert_worker();
 
+    /* for audit_health: the key file could not be re-read */
+    if (a && ngx_strcmp(f->detail, "keys_unreadable") == 0) {
+        (void) ngx_atomic_fetch_add(&a->sh->keys_failed, 1);
+        a->sh->keys_failed_at = ngx_time();
+    }
+
     if (a && a->ndests && ngx_strcmp(f->kind, "module_fault") == 0) {
         *ngx_snprintf(fp, sizeof(fp) - 1, "%s:%s", f->kind, f->detail)
             = '\0';

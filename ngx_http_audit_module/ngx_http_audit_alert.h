@@ -25,6 +25,8 @@
 #define NGX_HTTP_AUDIT_ALERT_FP        128
 #define NGX_HTTP_AUDIT_ALERT_TESTS     8           /* audit_test at once */
 #define NGX_HTTP_AUDIT_ALERT_TICK      1000        /* rules, ms */
+#define NGX_HTTP_AUDIT_HEALTH_KEYS     600         /* s a failed key
+                                                      re-read degrades */
 
 
 /* what a rule watches */
@@ -116,6 +118,8 @@ typedef struct {
     ngx_atomic_t                       tick;       /* the last evaluation */
     ngx_atomic_t                       lost;       /* events_lost seen */
     ngx_atomic_t                       lost_at;    /* ... and when */
+    ngx_atomic_t                       keys_failed;    /* re-reads failed */
+    ngx_atomic_t                       keys_failed_at; /* the last one */
 } ngx_http_audit_alert_sh_t;
 
 

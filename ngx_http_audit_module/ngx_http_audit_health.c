@@ -8,6 +8,7 @@
  * with 200, 200 and 503.  Each check says its own status, what it saw
  * and the threshold it was judged by (audit_health's parameters,
  * docs/alerts.md): PostgreSQL (workers connected, rows behind, spool),
+ * the session keys (a failed re-read),
  * the error tracker and the alert routes (breakers, drops), events lost,
  * the upstream error rate over the last hour, recent activity.  Read
  * from the shared zones only: nothing is waited for.  And the alert
@@ -210,6 +211,22 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
                      "last 3600 s\"}}",
                      ngx_http_audit_health_name(st),
                      sh ? sh->events_lost : 0);
+
+    /* the session keys: a re-read that failed (the old keys stay) */
+
+    age = (ash && ash->keys_failed_at) ? now - (time_t) ash->keys_failed_at
+                                       : -1;
+    st = (age >= 0 && age < NGX_HTTP_AUDIT_HEALTH_KEYS)
+         ? NGX_HTTP_AUDIT_DEGRADED : NGX_HTTP_AUDIT_HEALTHY;
+    worst = ngx_max(worst, st);
+
+    p = ngx_slprintf(p, last,
+                     ",\"keys\":{\"status\":\"%s\",\"failed_rereads\":%uA,"
+                     "\"last_failure_age_s\":%T,\"threshold\":"
+                     "{\"degraded\":\"a re-read failed in the last %d s\"}}",
+                     ngx_http_audit_health_name(st),
+                     ash ? ash->keys_failed : 0, age,
+                     NGX_HTTP_AUDIT_HEALTH_KEYS);
 
     /* upstream 5xx over the last hour */
 

@@ -22,7 +22,7 @@ my $tok = Audit::Token::hs256($secret, { sub => 'u-h', role => 'doctor', exp => 
 
 $t->write_nginx_conf(<<'CONF', workers => 2, vars => { CONN => $writer });
     audit_zone audit:1m;
-    audit_session_keys %%DIR%%/hmac.key;
+    audit_session_keys %%DIR%%/hmac.key refresh=1s;
     audit_log %%DIR%%/audit.jsonl flush=100ms;
     audit_pg "%%CONN%%" batch=50 flush=100ms;
     audit_spool %%DIR%%/spool;
@@ -55,7 +55,7 @@ is($pg->{workers}, 2, '... of 2');
 is($pg->{spool_bytes}, 0, '... nothing spooled');
 is($pg->{threshold}{unhealthy}, 'spool_bytes > 4096', '... judged by the configured threshold');
 is_deeply([sort keys %{ $r->{json}{checks} }],
-          [qw(activity alerts error_rate events_lost postgresql tracker)], 'every check is there');
+          [qw(activity alerts error_rate events_lost keys postgresql tracker)], 'every check is there');
 like($r->{json}{checks}{error_rate}{threshold}{degraded}, qr/> 50%/, 'error_rate: its threshold');
 like($r->{json}{checks}{activity}{threshold}{degraded}, qr/3600 s/, 'activity: its threshold');
 is(health()->{status}, 200, 'HEAD-less GET again: still 200');
@@ -90,6 +90,17 @@ $r = wait_status('healthy');
 is($r->{status}, 200, 'PostgreSQL back: 200');
 is($r->{json}{checks}{postgresql}{spool_bytes}, 0, '... spool replayed');
 is($r->{json}{checks}{postgresql}{connected_workers}, 2, '... both workers connected');
+
+is($r->{json}{checks}{keys}{status}, 'healthy', 'keys: healthy');
+
+# the key file is broken by a bad rotation: degraded (the old keys stay)
+$t->file('hmac.key', 'short');
+$r = wait_status('degraded');
+is($r->{status}, 200, 'key file unreadable on re-read: 200');
+is($r->{json}{checks}{keys}{status}, 'degraded', '... the keys check is degraded');
+ok($r->{json}{checks}{keys}{failed_rereads} >= 1, '... counting the failed re-reads');
+is($r->{json}{checks}{postgresql}{status}, 'healthy', '... PostgreSQL is fine');
+is($t->request(GET => '/ok', cookie => "session=$tok")->{status}, 200, '... sessions still verify');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no crash');
 $t->stop_all_and_check;
