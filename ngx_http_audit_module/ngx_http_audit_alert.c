@@ -38,7 +38,7 @@ static void ngx_http_audit_alert_ended(void *data,
     const char *what);
 
 
-const char  *ngx_http_audit_alert_severities[] = {
+const char  *const ngx_http_audit_alert_severities[] = {
     "info", "warning", "critical"
 };
 
@@ -70,15 +70,22 @@ ngx_http_audit_alert_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_slab_pool_t            *shpool;
     ngx_http_audit_alert_sh_t  *sh;
 
-    if (data) {
-        shm_zone->data = data;
-        return NGX_OK;
-    }
-
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (shm_zone->shm.exists) {
-        shm_zone->data = shpool->data;
+    if (data || shm_zone->shm.exists) {
+        sh = data ? data : shpool->data;
+
+        if (sh->magic != NGX_HTTP_AUDIT_ALERT_MAGIC
+            || sh->size != sizeof(ngx_http_audit_alert_sh_t))
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "shared zone \"audit_alert\" was made by a module "
+                          "with another layout; restart nginx instead of "
+                          "reloading");
+            return NGX_ERROR;
+        }
+
+        shm_zone->data = sh;
         return NGX_OK;
     }
 
@@ -87,6 +94,8 @@ ngx_http_audit_alert_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
+    sh->magic = NGX_HTTP_AUDIT_ALERT_MAGIC;
+    sh->size = sizeof(ngx_http_audit_alert_sh_t);
     sh->last_event = ngx_time();
     shpool->data = sh;
     shm_zone->data = sh;

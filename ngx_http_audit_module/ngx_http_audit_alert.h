@@ -106,8 +106,15 @@ typedef struct {
 } ngx_http_audit_alert_counters_t;
 
 
-/* the alert zone: one per nginx, shared by all workers */
+/*
+ * The alert zone: one per nginx, shared by all workers.  A reload keeps
+ * it as it is; a module built with another layout must not read it.
+ */
+#define NGX_HTTP_AUDIT_ALERT_MAGIC  0x414c5254            /* "ALRT" */
+
 typedef struct {
+    uint32_t                           magic;      /* first: the layout */
+    uint32_t                           size;
     ngx_http_audit_alert_counters_t    routes[NGX_HTTP_AUDIT_ALERT_ROUTES];
     ngx_http_audit_alert_group_t       groups[NGX_HTTP_AUDIT_ALERT_GROUPS];
     ngx_http_audit_alert_rule_state_t  rules[NGX_HTTP_AUDIT_ALERT_RULES];
@@ -194,7 +201,7 @@ struct ngx_http_audit_alert_s {
 };
 
 
-extern const char  *ngx_http_audit_alert_severities[];
+extern const char  *const ngx_http_audit_alert_severities[];
 extern ngx_http_audit_status_section_pt  ngx_http_audit_alert_next_status;
 
 
