@@ -19,22 +19,16 @@
 
 
 #include "ngx_http_audit_sentry.h"
-#include "ngx_http_audit_http.h"
+#include "ngx_http_audit_deliver.h"
 
 
-#define NGX_HTTP_AUDIT_SENTRY_QUEUE     64
 #define NGX_HTTP_AUDIT_SENTRY_BUF       (AUDIT_SENTRY_ENVELOPE_MAX + 4096)
-#define NGX_HTTP_AUDIT_SENTRY_FAILURES  5
-#define NGX_HTTP_AUDIT_SENTRY_COOLDOWN  60000
 #define NGX_HTTP_AUDIT_SENTRY_REPORT    30000
 #define NGX_HTTP_AUDIT_SENTRY_FPS       64
 
-
-typedef struct {
-    u_char                      *data;
-    size_t                       len;
-    ngx_uint_t                   report;          /* a client_report */
-} ngx_http_audit_sentry_item_t;
+/* what a queued item is, besides an event's envelope */
+#define NGX_HTTP_AUDIT_SENTRY_ITEM_REPORT  1
+#define NGX_HTTP_AUDIT_SENTRY_ITEM_TEST    2
 
 
 typedef struct {
@@ -49,24 +43,16 @@ struct ngx_http_audit_sentry_s {
     ngx_log_t                     *log;
     u_char                        *server_name;    /* NUL-terminated */
 
-    ngx_http_audit_http_t         *http;
-
-    ngx_http_audit_sentry_item_t   queue[NGX_HTTP_AUDIT_SENTRY_QUEUE];
-    ngx_uint_t                     head;
-    ngx_uint_t                     n;
-
-    u_char                        *out;            /* request on the wire */
+    ngx_http_audit_deliver_t      *deliver;         /* queue, breaker */
 
     ngx_event_t                    report;          /* client reports */
-    ngx_event_t                    cooldown;        /* closes the breaker */
 
     unsigned long long             error_until;     /* rate limits, ms */
     unsigned long long             report_until;
-    ngx_uint_t                     failures;
-    ngx_msec_t                     breaker_until;
 
     audit_sentry_discards_t        discards;
-    ngx_uint_t                     accepted;        /* the last answer 2xx */
+
+    ngx_http_audit_sentry_test_pt  test_done;       /* audit_test's */
 
     ngx_http_audit_shctx_t        *sh;              /* sent, dropped */
     ngx_http_audit_worker_stats_t *stats;           /* queued, breaker */
@@ -92,24 +78,17 @@ static void ngx_http_audit_sentry_opts(ngx_http_audit_sentry_t *s,
     audit_sentry_opts_t *opts);
 static ngx_uint_t ngx_http_audit_sentry_sampled(ngx_http_audit_sentry_t *s,
     u_char *fp, size_t len);
-static void ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s,
-    u_char *data, size_t len, ngx_uint_t report);
-static void ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s);
-static void ngx_http_audit_sentry_response(void *data,
-    ngx_http_audit_http_response_t *resp);
-static void ngx_http_audit_sentry_fail(void *data, const char *what);
-static void ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s,
-    ngx_uint_t ok);
+static u_char *ngx_http_audit_sentry_build(void *data,
+    ngx_http_audit_deliver_item_t *it, u_char *buf, size_t size);
+static ngx_int_t ngx_http_audit_sentry_judge(void *data,
+    ngx_http_audit_deliver_item_t *it, ngx_http_audit_http_response_t *resp);
+static void ngx_http_audit_sentry_ended(void *data,
+    ngx_http_audit_deliver_item_t *it, ngx_int_t rc, ngx_uint_t status,
+    const char *what);
 static void ngx_http_audit_sentry_report(ngx_event_t *ev);
 static unsigned long long ngx_http_audit_sentry_now(void);
 static void ngx_http_audit_sentry_drop(ngx_http_audit_sentry_t *s,
     unsigned long long *reason);
-static void ngx_http_audit_sentry_pop(ngx_http_audit_sentry_t *s,
-    ngx_uint_t tail);
-static void ngx_http_audit_sentry_discard(ngx_http_audit_sentry_t *s,
-    unsigned long long *reason, ngx_uint_t tail);
-static ngx_uint_t ngx_http_audit_sentry_breaker(ngx_http_audit_sentry_t *s);
-static void ngx_http_audit_sentry_cooldown(ngx_event_t *ev);
 
 
 ngx_int_t
@@ -117,8 +96,9 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
     ngx_http_audit_sentry_main_conf_t *smcf)
 {
     ngx_http_audit_sentry_t     *s;
-    ngx_http_audit_http_conf_t   hcf;
-    ngx_http_audit_main_conf_t  *amcf;
+    ngx_http_audit_http_conf_t     hcf;
+    ngx_http_audit_main_conf_t    *amcf;
+    ngx_http_audit_deliver_conf_t  dcf;
 
     if (smcf->sentry.dsn_text.len == 0) {
         return NGX_OK;
@@ -147,11 +127,6 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
     (void) ngx_cpystrn(s->server_name, cycle->hostname.data,
                        cycle->hostname.len + 1);
 
-    s->out = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, cycle->log);
-    if (s->out == NULL) {
-        return NGX_ERROR;
-    }
-
     hcf.addr = &s->conf->addr;
     hcf.host = &s->conf->host;
     hcf.name = &s->conf->name;
@@ -160,20 +135,21 @@ ngx_http_audit_sentry_init_process(ngx_cycle_t *cycle,
     hcf.ssl = s->conf->ssl;
 #endif
     hcf.timeout = s->conf->timeout;
-    hcf.done = ngx_http_audit_sentry_response;
-    hcf.fail = ngx_http_audit_sentry_fail;
-    hcf.data = s;
 
-    s->http = ngx_http_audit_http_create(cycle->pool, cycle->log, &hcf);
-    if (s->http == NULL) {
+    dcf.peer = "Sentry";
+    dcf.out_size = NGX_HTTP_AUDIT_SENTRY_BUF;
+    dcf.build = ngx_http_audit_sentry_build;
+    dcf.judge = ngx_http_audit_sentry_judge;
+    dcf.ended = ngx_http_audit_sentry_ended;
+    dcf.data = s;
+    dcf.error_fails = 0;
+    dcf.queued = s->stats ? &s->stats->sentry_queue : NULL;
+    dcf.breaker = s->stats ? &s->stats->sentry_breaker : NULL;
+
+    s->deliver = ngx_http_audit_deliver_create(cycle, &dcf, &hcf);
+    if (s->deliver == NULL) {
         return NGX_ERROR;
     }
-
-    /* the breaker's gauge closes with it, traffic or not */
-    s->cooldown.handler = ngx_http_audit_sentry_cooldown;
-    s->cooldown.data = s;
-    s->cooldown.log = cycle->log;
-    s->cooldown.cancelable = 1;
 
     s->report.handler = ngx_http_audit_sentry_report;
     s->report.data = s;
@@ -199,24 +175,8 @@ ngx_http_audit_sentry_exit_process(ngx_http_audit_sentry_main_conf_t *smcf)
         return;
     }
 
-    ngx_http_audit_http_close(s->http);
-
-    if (s->cooldown.timer_set) {
-        ngx_del_timer(&s->cooldown);
-    }
-
-    /* ngx_alloc()ed: what is still queued at exit is dropped, as a
-     * graceful shutdown already does (ngx_exiting stops the sender) */
-    while (s->n) {
-        ngx_http_audit_sentry_discard(s, NULL, 0);
-    }
-
-    if (s->stats) {
-        s->stats->sentry_breaker = 0;
-    }
-
-    ngx_free(s->out);
-    s->out = NULL;
+    ngx_http_audit_deliver_close(s->deliver);
+    s->deliver = NULL;
     smcf->sentry_state = NULL;
 }
 
@@ -338,7 +298,7 @@ ngx_http_audit_sentry_event(ngx_http_audit_sentry_t *s, audit_event_t *ev,
         return;
     }
 
-    ngx_http_audit_sentry_push(s, p, n, 0);
+    ngx_http_audit_deliver_push(s->deliver, p, n, 0, NULL);
 }
 
 
@@ -436,7 +396,7 @@ ngx_http_audit_sentry_fault(ngx_http_audit_sentry_t *s, audit_event_t *ev,
         return;
     }
 
-    ngx_http_audit_sentry_push(s, p, n, 0);
+    ngx_http_audit_deliver_push(s->deliver, p, n, 0, NULL);
 }
 
 
@@ -457,12 +417,13 @@ ngx_http_audit_sentry_admit(ngx_http_audit_sentry_t *s, u_char *fp,
         return NULL;
     }
 
-    if (ngx_http_audit_sentry_breaker(s)) {
+    switch (ngx_http_audit_deliver_room(s->deliver)) {
+
+    case NGX_ABORT:
         ngx_http_audit_sentry_drop(s, &s->discards.network_error);
         return NULL;
-    }
 
-    if (s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE) {
+    case NGX_BUSY:
         ngx_http_audit_sentry_drop(s, &s->discards.queue_overflow);
         return NULL;
     }
@@ -540,51 +501,16 @@ ngx_http_audit_sentry_sampled(ngx_http_audit_sentry_t *s, u_char *fp,
 }
 
 
-static void
-ngx_http_audit_sentry_push(ngx_http_audit_sentry_t *s, u_char *data,
-    size_t len, ngx_uint_t report)
+/* the request for a queued envelope */
+
+static u_char *
+ngx_http_audit_sentry_build(void *data, ngx_http_audit_deliver_item_t *it,
+    u_char *buf, size_t size)
 {
-    ngx_http_audit_sentry_item_t  *it;
+    u_char                   *p;
+    ngx_http_audit_sentry_t  *s = data;
 
-    it = &s->queue[(s->head + s->n) % NGX_HTTP_AUDIT_SENTRY_QUEUE];
-    it->data = data;
-    it->len = len;
-    it->report = report;
-    s->n++;
-
-    if (s->stats) {
-        s->stats->sentry_queue = s->n;
-    }
-
-    if (!ngx_http_audit_http_busy(s->http)) {
-        ngx_http_audit_sentry_next(s);
-    }
-}
-
-
-/* the head of the queue, as one HTTP/1.1 request */
-
-static void
-ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s)
-{
-    u_char                        *p;
-    ngx_http_audit_sentry_item_t  *it;
-
-    if (s->n == 0 || ngx_http_audit_http_busy(s->http) || ngx_exiting) {
-        return;
-    }
-
-    if (ngx_http_audit_sentry_breaker(s)) {
-        while (s->n) {
-            ngx_http_audit_sentry_discard(s, &s->discards.network_error, 0);
-        }
-
-        return;
-    }
-
-    it = &s->queue[s->head];
-
-    p = ngx_snprintf(s->out, NGX_HTTP_AUDIT_SENTRY_BUF,
+    p = ngx_snprintf(buf, size,
                      "POST %s HTTP/1.1" CRLF
                      "Host: %V" CRLF
                      "User-Agent: ngx_http_audit/" NGX_HTTP_AUDIT_VERSION CRLF
@@ -594,26 +520,23 @@ ngx_http_audit_sentry_next(ngx_http_audit_sentry_t *s)
                      s->conf->dsn.envelope_path, &s->conf->host,
                      s->conf->auth, it->len);
 
-    if ((size_t) (s->out + NGX_HTTP_AUDIT_SENTRY_BUF - p) < it->len) {
+    if ((size_t) (buf + size - p) < it->len) {
         s->discards.send_error++;
-        s->accepted = 0;
-        ngx_http_audit_sentry_done(s, 0);
-        return;
+        return NULL;
     }
 
-    p = ngx_cpymem(p, it->data, it->len);
-
-    ngx_http_audit_http_request(s->http, s->out, p - s->out);
+    return ngx_cpymem(p, it->data, it->len);
 }
 
 
 /*
  * The status line and headers are enough: rate limits are headers, and
- * the body is a small JSON we do not need.
+ * the body is a small JSON we do not need.  Nothing is sent twice: the
+ * protocol's rate limits pause what comes next instead.
  */
 
-static void
-ngx_http_audit_sentry_response(void *data,
+static ngx_int_t
+ngx_http_audit_sentry_judge(void *data, ngx_http_audit_deliver_item_t *it,
     ngx_http_audit_http_response_t *resp)
 {
     ngx_str_t                 rl, ra;
@@ -639,109 +562,128 @@ ngx_http_audit_sentry_response(void *data,
                       ? s->error_until - ngx_http_audit_sentry_now() : 0);
     }
 
-    s->accepted = (status >= 200 && status < 300);
+    if (status >= 200 && status < 300) {
+        return NGX_OK;
+    }
 
     if (status >= 500) {
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
                       "audit: Sentry answered %ui", status);
         s->discards.send_error++;
-        ngx_http_audit_sentry_done(s, 0);
-        return;
+        return NGX_ERROR;
     }
 
-    if (status >= 400 && status != 429) {
+    if (status == 429) {
+        s->discards.ratelimit_backoff++;
+
+    } else if (status >= 400) {
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
                       "audit: Sentry refused an envelope: %ui", status);
         s->discards.send_error++;
     }
 
-    if (status == 429) {
-        s->discards.ratelimit_backoff++;
-    }
-
-    ngx_http_audit_sentry_done(s, 1);
+    return NGX_DECLINED;
 }
 
 
-/* the request at the head of the queue is finished, one way or another */
+/* an event's envelope: the tracker has it, or it is lost */
 
 static void
-ngx_http_audit_sentry_done(ngx_http_audit_sentry_t *s, ngx_uint_t ok)
+ngx_http_audit_sentry_ended(void *data, ngx_http_audit_deliver_item_t *it,
+    ngx_int_t rc, ngx_uint_t status, const char *what)
 {
-    ngx_http_audit_sentry_item_t  *it;
+    ngx_http_audit_sentry_t  *s = data;
 
-    if (s->n) {
-        it = &s->queue[s->head];
-
-        /* an event's envelope: the tracker has it, or it is lost */
-        if (!it->report) {
-            if (s->accepted) {
-                if (s->sh) {
-                    (void) ngx_atomic_fetch_add(&s->sh->sentry_sent, 1);
-                }
-
-            } else {
-                ngx_http_audit_sentry_drop(s, NULL);
-            }
+    if (it->flag == NGX_HTTP_AUDIT_SENTRY_ITEM_TEST) {
+        if (s->test_done) {
+            s->test_done(it->tag, rc, status, what);
         }
 
-        ngx_http_audit_sentry_pop(s, 0);
+        return;
     }
 
-    s->accepted = 0;
+    if (it->flag) {
+        return;                            /* a client report of our own */
+    }
 
-    if (ok) {
-        s->failures = 0;
-        s->breaker_until = 0;
-
-        if (s->stats) {
-            s->stats->sentry_breaker = 0;
+    if (rc == NGX_OK) {
+        if (s->sh) {
+            (void) ngx_atomic_fetch_add(&s->sh->sentry_sent, 1);
         }
+
+        return;
     }
 
-    ngx_http_audit_sentry_next(s);
+    ngx_http_audit_sentry_drop(s, rc == NGX_ABORT
+                                  ? &s->discards.network_error : NULL);
 }
 
 
 /*
- * A network failure: the envelope is dropped (counted), and after
- * NGX_HTTP_AUDIT_SENTRY_FAILURES in a row the breaker opens for a minute:
- * everything queued is dropped and nothing is tried meanwhile.
+ * audit_test: a clearly labelled event, past the rate limits (it is
+ * asked for), its result handed to done with tag.
  */
 
-static void
-ngx_http_audit_sentry_fail(void *data, const char *what)
+ngx_int_t
+ngx_http_audit_sentry_test(ngx_str_t *request_id,
+    ngx_http_audit_sentry_test_pt done, void *tag)
 {
-    ngx_http_audit_sentry_t  *s = data;
+    long                       n;
+    u_char                    *p;
+    audit_event_t              ev;
+    audit_sentry_opts_t        opts;
+    audit_sentry_fault_t       fault;
+    ngx_http_audit_sentry_t   *s;
+    unsigned long long         now;
 
-    ngx_log_error(NGX_LOG_WARN, s->log, 0,
-                  "audit: Sentry %s failed, an event is dropped", what);
-
-    s->discards.network_error++;
-
-    if (++s->failures >= NGX_HTTP_AUDIT_SENTRY_FAILURES) {
-        s->breaker_until = ngx_current_msec + NGX_HTTP_AUDIT_SENTRY_COOLDOWN;
-        s->failures = 0;
-
-        if (s->stats) {
-            s->stats->sentry_breaker = 1;
-        }
-
-        ngx_add_timer(&s->cooldown, NGX_HTTP_AUDIT_SENTRY_COOLDOWN);
-
-        ngx_log_error(NGX_LOG_ERR, s->log, 0,
-                      "audit: Sentry circuit breaker open for %d s after "
-                      "%d failures, %ui queued events dropped",
-                      NGX_HTTP_AUDIT_SENTRY_COOLDOWN / 1000,
-                      NGX_HTTP_AUDIT_SENTRY_FAILURES, s->n);
-
-        while (s->n > 1) {
-            ngx_http_audit_sentry_discard(s, &s->discards.network_error, 1);
-        }
+    s = ngx_http_audit_sentry_worker();
+    if (s == NULL) {
+        return NGX_DECLINED;
     }
 
-    s->accepted = 0;
-    ngx_http_audit_sentry_done(s, 0);
+    if (ngx_http_audit_deliver_room(s->deliver) != NGX_OK) {
+        return NGX_BUSY;
+    }
+
+    now = ngx_http_audit_sentry_now();
+
+    ngx_memzero(&ev, sizeof(audit_event_t));
+
+    if (ngx_http_audit_random(ev.id, sizeof(ev.id)) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ev.ts_ms = now;
+    ev.severity = AUDIT_SEV_INFO;
+    ev.request_id.data = (const char *) request_id->data;
+    ev.request_id.len = request_id->len;
+
+    fault.kind = "audit_test";
+    fault.detail = "test";
+    fault.title = "Test event from audit_test: the tracker receives "
+                  "events, no action needed";
+
+    p = ngx_alloc(NGX_HTTP_AUDIT_SENTRY_BUF, s->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_audit_sentry_opts(s, &opts);
+
+    n = audit_sentry_envelope_fault(&ev, &fault, &s->conf->dsn,
+                                    (const char *) s->conf->dsn_text.data,
+                                    &opts, s->scrub, now, (char *) p,
+                                    NGX_HTTP_AUDIT_SENTRY_BUF);
+    if (n <= 0) {
+        ngx_free(p);
+        return NGX_ERROR;
+    }
+
+    s->test_done = done;
+    ngx_http_audit_deliver_push(s->deliver, p, n,
+                                NGX_HTTP_AUDIT_SENTRY_ITEM_TEST, tag);
+
+    return NGX_OK;
 }
 
 
@@ -759,8 +701,7 @@ ngx_http_audit_sentry_report(ngx_event_t *ev)
     }
 
     if (ngx_http_audit_sentry_now() < s->report_until
-        || (s->breaker_until && ngx_current_msec < s->breaker_until)
-        || s->n == NGX_HTTP_AUDIT_SENTRY_QUEUE)
+        || ngx_http_audit_deliver_room(s->deliver) != NGX_OK)
     {
         return;
     }
@@ -781,7 +722,8 @@ ngx_http_audit_sentry_report(ngx_event_t *ev)
 
     ngx_memzero(&s->discards, sizeof(audit_sentry_discards_t));
 
-    ngx_http_audit_sentry_push(s, p, n, 1);
+    ngx_http_audit_deliver_push(s->deliver, p, n,
+                                NGX_HTTP_AUDIT_SENTRY_ITEM_REPORT, NULL);
 }
 
 
@@ -802,77 +744,6 @@ ngx_http_audit_sentry_drop(ngx_http_audit_sentry_t *s,
     if (s->sh) {
         (void) ngx_atomic_fetch_add(&s->sh->sentry_dropped, 1);
     }
-}
-
-
-/* a queued envelope given up, from the queue's head (or its tail) */
-
-static void
-ngx_http_audit_sentry_discard(ngx_http_audit_sentry_t *s,
-    unsigned long long *reason, ngx_uint_t tail)
-{
-    ngx_uint_t  i;
-
-    i = tail ? (s->head + s->n - 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE : s->head;
-
-    if (!s->queue[i].report) {
-        ngx_http_audit_sentry_drop(s, reason);
-    }
-
-    ngx_http_audit_sentry_pop(s, tail);
-}
-
-
-/* frees the queue's head (or its tail), keeping the queued gauge */
-
-static void
-ngx_http_audit_sentry_pop(ngx_http_audit_sentry_t *s, ngx_uint_t tail)
-{
-    ngx_uint_t  i;
-
-    i = tail ? (s->head + s->n - 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE : s->head;
-
-    ngx_free(s->queue[i].data);
-
-    if (!tail) {
-        s->head = (s->head + 1) % NGX_HTTP_AUDIT_SENTRY_QUEUE;
-    }
-
-    s->n--;
-
-    if (s->stats) {
-        s->stats->sentry_queue = s->n;
-    }
-}
-
-
-/* whether the breaker is open; once its minute is over it closes */
-
-static void
-ngx_http_audit_sentry_cooldown(ngx_event_t *ev)
-{
-    (void) ngx_http_audit_sentry_breaker(ev->data);
-}
-
-
-static ngx_uint_t
-ngx_http_audit_sentry_breaker(ngx_http_audit_sentry_t *s)
-{
-    if (s->breaker_until == 0) {
-        return 0;
-    }
-
-    if (ngx_current_msec < s->breaker_until) {
-        return 1;
-    }
-
-    s->breaker_until = 0;
-
-    if (s->stats) {
-        s->stats->sentry_breaker = 0;
-    }
-
-    return 0;
 }
 
 

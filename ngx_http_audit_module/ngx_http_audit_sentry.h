@@ -73,5 +73,12 @@ void ngx_http_audit_sentry_exit_process(
     ngx_http_audit_sentry_main_conf_t *smcf);
 void ngx_http_audit_sentry_sink(void);
 
+/* audit_test: a labelled test event; done gets its result and tag */
+typedef void (*ngx_http_audit_sentry_test_pt)(void *tag, ngx_int_t rc,
+    ngx_uint_t status, const char *what);
+
+ngx_int_t ngx_http_audit_sentry_test(ngx_str_t *request_id,
+    ngx_http_audit_sentry_test_pt done, void *tag);
+
 
 #endif /* _NGX_HTTP_AUDIT_SENTRY_H_INCLUDED_ */

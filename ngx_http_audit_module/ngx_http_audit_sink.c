@@ -13,12 +13,16 @@
 
 static void ngx_http_audit_event_sink_end(ngx_http_audit_record_t *rec);
 static void ngx_http_audit_fault_sink_end(ngx_http_audit_fault_t *f);
+static u_char *ngx_http_audit_status_section_end(u_char *p, u_char *last,
+    ngx_uint_t prometheus);
 
 
 ngx_http_audit_event_sink_pt  ngx_http_audit_top_event_sink =
                                                 ngx_http_audit_event_sink_end;
 ngx_http_audit_fault_sink_pt  ngx_http_audit_top_fault_sink =
                                                 ngx_http_audit_fault_sink_end;
+ngx_http_audit_status_section_pt  ngx_http_audit_top_status_section =
+                                            ngx_http_audit_status_section_end;
 
 
 void
@@ -26,6 +30,7 @@ ngx_http_audit_sink_init(void)
 {
     ngx_http_audit_top_event_sink = ngx_http_audit_event_sink_end;
     ngx_http_audit_top_fault_sink = ngx_http_audit_fault_sink_end;
+    ngx_http_audit_top_status_section = ngx_http_audit_status_section_end;
 }
 
 
@@ -54,4 +59,12 @@ ngx_http_audit_event_sink_end(ngx_http_audit_record_t *rec)
 static void
 ngx_http_audit_fault_sink_end(ngx_http_audit_fault_t *f)
 {
+}
+
+
+static u_char *
+ngx_http_audit_status_section_end(u_char *p, u_char *last,
+    ngx_uint_t prometheus)
+{
+    return p;
 }

@@ -52,9 +52,17 @@ typedef struct {
 typedef void (*ngx_http_audit_event_sink_pt)(ngx_http_audit_record_t *rec);
 typedef void (*ngx_http_audit_fault_sink_pt)(ngx_http_audit_fault_t *f);
 
+/*
+ * A sink's own section of audit_status, chained the same way: JSON
+ * members (",\"alerts\":{...}") or Prometheus lines appended at p.
+ */
+typedef u_char *(*ngx_http_audit_status_section_pt)(u_char *p,
+    u_char *last, ngx_uint_t prometheus);
 
-extern ngx_http_audit_event_sink_pt  ngx_http_audit_top_event_sink;
-extern ngx_http_audit_fault_sink_pt  ngx_http_audit_top_fault_sink;
+
+extern ngx_http_audit_event_sink_pt      ngx_http_audit_top_event_sink;
+extern ngx_http_audit_fault_sink_pt      ngx_http_audit_top_fault_sink;
+extern ngx_http_audit_status_section_pt  ngx_http_audit_top_status_section;
 
 
 /* the chains' ends; run first, before any sink registers */

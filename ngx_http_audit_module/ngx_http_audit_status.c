@@ -211,7 +211,7 @@ ngx_http_audit_status_sum(ngx_http_audit_shctx_t *sh,
 }
 
 
-#define NGX_HTTP_AUDIT_STATUS_SIZE  8192
+#define NGX_HTTP_AUDIT_STATUS_SIZE  16384
 
 
 /*
@@ -396,7 +396,10 @@ ngx_http_audit_status_json(ngx_http_request_t *r, ngx_http_audit_shctx_t *sh)
         p = ngx_slprintf(p, last, "\"%s\":%uA", m->name, v[i]);
     }
 
-    p = ngx_slprintf(p, last, "}}" CRLF);
+    /* the sinks' own sections: ,"alerts":{...} */
+    p = ngx_slprintf(p, last, "}");
+    p = ngx_http_audit_top_status_section(p, last, 0);
+    p = ngx_slprintf(p, last, "}" CRLF);
 
     return ngx_http_audit_status_buf(r, b, p);
 }
@@ -457,6 +460,8 @@ ngx_http_audit_status_prometheus(ngx_http_request_t *r,
 
         p = ngx_slprintf(p, last, "%s%s %uA\n", m->family, m->labels, v[i]);
     }
+
+    p = ngx_http_audit_top_status_section(p, last, 1);
 
     return ngx_http_audit_status_buf(r, b, p);
 }
