@@ -14,6 +14,7 @@
 
 
 #include "ngx_http_audit_module.h"
+#include "ngx_http_audit_ring.h"
 
 #include <openssl/evp.h>
 
@@ -292,6 +293,7 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     long                         n;
     char                         line[AUDIT_EVENT_MAX];
     ngx_http_audit_record_t      rec;
+    ngx_http_audit_ring_t       *ring;
     ngx_http_audit_shctx_t      *sh;
     ngx_http_audit_producer_t   *p;
     ngx_http_audit_main_conf_t  *amcf;
@@ -362,6 +364,20 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     rec.line = (u_char *) line;
     rec.len = n;
     rec.log = r->connection->log;
+    rec.ring_start = NGX_HTTP_AUDIT_RING_NONE;
+    rec.ring_end = NGX_HTTP_AUDIT_RING_NONE;
+
+    /*
+     * in shared memory until the sinks have stored it; if the ring is
+     * full, the sinks store it at once
+     */
+
+    ring = ngx_http_audit_ring_worker();
+
+    if (ring) {
+        (void) ngx_http_audit_ring_append(ring, rec.line, rec.len,
+                                          &rec.ring_start, &rec.ring_end);
+    }
 
     ngx_http_audit_top_event_sink(&rec);
 }
