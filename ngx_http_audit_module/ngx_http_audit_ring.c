@@ -35,73 +35,20 @@
 
 
 #include "ngx_http_audit_module.h"
-#include "ngx_http_audit_ring.h"
+#include "ngx_http_audit_ring_int.h"
 
 
-#define NGX_HTTP_AUDIT_RING_MAGIC    0x52494e47            /* "RING" */
-#define NGX_HTTP_AUDIT_RING_VERSION  1
 #define NGX_HTTP_AUDIT_RING_MAX      128
 #define NGX_HTTP_AUDIT_RING_SCAN     1000
 #define NGX_HTTP_AUDIT_RING_WARN     10
 
-#define NGX_HTTP_AUDIT_RING_WRAP     0xffffffff
-#define NGX_HTTP_AUDIT_RING_COMMIT   0x80000000
-#define NGX_HTTP_AUDIT_RING_NUMBER   0x7fffffff
 
-
-/* one entry's header; the line follows, padded to 8 bytes */
+/* an adoption: the line handed to the sinks, and how many were */
 typedef struct {
-    uint32_t                     len;              /* or _WRAP */
-    uint32_t                     tag;              /* number | _COMMIT */
-} ngx_http_audit_ring_entry_t;
-
-
-/* one ring in the zone; its data follows */
-typedef struct {
-    ngx_atomic_t                 owner;            /* pid; 0: free */
-    ngx_atomic_t                 gen;              /* claims so far */
-    uint64_t                     head;             /* bytes ever appended */
-    uint64_t                     cursor[NGX_HTTP_AUDIT_RING_SINKS];
-    ngx_uint_t                   want;             /* sinks taking from it */
-    uint32_t                     entries;          /* next entry's number */
-    uint32_t                     reserved;
-} ngx_http_audit_ring_shm_t;
-
-
-/* the zone */
-typedef struct {
-    uint32_t                     magic;
-    uint32_t                     version;
-    ngx_uint_t                   nrings;
-    size_t                       size;             /* data per ring */
-    size_t                       stride;
-    ngx_atomic_t                 adopted;          /* rings of dead workers */
-    ngx_atomic_t                 recovered;        /* lines handed on */
-    ngx_atomic_t                 torn;             /* half-written, skipped */
-    ngx_atomic_t                 overflow;         /* found the ring full */
-} ngx_http_audit_ring_sh_t;
-
-
-typedef struct {
-    ssize_t                      size;             /* NGX_CONF_UNSET: off */
-    ngx_shm_zone_t              *shm_zone;
-    ngx_cycle_t                 *cycle;
-    ngx_http_audit_ring_sh_t    *sh;
-    ngx_uint_t                   want;
-    ngx_http_audit_ring_take_pt  take[NGX_HTTP_AUDIT_RING_SINKS];
-    ngx_http_audit_ring_t       *ring;             /* per worker */
-} ngx_http_audit_ring_main_conf_t;
-
-
-/* per worker */
-struct ngx_http_audit_ring_s {
-    ngx_http_audit_ring_main_conf_t *rmcf;
-    ngx_http_audit_ring_sh_t    *sh;
-    ngx_http_audit_ring_shm_t   *r;                /* its own, or NULL */
-    ngx_log_t                   *log;
-    ngx_event_t                  scan;
-    time_t                       warned;
-};
+    ngx_http_audit_ring_line_t   line;
+    ngx_http_audit_ring_t       *ring;
+    ngx_uint_t                   n;
+} ngx_http_audit_ring_adoption_t;
 
 
 static void *ngx_http_audit_ring_create_main_conf(ngx_conf_t *cf);
@@ -112,22 +59,21 @@ static ngx_int_t ngx_http_audit_ring_init_zone(ngx_shm_zone_t *shm_zone,
 static ngx_int_t ngx_http_audit_ring_init_process(ngx_cycle_t *cycle);
 static ngx_http_audit_ring_shm_t *ngx_http_audit_ring_at(
     ngx_http_audit_ring_sh_t *sh, ngx_uint_t i);
-static uint64_t ngx_http_audit_ring_low(ngx_http_audit_ring_shm_t *r);
 static void ngx_http_audit_ring_scan(ngx_http_audit_ring_t *ring);
 static void ngx_http_audit_ring_scan_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_http_audit_ring_dead(ngx_http_audit_ring_t *ring,
     ngx_http_audit_ring_shm_t *r, ngx_pid_t *pid);
 static void ngx_http_audit_ring_adopt(ngx_http_audit_ring_t *ring,
     ngx_http_audit_ring_shm_t *r, ngx_pid_t pid);
-static ngx_uint_t ngx_http_audit_ring_deliver(ngx_http_audit_ring_t *ring,
-    ngx_http_audit_ring_shm_t *r, uint64_t pos, u_char *line, size_t len,
-    ngx_pid_t pid);
+static void ngx_http_audit_ring_deliver(void *data,
+    ngx_http_audit_ring_shm_t *r, uint64_t pos, u_char *line, size_t len);
+static void ngx_http_audit_ring_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_http_audit_ring_commands[] = {
 
     { ngx_string("audit_ring"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_audit_ring_conf,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -164,7 +110,7 @@ ngx_module_t  ngx_http_audit_ring_module = {
     ngx_http_audit_ring_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_audit_ring_exit_process,      /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -202,8 +148,9 @@ ngx_http_audit_ring_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_audit_ring_main_conf_t *rmcf = conf;
 
-    ssize_t     size;
-    ngx_str_t  *value, name;
+    ssize_t           size;
+    ngx_str_t        *value, name;
+    ngx_file_info_t   fi;
 
     if (rmcf->size != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -212,8 +159,51 @@ ngx_http_audit_ring_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"audit_ring off\" takes no parameters");
+            return NGX_CONF_ERROR;
+        }
+
         rmcf->size = 0;
         return NGX_CONF_OK;
+    }
+
+    if (cf->args->nelts > 2) {
+
+        if (ngx_strncmp(value[2].data, "state=", 6) != 0
+            || value[2].len == 6)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"audit_ring\"",
+                               &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        rmcf->state.data = value[2].data + 6;
+        rmcf->state.len = value[2].len - 6;
+
+        if (ngx_conf_full_name(cf->cycle, &rmcf->state, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rmcf->state.len + sizeof("/audit-ring-4294967295.state")
+            > NGX_MAX_PATH)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"audit_ring\" state directory name is "
+                               "too long");
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_file_info(rmcf->state.data, &fi) == NGX_FILE_ERROR
+            || !ngx_is_dir(&fi))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               "\"audit_ring\" state directory \"%V\" is "
+                               "not usable", &rmcf->state);
+            return NGX_CONF_ERROR;
+        }
     }
 
     size = ngx_parse_size(&value[1]);
@@ -271,6 +261,7 @@ ngx_http_audit_ring_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     size_t                            size, stride;
     ngx_uint_t                        n, i;
+    ngx_time_t                       *tp;
     ngx_core_conf_t                  *ccf;
     ngx_slab_pool_t                  *shpool;
     ngx_http_audit_ring_sh_t         *sh;
@@ -324,7 +315,11 @@ ngx_http_audit_ring_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(sh, sizeof(ngx_http_audit_ring_sh_t));
 
+    tp = ngx_timeofday();
+
     sh->magic = NGX_HTTP_AUDIT_RING_MAGIC;
+    sh->id = ((uint64_t) tp->sec * 1000 + tp->msec) * 100000
+             + (uint64_t) ngx_pid % 100000;
     sh->version = NGX_HTTP_AUDIT_RING_VERSION;
     sh->nrings = n;
     sh->size = size;
@@ -388,6 +383,7 @@ ngx_http_audit_ring_init_process(ngx_cycle_t *cycle)
     ring->rmcf = rmcf;
     ring->sh = rmcf->sh;
     ring->log = cycle->log;
+    ring->fd = NGX_INVALID_FILE;
 
     ngx_http_audit_ring_scan(ring);
 
@@ -403,6 +399,13 @@ ngx_http_audit_ring_init_process(ngx_cycle_t *cycle)
             (void) ngx_atomic_fetch_add(&r->gen, 1);
             ring->r = r;
         }
+    }
+
+    /* what an nginx before this one left in rings that are gone with it */
+    ngx_http_audit_ring_state_lost(ring);
+
+    if (ring->r && ngx_http_audit_ring_state_open(ring) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ring->r == NULL) {
@@ -438,26 +441,6 @@ ngx_http_audit_ring_worker(void)
     }
 
     return rmcf->ring;
-}
-
-
-/* the lowest cursor of the sinks that take from the ring */
-
-static uint64_t
-ngx_http_audit_ring_low(ngx_http_audit_ring_shm_t *r)
-{
-    uint64_t    low;
-    ngx_uint_t  s;
-
-    low = r->head;
-
-    for (s = 0; s < NGX_HTTP_AUDIT_RING_SINKS; s++) {
-        if ((r->want & ((ngx_uint_t) 1 << s)) && r->cursor[s] < low) {
-            low = r->cursor[s];
-        }
-    }
-
-    return low;
 }
 
 
@@ -551,9 +534,30 @@ ngx_http_audit_ring_scan_handler(ngx_event_t *ev)
     ngx_http_audit_ring_t  *ring = ev->data;
 
     ngx_http_audit_ring_scan(ring);
+    ngx_http_audit_ring_state_write(ring);
 
     if (!ngx_exiting) {
         ngx_add_timer(&ring->scan, NGX_HTTP_AUDIT_RING_SCAN);
+    }
+}
+
+
+/*
+ * The sinks have exited (they run first) and stored what they held: the
+ * snapshot says what is left, if anything; the ring stays marked with
+ * this pid, for whoever adopts it next.
+ */
+
+static void
+ngx_http_audit_ring_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_audit_ring_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_audit_ring_module);
+
+    if (rmcf && rmcf->ring) {
+        ngx_http_audit_ring_state_close(rmcf->ring);
     }
 }
 
@@ -613,99 +617,46 @@ ngx_http_audit_ring_dead(ngx_http_audit_ring_t *ring,
 }
 
 
-/*
- * Walks from the lowest cursor to the head, handing each line to the
- * sinks whose cursor it is past.  Every entry there was committed before
- * the head moved; anything else is damage and ends the walk, counted.
- * The entry at the head is the one being written when the owner died:
- * committed, it is delivered; else it is skipped and counted.
- */
-
 static void
 ngx_http_audit_ring_adopt(ngx_http_audit_ring_t *ring,
     ngx_http_audit_ring_shm_t *r, ngx_pid_t pid)
 {
-    size_t                        off, size;
-    uint64_t                      pos;
-    ngx_uint_t                    lines, torn, s;
-    ngx_http_audit_shctx_t       *ash;
-    ngx_http_audit_main_conf_t   *amcf;
-    ngx_http_audit_ring_entry_t  *e;
+    ngx_uint_t                       s, torn, damaged;
+    ngx_http_audit_shctx_t          *ash;
+    ngx_http_audit_main_conf_t      *amcf;
+    ngx_http_audit_ring_adoption_t   a;
 
-    size = ring->sh->size;
-    lines = 0;
+    a.line.pid = pid;
+    a.line.log = ring->log;
+    a.ring = ring;
+    a.n = 0;
+
     torn = 0;
 
-    for (pos = ngx_http_audit_ring_low(r); pos < r->head; /* void */) {
-        off = (size_t) (pos % size);
-        e = (ngx_http_audit_ring_entry_t *) (ngx_http_audit_ring_data(r)
-                                             + off);
-
-        if (e->len == NGX_HTTP_AUDIT_RING_WRAP) {
-            pos += size - off;
-            continue;
-        }
-
-        if (!(e->tag & NGX_HTTP_AUDIT_RING_COMMIT) || e->len == 0
-            || off + sizeof(ngx_http_audit_ring_entry_t) + e->len > size)
-        {
-            torn++;
-            break;
-        }
-
-        lines += ngx_http_audit_ring_deliver(ring, r, pos, (u_char *) (e + 1),
-                                             e->len, pid);
-
-        pos += sizeof(ngx_http_audit_ring_entry_t) + ngx_align(e->len, 8);
+    if (ngx_http_audit_ring_walk(ring->sh, r, ngx_http_audit_ring_deliver,
+                                 &a, &damaged)
+        == r->head)
+    {
+        ngx_http_audit_ring_head(ring->sh, r, ngx_http_audit_ring_deliver,
+                                 &a, &torn);
     }
 
-    /* the entry being written at the head when the owner died */
-
-    if (pos == r->head) {
-        off = (size_t) (pos % size);
-
-        if (size - off >= sizeof(ngx_http_audit_ring_entry_t)) {
-            e = (ngx_http_audit_ring_entry_t *) (ngx_http_audit_ring_data(r)
-                                                 + off);
-
-            if ((e->tag & NGX_HTTP_AUDIT_RING_NUMBER)
-                == (r->entries & NGX_HTTP_AUDIT_RING_NUMBER)
-                && e->len != NGX_HTTP_AUDIT_RING_WRAP)
-            {
-                if ((e->tag & NGX_HTTP_AUDIT_RING_COMMIT) && e->len
-                    && off + sizeof(ngx_http_audit_ring_entry_t) + e->len
-                       <= size)
-                {
-                    lines += ngx_http_audit_ring_deliver(ring, r, pos,
-                                                         (u_char *) (e + 1),
-                                                         e->len, pid);
-                    r->entries++;
-                    r->head = pos + sizeof(ngx_http_audit_ring_entry_t)
-                              + ngx_align(e->len, 8);
-
-                } else {
-                    torn++;
-                    /* never read as an event again */
-                    e->tag = NGX_HTTP_AUDIT_RING_COMMIT;
-                    e->len = NGX_HTTP_AUDIT_RING_WRAP;
-                    r->entries++;
-                }
-            }
-        }
-    }
+    torn += damaged;
 
     for (s = 0; s < NGX_HTTP_AUDIT_RING_SINKS; s++) {
         r->cursor[s] = r->head;
     }
 
     (void) ngx_atomic_fetch_add(&ring->sh->adopted, 1);
-    (void) ngx_atomic_fetch_add(&ring->sh->recovered, lines);
+    (void) ngx_atomic_fetch_add(&ring->sh->recovered, a.n);
 
-    if (lines) {
+    ngx_http_audit_ring_state_remove(ring, pid);
+
+    if (a.n) {
         ngx_log_error(NGX_LOG_WARN, ring->log, 0,
                       "audit_ring: worker process %P is gone; %ui audit "
                       "events it had not stored yet were taken from its "
-                      "ring and stored", pid, lines);
+                      "ring and stored", pid, a.n);
     }
 
     if (torn == 0) {
@@ -726,25 +677,28 @@ ngx_http_audit_ring_adopt(ngx_http_audit_ring_t *ring,
                   "audit_ring: worker process %P died writing an audit "
                   "event: %ui half-written entry skipped, that event is "
                   "lost", pid, torn);
+
+    ngx_http_audit_fault(ring->log, NULL, "module_fault", "events_lost",
+                         "Audit events lost: a worker died writing one");
 }
 
 
-/* one line, to each sink that had not taken it; 1 if any took it */
+/* one line, to each sink that had not taken it */
 
-static ngx_uint_t
-ngx_http_audit_ring_deliver(ngx_http_audit_ring_t *ring,
-    ngx_http_audit_ring_shm_t *r, uint64_t pos, u_char *line, size_t len,
-    ngx_pid_t pid)
+static void
+ngx_http_audit_ring_deliver(void *data, ngx_http_audit_ring_shm_t *r,
+    uint64_t pos, u_char *line, size_t len)
 {
-    ngx_uint_t                   s, n;
-    ngx_http_audit_ring_line_t   l;
+    ngx_http_audit_ring_adoption_t *a = data;
 
-    l.line = line;
-    l.len = len;
-    l.pid = pid;
-    l.log = ring->log;
+    ngx_uint_t              s, taken;
+    ngx_http_audit_ring_t  *ring;
 
-    n = 0;
+    ring = a->ring;
+    a->line.line = line;
+    a->line.len = len;
+
+    taken = 0;
 
     for (s = 0; s < NGX_HTTP_AUDIT_RING_SINKS; s++) {
 
@@ -752,12 +706,12 @@ ngx_http_audit_ring_deliver(ngx_http_audit_ring_t *ring,
             continue;
         }
 
-        n = 1;
+        taken = 1;
 
         if (ring->rmcf->take[s]) {
-            ring->rmcf->take[s](&l);
+            ring->rmcf->take[s](&a->line);
         }
     }
 
-    return n;
+    a->n += taken;
 }
