@@ -470,7 +470,7 @@ ngx_http_audit_ring_append(ngx_http_audit_ring_t *ring, u_char *line,
             ring->warned = now;
             ngx_log_error(NGX_LOG_WARN, ring->log, 0,
                           "audit_ring: the ring of %uz bytes is full, "
-                          "events are written out at once");
+                          "events are written out at once", ring->sh->size);
         }
 
         return NGX_DECLINED;
@@ -487,7 +487,7 @@ ngx_http_audit_ring_append(ngx_http_audit_ring_t *ring, u_char *line,
 
     e = (ngx_http_audit_ring_entry_t *) (ngx_http_audit_ring_data(r) + off);
 
-    e->tag = r->entries & NGX_HTTP_AUDIT_RING_NUMBER;
+    e->tag = ngx_http_audit_ring_number(r->entries);
     e->len = (uint32_t) len;
     ngx_memcpy(e + 1, line, len);
 

@@ -21,6 +21,10 @@
 #define NGX_HTTP_AUDIT_RING_COMMIT   0x80000000
 #define NGX_HTTP_AUDIT_RING_NUMBER   0x7fffffff
 
+/* an entry's number, 1..2^31-1: never that of zeroed memory */
+#define ngx_http_audit_ring_number(n)                                         \
+    (((n) % NGX_HTTP_AUDIT_RING_NUMBER) + 1)
+
 
 /* one entry's header; the line follows, padded to 8 bytes */
 typedef struct {

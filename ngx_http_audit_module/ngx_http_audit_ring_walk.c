@@ -100,7 +100,7 @@ ngx_http_audit_ring_head(ngx_http_audit_ring_sh_t *sh,
     e = (ngx_http_audit_ring_entry_t *) (ngx_http_audit_ring_data(r) + off);
 
     if ((e->tag & NGX_HTTP_AUDIT_RING_NUMBER)
-        != (r->entries & NGX_HTTP_AUDIT_RING_NUMBER)
+        != ngx_http_audit_ring_number(r->entries)
         || e->len == NGX_HTTP_AUDIT_RING_WRAP)
     {
         return;
