@@ -158,6 +158,22 @@ ok(keys(%answered) > 50, scalar(keys %answered) . ' requests answered in all');
 sleep 0.5;
 is(status()->{postgresql}{events_lost}, 0, 'audit_status: events_lost = 0 after the kills');
 
+# a reload keeps the zone and its rings: the new generation's are recovered too
+$t->reload;
+my $gone = gone_count();
+$t->request(GET => "/patients/$_", cookie => "session=$tok") for 200 .. 204;
+sleep 0.3;
+my @gen = $t->worker_pids;
+is(kill(KILL => @gen), 2, "after a reload, both new workers (@gen) killed with -9");
+ok($t->wait_until(sub { gone_count() >= $gone + 10 }, timeout => 10),
+   '... their events are taken from their rings');
+$t->wait_until(sub { $t->worker_pids >= 2 && !grep { my $p = $_; grep { $_ == $p } @gen } $t->worker_pids },
+               timeout => 10);
+for (200 .. 204) {
+    my $r = $t->request(GET => "/patients/$_", cookie => "session=$tok");
+    $answered{$r->{headers}{'x-request-id'}} = 1 if $r->{status} == 200;
+}
+
 # 3. a quit with PostgreSQL down, a restart with it up
 
 $t->stop_pg;
