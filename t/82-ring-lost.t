@@ -117,5 +117,23 @@ my $counted = () = $t->error_log =~ /shared memory of an earlier nginx is gone/g
 is($counted, 1, 'a later restart does not count the loss again');
 is(status()->{postgresql}{events_lost}, 0, 'audit_status of the next nginx: events_lost = 0');
 
+# bad configuration fails nginx -t, naming the directive and its line
+for my $bad (['audit_ring 1k;', qr/invalid size "1k" in "audit_ring", at least 64k/],
+             ['audit_ring 1m state=%%DIR%%/nowhere;', qr/"audit_ring" state directory ".*nowhere" is not usable \(\d+: No such file or directory\)/],
+             ['audit_ring 1m stat=x;', qr/invalid parameter "stat=x" in "audit_ring"/],
+             ["audit_ring 1m;\n    audit_ring 2m;", qr/"audit_ring" directive is duplicate/],
+             ['audit_ring off state=x;', qr/"audit_ring off" takes no parameters/]) {
+    my ($line, $want) = @$bad;
+    $t->write_nginx_conf(<<"CONF", workers => 1, vars => \%vars);
+    audit_zone audit:1m;
+    $line
+    audit_log %%DIR%%/audit.jsonl;
+    server { listen 127.0.0.1:%%PORT%%; }
+CONF
+    my ($ok, $out) = $t->nginx_test;
+    ok(!$ok, "nginx -t fails: $line");
+    like($out, qr/\[emerg\].*$want in \S+nginx\.conf:\d+/, '... naming the directive and its line') or diag $out;
+}
+
 $t->stop_all_and_check;
 done_testing;
