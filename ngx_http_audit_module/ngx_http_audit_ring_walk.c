@@ -9,6 +9,11 @@
 #include "ngx_http_audit_ring_int.h"
 
 
+static ngx_http_audit_ring_entry_t *ngx_http_audit_ring_entry(
+    ngx_http_audit_ring_sh_t *sh, ngx_http_audit_ring_shm_t *r,
+    uint64_t pos);
+static ngx_uint_t ngx_http_audit_ring_whole(ngx_http_audit_ring_sh_t *sh,
+    ngx_http_audit_ring_shm_t *r, ngx_http_audit_ring_entry_t *e);
 static void ngx_http_audit_ring_tally(void *data,
     ngx_http_audit_ring_shm_t *r, uint64_t pos, u_char *line, size_t len);
 
@@ -33,6 +38,30 @@ ngx_http_audit_ring_low(ngx_http_audit_ring_shm_t *r)
 }
 
 
+static ngx_http_audit_ring_entry_t *
+ngx_http_audit_ring_entry(ngx_http_audit_ring_sh_t *sh,
+    ngx_http_audit_ring_shm_t *r, uint64_t pos)
+{
+    return (ngx_http_audit_ring_entry_t *)
+           (ngx_http_audit_ring_data(r) + (size_t) (pos % sh->size));
+}
+
+
+/* committed, and a line that fits where it is */
+
+static ngx_uint_t
+ngx_http_audit_ring_whole(ngx_http_audit_ring_sh_t *sh,
+    ngx_http_audit_ring_shm_t *r, ngx_http_audit_ring_entry_t *e)
+{
+    size_t  off;
+
+    off = (u_char *) e - ngx_http_audit_ring_data(r);
+
+    return (e->tag & NGX_HTTP_AUDIT_RING_COMMIT) && e->len
+           && off + sizeof(ngx_http_audit_ring_entry_t) + e->len <= sh->size;
+}
+
+
 /*
  * Walks from the lowest cursor to the head.  Every entry there was
  * committed before the head moved; anything else is damage and ends the
@@ -47,26 +76,20 @@ ngx_http_audit_ring_walk(ngx_http_audit_ring_sh_t *sh,
     ngx_http_audit_ring_shm_t *r, ngx_http_audit_ring_visit_pt visit,
     void *data, ngx_uint_t *damaged)
 {
-    size_t                        off, size;
     uint64_t                      pos;
     ngx_http_audit_ring_entry_t  *e;
 
-    size = sh->size;
     *damaged = 0;
 
     for (pos = ngx_http_audit_ring_low(r); pos < r->head; /* void */) {
-        off = (size_t) (pos % size);
-        e = (ngx_http_audit_ring_entry_t *) (ngx_http_audit_ring_data(r)
-                                             + off);
+        e = ngx_http_audit_ring_entry(sh, r, pos);
 
         if (e->len == NGX_HTTP_AUDIT_RING_WRAP) {
-            pos += size - off;
+            pos += sh->size - (size_t) (pos % sh->size);
             continue;
         }
 
-        if (!(e->tag & NGX_HTTP_AUDIT_RING_COMMIT) || e->len == 0
-            || off + sizeof(ngx_http_audit_ring_entry_t) + e->len > size)
-        {
+        if (!ngx_http_audit_ring_whole(sh, r, e)) {
             (*damaged)++;
             return pos;
         }
@@ -87,17 +110,11 @@ ngx_http_audit_ring_head(ngx_http_audit_ring_sh_t *sh,
     ngx_http_audit_ring_shm_t *r, ngx_http_audit_ring_visit_pt visit,
     void *data, ngx_uint_t *damaged)
 {
-    size_t                        off, size;
     ngx_http_audit_ring_entry_t  *e;
 
-    size = sh->size;
-    off = (size_t) (r->head % size);
+    /* sizes and offsets are multiples of 8: a header fits at any head */
 
-    if (size - off < sizeof(ngx_http_audit_ring_entry_t)) {
-        return;
-    }
-
-    e = (ngx_http_audit_ring_entry_t *) (ngx_http_audit_ring_data(r) + off);
+    e = ngx_http_audit_ring_entry(sh, r, r->head);
 
     if ((e->tag & NGX_HTTP_AUDIT_RING_NUMBER)
         != ngx_http_audit_ring_number(r->entries)
@@ -106,9 +123,7 @@ ngx_http_audit_ring_head(ngx_http_audit_ring_sh_t *sh,
         return;
     }
 
-    if ((e->tag & NGX_HTTP_AUDIT_RING_COMMIT) && e->len
-        && off + sizeof(ngx_http_audit_ring_entry_t) + e->len <= size)
-    {
+    if (ngx_http_audit_ring_whole(sh, r, e)) {
         visit(data, r, r->head, (u_char *) (e + 1), e->len);
         r->head += sizeof(ngx_http_audit_ring_entry_t) + ngx_align(e->len, 8);
         r->entries++;

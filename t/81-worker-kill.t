@@ -160,6 +160,9 @@ is(status()->{postgresql}{events_lost}, 0, 'audit_status: events_lost = 0 after 
 
 # a reload keeps the zone and its rings: the new generation's are recovered too
 $t->reload;
+# once the spools are replayed, new events wait in the workers' queues again
+my $logged = () = $t->log_lines($log);
+$t->wait_until(sub { rows() >= $logged && !(() = glob("$dir/spool/*.spool")) }, timeout => 60, interval => 0.5);
 my $gone = gone_count();
 $t->request(GET => "/patients/$_", cookie => "session=$tok") for 200 .. 204;
 sleep 0.3;
