@@ -15,7 +15,9 @@
  * of dead processes written for a zone that is not the current one: their
  * events are lost; it counts them, names them and removes the file.  The
  * count is as of the last snapshot: events of the last second before the
- * hard stop may be missing from it.
+ * hard stop may be missing from it.  The worker's first event names the
+ * lost chain and its last seq ("after"), so audit.verify_chain shows the
+ * tail PostgreSQL lacks.
  */
 
 
@@ -321,6 +323,8 @@ ngx_http_audit_ring_state_count(ngx_http_audit_ring_t *ring,
     ngx_http_audit_fault(ring->log, NULL, "module_fault", "events_lost",
                          "Audit events lost: nginx stopped hard with events "
                          "not yet stored");
+
+    ngx_http_audit_chain_after((ngx_cycle_t *) ngx_cycle, &producer, lastseq);
 }
 
 

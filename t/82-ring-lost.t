@@ -110,12 +110,28 @@ is_deeply([grep { $_ ne "audit-ring-" . ($t->worker_pids)[0] . ".state" } snapsh
 my $lost = $t->psql("SELECT count(*) FROM audit.events WHERE producer = '$chain'", db => 'audit');
 is($lost, 0, 'PostgreSQL has none of the lost chain\'s events');
 
+# the new worker's first event names the lost chain and its last seq
+$t->request(GET => '/patients/30', cookie => "session=$tok");
+my @after = $t->wait_events($log, @events + 2);
+my ($next) = grep { $_->{producer} ne $chain && $_->{seq} == 0 } @after[scalar(@events) .. $#after];
+is($next && $next->{after}, "$chain:$last", 'the next chain names the lost one and its last seq');
+
 # counted once: another restart counts nothing more
 $t->stop_nginx;
 $t->start_nginx;
 my $counted = () = $t->error_log =~ /shared memory of an earlier nginx is gone/g;
 is($counted, 1, 'a later restart does not count the loss again');
 is(status()->{postgresql}{events_lost}, 0, 'audit_status of the next nginx: events_lost = 0');
+
+# verify_chain names the loss: the lost chain, with its 20 events missing
+ok($t->wait_until(sub { rows() >= $before + 2 }, timeout => 20, interval => 0.5),
+   'the next chain\'s events reach PostgreSQL');
+my %chain = map { my @f = split /\|/; ($f[0] => { events => $f[1], missing => $f[2], ok => $f[3] }) }
+    split /\n/, $t->psql(q{SELECT producer || '|' || events || '|' || missing || '|' || ok
+                           FROM audit.verify_chain()}, db => 'audit', user => 'audit_reader');
+is_deeply($chain{$chain}, { events => 0, missing => 20, ok => 'false' },
+          'verify_chain: the lost chain, 20 events missing');
+is($chain{$next->{producer}}{ok}, 'true', '... the next chain is intact');
 
 # bad configuration fails nginx -t, naming the directive and its line
 for my $bad (['audit_ring 1k;', qr/invalid size "1k" in "audit_ring", at least 64k/],
