@@ -14,6 +14,7 @@
 
 
 #include "ngx_http_audit_module.h"
+#include "ngx_http_audit_ring.h"
 
 #include <openssl/evp.h>
 
@@ -257,6 +258,43 @@ ngx_http_audit_chain_exit_process(ngx_cycle_t *cycle)
 
 
 /*
+ * A chain lost with the shared memory of an earlier nginx, named by its
+ * snapshot on disk (ngx_http_audit_ring_state.c): this worker's first
+ * event names it unless it names its slot's predecessor already, so that
+ * audit.verify_chain sees the lost tail.
+ */
+
+void
+ngx_http_audit_chain_after(ngx_cycle_t *cycle, ngx_str_t *producer,
+    unsigned long long seq)
+{
+    ngx_http_audit_producer_t   *p;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    if (amcf == NULL || amcf->producer == NULL || producer->len == 0) {
+        return;
+    }
+
+    p = amcf->producer;
+
+    if (p->seq != 0 || p->after.len) {
+        return;
+    }
+
+    p->after.data = ngx_pnalloc(cycle->pool,
+                                producer->len + NGX_INT64_LEN + 1);
+    if (p->after.data == NULL) {
+        return;
+    }
+
+    p->after.len = ngx_sprintf(p->after.data, "%V:%uL", producer, seq)
+                   - p->after.data;
+}
+
+
+/*
  * A sink still holds n more (or, negative, fewer) of this worker's events
  * only in memory: what would die with the worker.
  */
@@ -328,6 +366,7 @@ ngx_http_audit_chain_append(ngx_http_audit_main_conf_t *amcf,
     long                         n;
     char                         line[AUDIT_EVENT_MAX];
     ngx_http_audit_record_t      rec;
+    ngx_http_audit_ring_t       *ring;
     ngx_http_audit_shctx_t      *sh;
     ngx_http_audit_producer_t   *p;
 
@@ -386,6 +425,20 @@ ngx_http_audit_chain_append(ngx_http_audit_main_conf_t *amcf,
     rec.line = (u_char *) line;
     rec.len = n;
     rec.log = log;
+    rec.ring_start = NGX_HTTP_AUDIT_RING_NONE;
+    rec.ring_end = NGX_HTTP_AUDIT_RING_NONE;
+
+    /*
+     * in shared memory until the sinks have stored it; if the ring is
+     * full, the sinks store it at once
+     */
+
+    ring = ngx_http_audit_ring_worker();
+
+    if (ring) {
+        (void) ngx_http_audit_ring_append(ring, rec.line, rec.len,
+                                          &rec.ring_start, &rec.ring_end);
+    }
 
     ngx_http_audit_top_event_sink(&rec);
 }

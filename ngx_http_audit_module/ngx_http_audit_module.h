@@ -327,6 +327,8 @@ ngx_int_t ngx_http_audit_chain_init_process(ngx_cycle_t *cycle);
 void ngx_http_audit_chain_exit_process(ngx_cycle_t *cycle);
 void ngx_http_audit_chain_hold(ngx_http_audit_main_conf_t *amcf,
     ngx_int_t n);
+void ngx_http_audit_chain_after(ngx_cycle_t *cycle, ngx_str_t *producer,
+    unsigned long long seq);
 ngx_int_t ngx_http_audit_event_prepare(ngx_http_request_t *r,
     audit_event_t *ev);
 void ngx_http_audit_chain_append(ngx_http_audit_main_conf_t *amcf,

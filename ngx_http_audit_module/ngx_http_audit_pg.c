@@ -75,6 +75,10 @@ ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
 
     pg->backoff = NGX_HTTP_AUDIT_PG_BACKOFF_MIN;
 
+    pg->batch_first = NGX_HTTP_AUDIT_RING_NONE;
+    pg->queue_first = NGX_HTTP_AUDIT_RING_NONE;
+    pg->ring_taken = NGX_HTTP_AUDIT_RING_NONE;
+
     pmcf->pg_state = pg;
 
     ngx_http_audit_pg_connect(pg);
@@ -114,6 +118,11 @@ ngx_http_audit_pg_exit_process(ngx_http_audit_pg_main_conf_t *pmcf)
 
     pg->batch_len = 0;
     pg->queued = 0;
+
+    /* all in the spool: the ring may let go of them */
+    pg->batch_first = NGX_HTTP_AUDIT_RING_NONE;
+    pg->queue_first = NGX_HTTP_AUDIT_RING_NONE;
+    ngx_http_audit_pg_ring(pg);
 
     ngx_http_audit_pg_close(pg);
     ngx_http_audit_spool_close(pg->spool);
@@ -562,6 +571,7 @@ ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
         pg->batch_len = 0;
         pg->batch_events = 0;
         pg->batch_failed = 0;
+        pg->batch_first = NGX_HTTP_AUDIT_RING_NONE;
     }
 
     /* while down, events go to disk, behind what is queued */
@@ -572,7 +582,10 @@ ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
         ngx_http_audit_pg_hold(pg, - (ngx_int_t) pg->nqueued);
         pg->queued = 0;
         pg->nqueued = 0;
+        pg->queue_first = NGX_HTTP_AUDIT_RING_NONE;
     }
+
+    ngx_http_audit_pg_ring(pg);
 
     ngx_http_audit_pg_close(pg);
 

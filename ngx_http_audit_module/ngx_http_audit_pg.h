@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_audit_module.h"
+#include "ngx_http_audit_ring.h"
 
 #include <libpq-fe.h>
 
@@ -55,8 +56,9 @@ char *ngx_http_audit_pg_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_audit_pg_main_conf_t *pmcf);
 void ngx_http_audit_pg_exit_process(ngx_http_audit_pg_main_conf_t *pmcf);
-void ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line,
-    size_t len);
+void ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg,
+    ngx_http_audit_record_t *rec);
+void ngx_http_audit_pg_take(ngx_http_audit_ring_line_t *l);
 
 /* the shipper's worker state, shared by its two halves */
 #define NGX_HTTP_AUDIT_PG_BACKOFF_MIN  100
@@ -98,6 +100,15 @@ struct ngx_http_audit_pg_s {
     ngx_uint_t                   batch_events;     /* from the queue */
     ngx_uint_t                   batch_failed;
 
+    /*
+     * where, in the worker's ring, the first event of the batch and of the
+     * queue start, and the last event handed to us ends: what is before
+     * the first of them is stored (ngx_http_audit_pg_ring())
+     */
+    uint64_t                     batch_first;
+    uint64_t                     queue_first;
+    uint64_t                     ring_taken;
+
     ngx_uint_t                   exiting;
 
     ngx_http_audit_shctx_t      *sh;               /* counters, if a zone */
@@ -119,6 +130,7 @@ ngx_int_t ngx_http_audit_pg_start_batch(ngx_http_audit_pg_t *pg);
 void ngx_http_audit_pg_batch_done(ngx_http_audit_pg_t *pg);
 void ngx_http_audit_pg_publish(ngx_http_audit_pg_t *pg);
 void ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n);
+void ngx_http_audit_pg_ring(ngx_http_audit_pg_t *pg);
 u_char *ngx_http_audit_pg_row(u_char *dst, u_char *line, size_t len);
 ngx_uint_t ngx_http_audit_pg_rows(u_char *p, size_t len);
 

@@ -3,6 +3,11 @@
  * ngx_http_audit_module: the PostgreSQL shipper's queue side: what a
  * worker holds for PostgreSQL, as COPY text rows, and its batches (the
  * libpq state machine that sends them is ngx_http_audit_pg.c).
+ *
+ * With audit_ring every event the worker holds is also in its ring in
+ * shared memory, and the ring's PostgreSQL cursor stays at the first of
+ * them until its batch is committed or spooled; an event that found the
+ * ring full goes straight to the spool.
  */
 
 
@@ -17,19 +22,29 @@
  */
 
 void
-ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
+ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg,
+    ngx_http_audit_record_t *rec)
 {
-    u_char  *end, row[2 * AUDIT_EVENT_MAX + 1];
+    u_char      *line, *end, row[2 * AUDIT_EVENT_MAX + 1];
+    size_t       len;
+    ngx_uint_t   spool;
+
+    /* the line without its "\n" */
+    line = rec->line;
+    len = rec->len - 1;
 
     /*
      * Behind a backlog in the spool, events join the spool, so they reach
      * PostgreSQL in the order they happened.
      */
 
-    if (ngx_http_audit_spool_backlog(pg->spool)
-        || pg->state == NGX_HTTP_AUDIT_PG_DOWN
-        || pg->queued + 2 * len + 1 > pg->conf->queue)
-    {
+    spool = ngx_http_audit_spool_backlog(pg->spool)
+            || pg->state == NGX_HTTP_AUDIT_PG_DOWN
+            || pg->queued + 2 * len + 1 > pg->conf->queue
+            || (rec->ring_start == NGX_HTTP_AUDIT_RING_NONE
+                && ngx_http_audit_ring_worker());
+
+    if (spool) {
         end = ngx_http_audit_pg_row(row, line, len);
         ngx_http_audit_spool_append(pg->spool, row, end - row, pg->log);
 
@@ -38,6 +53,18 @@ ngx_http_audit_pg_enqueue(ngx_http_audit_pg_t *pg, u_char *line, size_t len)
         pg->queued = end - pg->queue;
         pg->nqueued++;
         ngx_http_audit_pg_hold(pg, 1);
+
+        if (pg->queue_first == NGX_HTTP_AUDIT_RING_NONE) {
+            pg->queue_first = rec->ring_start;
+        }
+    }
+
+    if (rec->ring_end != NGX_HTTP_AUDIT_RING_NONE) {
+        pg->ring_taken = rec->ring_end;
+
+        if (spool) {
+            ngx_http_audit_pg_ring(pg);
+        }
     }
 
     if (pg->state != NGX_HTTP_AUDIT_PG_IDLE) {
@@ -91,8 +118,10 @@ ngx_http_audit_pg_start_batch(ngx_http_audit_pg_t *pg)
             pg->batch_len = pg->queued;
             pg->batch_spooled = 0;
             pg->batch_events = pg->nqueued;
+            pg->batch_first = pg->queue_first;
             pg->queued = 0;
             pg->nqueued = 0;
+            pg->queue_first = NGX_HTTP_AUDIT_RING_NONE;
         }
     }
 
@@ -146,6 +175,11 @@ ngx_http_audit_pg_batch_done(ngx_http_audit_pg_t *pg)
 
     ngx_http_audit_pg_hold(pg, - (ngx_int_t) pg->batch_events);
 
+    if (!pg->batch_spooled) {
+        pg->batch_first = NGX_HTTP_AUDIT_RING_NONE;
+        ngx_http_audit_pg_ring(pg);
+    }
+
     pg->batch_len = 0;
     pg->batch_events = 0;
     pg->batch_sent = 0;
@@ -176,8 +210,71 @@ ngx_http_audit_pg_publish(ngx_http_audit_pg_t *pg)
 void
 ngx_http_audit_pg_hold(ngx_http_audit_pg_t *pg, ngx_int_t n)
 {
+    /* in a ring, nothing dies with the worker */
+
+    if (ngx_http_audit_ring_worker()) {
+        return;
+    }
+
     /* the chain's bookkeeping is the chain's (ngx_http_audit_chain.c) */
     ngx_http_audit_chain_hold(pg->amcf, n);
+}
+
+
+/*
+ * The ring may let go of what is before the first event held in memory
+ * (the batch's, then the queue's), or else of all handed to us so far.
+ */
+
+void
+ngx_http_audit_pg_ring(ngx_http_audit_pg_t *pg)
+{
+    uint64_t  pos;
+
+    if (pg->batch_first != NGX_HTTP_AUDIT_RING_NONE) {
+        pos = pg->batch_first;
+
+    } else if (pg->queue_first != NGX_HTTP_AUDIT_RING_NONE) {
+        pos = pg->queue_first;
+
+    } else {
+        pos = pg->ring_taken;
+    }
+
+    ngx_http_audit_ring_taken(ngx_http_audit_ring_worker(),
+                              NGX_HTTP_AUDIT_RING_PG, pos);
+}
+
+
+/*
+ * An event of a dead worker's ring that PostgreSQL had not stored: to the
+ * spool at once, without its limit (like the queue at exit), replayed
+ * from there; an event stored twice is one row.
+ */
+
+void
+ngx_http_audit_pg_take(ngx_http_audit_ring_line_t *l)
+{
+    u_char                         *end, row[2 * AUDIT_EVENT_MAX + 1];
+    ngx_http_audit_pg_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_pg_module);
+
+    if (pmcf == NULL || pmcf->spool_state == NULL || l->len < 2
+        || l->len > AUDIT_EVENT_MAX)
+    {
+        return;
+    }
+
+    end = ngx_http_audit_pg_row(row, l->line, l->len - 1);
+
+    (void) ngx_http_audit_spool_save(pmcf->spool_state, row, end - row,
+                                     l->log);
+
+    if (pmcf->pg_state) {
+        ngx_http_audit_pg_publish(pmcf->pg_state);
+    }
 }
 
 

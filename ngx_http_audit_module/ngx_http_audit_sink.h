@@ -35,6 +35,9 @@ typedef struct {
     u_char                      *line;
     size_t                       len;
     ngx_log_t                   *log;
+    uint64_t                     ring_start;       /* in this worker's ring */
+    uint64_t                     ring_end;         /* (ngx_http_audit_ring.h),
+                                                      or _RING_NONE */
 } ngx_http_audit_record_t;
 
 

@@ -1,15 +1,20 @@
-# A worker killed with -9 loses at most the events it still held in memory
-# (its PostgreSQL queue): the worker started in its place counts them
-# (error log, audit_status, one tracker issue), its first event names the
-# dead chain's last seq, and audit.verify_chain reports exactly that many
-# missing.
+# A worker killed with -9 loses nothing (audit_ring): its events wait in a
+# ring in shared memory until the log has written them and PostgreSQL has
+# committed or spooled them; the worker started in its place (or any live
+# one) takes what is outstanding from the dead worker's ring.  Several
+# workers killed under load, with PostgreSQL up and down, then a quit with
+# PostgreSQL down and a restart: every event of every answered request is
+# in the JSON log and in PostgreSQL exactly once, verify_chain is clean,
+# events_lost is 0.
 
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP;
-use Time::HiRes qw(sleep);
+use HTTP::Tiny;
+use POSIX ();
+use Time::HiRes qw(sleep time);
 use Audit::Test;
 use Audit::Token;
 use Audit::Sentry;
@@ -23,13 +28,15 @@ my $writer = $t->audit_db;
 my $secret = 'worker kill test secret, long enough';
 $t->file('hmac.key', $secret);
 mkdir "$dir/spool" or die;
+mkdir "$dir/ring" or die;
 my $tok = Audit::Token::hs256($secret, { sub => 'u-kim', role => 'doctor', sid => 's-9',
                                          exp => time + 3600 });
 
-# batches wait 8 s: the first events are still in memory at the kill
+# batches wait 8 s: events are still only in the workers' memory at a kill
 my %vars = (CONN => $writer, DSN => $rx->dsn);
-$t->write_nginx_conf(<<'CONF', workers => 1, vars => \%vars);
+$t->write_nginx_conf(<<'CONF', workers => 2, vars => \%vars);
     audit_zone audit:1m;
+    audit_ring 4m state=%%DIR%%/ring;
     audit_session_keys %%DIR%%/hmac.key;
     audit_log %%DIR%%/audit.jsonl flush=100ms;
     audit_pg "%%CONN%%" batch=10000 flush=8s;
@@ -47,62 +54,162 @@ $t->start_nginx;
 my $log = "$dir/audit.jsonl";
 sub status { decode_json($t->request(GET => '/_audit/status', headers => { Accept => 'application/json' })->{content}) }
 sub rows { $t->psql('SELECT count(*) FROM audit.events', db => 'audit') }
+sub gone_count { my $n = 0; my $e = $t->error_log; $n += $1 while $e =~ /worker process \d+ is gone; (\d+) audit events/g; $n }
 
-ok($t->wait_until(sub { $t->error_log =~ /connected to PostgreSQL/ }, timeout => 15),
-   'the worker is connected to PostgreSQL');
+ok($t->wait_until(sub { (() = $t->error_log =~ /connected to PostgreSQL/g) >= 2 }, timeout => 15),
+   'both workers are connected to PostgreSQL');
 
-$t->request(GET => "/patients/$_", cookie => "session=$tok") for 1 .. 10;
-$t->wait_events($log, 20);
+# 1. both workers killed while they hold every event for PostgreSQL
+
+my %answered;
+for (1 .. 10) {
+    my $r = $t->request(GET => "/patients/$_", cookie => "session=$tok");
+    $answered{$r->{headers}{'x-request-id'}} = 1 if $r->{status} == 200;
+}
+is(scalar keys %answered, 10, '10 requests answered');
+$t->wait_events($log, 10);
 sleep 0.3;                          # the log is flushed every 100 ms
 my @first = $t->log_events($log);
 my $held = @first;
-is(rows(), 0, "$held events logged, none stored yet: they are in the worker's memory");
+my %per;
+$per{$_->{request_id}}++ for @first;
+my ($k) = values %per;
+ok($k >= 1 && !grep({ $_ != $k } values %per), "each request has $k events ($held in all)");
+is(rows(), 0, "$held events logged, none stored yet: they are in the workers' memory");
 
-my ($victim) = $t->worker_pids;
-ok(kill(KILL => $victim), "worker $victim killed with -9");
-my $next;
-$t->wait_until(sub { ($next) = grep { $_ != $victim } $t->worker_pids; $next }, timeout => 10);
-ok($next, "the master started worker $next in its place");
+my @victims = $t->worker_pids;
+is(kill(KILL => @victims), 2, "both workers (@victims) killed with -9");
+my %dead = map { $_ => 1 } @victims;
+ok($t->wait_until(sub { (grep { !$dead{$_} } $t->worker_pids) >= 2 }, timeout => 10),
+   'the master started two workers in their place');
 
-# counted: the error log, audit_status, the tracker
-$t->wait_until(sub { $t->error_log =~ /died with/ }, timeout => 10);
-like($t->error_log, qr/\[alert\].*worker process $victim died with $held audit events not yet stored/,
-     "the new worker logs the loss: $held events");
-is(status()->{postgresql}{events_lost}, $held, "audit_status: events_lost = $held");
-$t->wait_until(sub { $rx->issues->{'module_fault:events_lost'} }, timeout => 10);
-is($rx->issues->{'module_fault:events_lost'}{count}, 1, 'one tracker issue: module_fault:events_lost');
+ok($t->wait_until(sub { gone_count() >= $held }, timeout => 10),
+   "the new workers took the $held events from the dead workers' rings");
+is(gone_count(), $held, '... exactly those');
+unlike($t->error_log, qr/died with|are lost|is lost/, 'no loss in the error log');
+is(status()->{postgresql}{events_lost}, 0, 'audit_status: events_lost = 0');
 
-# the new chain names where the dead one ended
-$t->request(GET => "/patients/$_", cookie => "session=$tok") for 11 .. 15;
-my @all = $t->wait_events($log, $held + 10);
-my $dead = $first[0]{producer};
-my ($start) = grep { $_->{producer} ne $dead } @all;
-is($start->{seq}, 0, 'the new worker starts a new chain');
-is($start->{after}, "$dead:" . ($held - 1), 'its first event names the dead chain and its last seq');
+# their new chains name where the dead ones ended
+$t->request(GET => "/patients/$_", cookie => "session=$tok") for 11 .. 14;
+my @all = $t->wait_events($log, $held + 4 * $k);
+my %dead_chain = map { $_->{producer} => 1 } @first;
+my @starts = grep { !$dead_chain{$_->{producer}} && $_->{seq} == 0 } @all;
+ok(@starts >= 1, 'new workers start new chains');
+my @after = grep { $_->{after} } @starts;
+ok(@after && !grep({ !$dead_chain{(split /:(?=\d+$)/, $_->{after})[0]} } @after),
+   '... which name the dead chains');
+is(scalar(@all), $held + 4 * $k, 'the log has no line twice');
 
-# once the new worker's batch is stored: everything but the lost events
-my $lines = () = $t->log_lines($log);
-$t->wait_until(sub { rows() >= $lines - $held }, timeout => 30, interval => 0.5);
+ok($t->wait_until(sub { rows() >= @all }, timeout => 40, interval => 0.5),
+   'PostgreSQL gets every event, those of the dead workers too');
+
+# 2. under load: kills with PostgreSQL up, down, and up again
+
+my $port = $t->port;
+sub loader {
+    my ($file, $seconds) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        open my $fh, '>', $file or POSIX::_exit(1);
+        $fh->autoflush(1);
+        my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
+        my $end = time + $seconds;
+        my $n = 0;
+        while (time < $end) {
+            my $res = $http->get("http://127.0.0.1:$port/patients/" . (100 + ++$n % 50),
+                                 { headers => { Cookie => "session=$tok" } });
+            print $fh "$res->{headers}{'x-request-id'}\n" if $res->{status} == 200;
+        }
+        POSIX::_exit(0);
+    }
+    $t->track($pid, 'loader');
+    return $pid;
+}
+
+sub kill_one {
+    my ($why) = @_;
+    my @w = $t->worker_pids;
+    ok(@w && kill(KILL => $w[0]), "worker $w[0] killed with -9 $why");
+    $t->wait_until(sub { $t->worker_pids >= 2 && !grep { $_ == $w[0] } $t->worker_pids }, timeout => 10);
+}
+
+my @loaders = map { loader("$dir/answered.$_", 9) } 1 .. 2;
+sleep 1.5;
+kill_one('under load, PostgreSQL up');
+sleep 1;
+$t->stop_pg;
+sleep 1;
+kill_one('under load, PostgreSQL down');
+sleep 1;
+kill_one('under load, PostgreSQL still down');
+sleep 1;
+$t->start_pg_again;
+sleep 1;
+kill_one('under load, PostgreSQL up again');
+waitpid $_, 0 for @loaders;
+
+for my $f (map { "$dir/answered.$_" } 1 .. 2) {
+    open my $fh, '<', $f or die "$f: $!";
+    while (<$fh>) { chomp; $answered{$_} = 1 if length }
+}
+ok(keys(%answered) > 50, scalar(keys %answered) . ' requests answered in all');
+
 sleep 0.5;
-is(rows(), $lines - $held, "rows = log lines - lost ($lines - $held)");
+is(status()->{postgresql}{events_lost}, 0, 'audit_status: events_lost = 0 after the kills');
 
-my %chain = map { my @f = split /\|/; ($f[0] => { events => $f[1], missing => $f[2], ok => $f[3] }) }
-    split /\n/, $t->psql(q{SELECT producer || '|' || events || '|' || missing || '|' || ok
-                           FROM audit.verify_chain()}, db => 'audit', user => 'audit_reader');
-is_deeply($chain{$dead}, { events => 0, missing => $held, ok => 'false' },
-          "verify_chain: the dead chain is reported with $held missing, the loss counted");
-is($chain{$start->{producer}}{ok}, 'true', '... the new chain is intact');
-my $missing = 0;
-$missing += $_->{missing} for values %chain;
-is($missing, $held, 'verify_chain\'s gap equals the loss counted after the restart');
-
-# a reload is not a death: the old worker exits gracefully, nothing counted
-$t->request(GET => "/patients/$_", cookie => "session=$tok") for 16 .. 18;
+# a reload keeps the zone and its rings: the new generation's are recovered too
 $t->reload;
-$t->request(GET => '/patients/19', cookie => "session=$tok");
+# once the spools are replayed, new events wait in the workers' queues again
+my $logged = () = $t->log_lines($log);
+$t->wait_until(sub { rows() >= $logged && !(() = glob("$dir/spool/*.spool")) }, timeout => 60, interval => 0.5);
+my $gone = gone_count();
+$t->request(GET => "/patients/$_", cookie => "session=$tok") for 200 .. 204;
+sleep 0.3;
+my @gen = $t->worker_pids;
+is(kill(KILL => @gen), 2, "after a reload, both new workers (@gen) killed with -9");
+ok($t->wait_until(sub { gone_count() >= $gone + 10 }, timeout => 10),
+   '... their events are taken from their rings');
+$t->wait_until(sub { $t->worker_pids >= 2 && !grep { my $p = $_; grep { $_ == $p } @gen } $t->worker_pids },
+               timeout => 10);
+for (200 .. 204) {
+    my $r = $t->request(GET => "/patients/$_", cookie => "session=$tok");
+    $answered{$r->{headers}{'x-request-id'}} = 1 if $r->{status} == 200;
+}
+
+# 3. a quit with PostgreSQL down, a restart with it up
+
+$t->stop_pg;
 $t->stop_nginx;
-my $counted = () = $t->error_log =~ /died with/g;
-is($counted, 1, 'only the killed worker\'s loss was counted, none at the reload');
+$t->start_pg_again;
+$t->start_nginx;
+
+my @events = $t->log_events($log);
+my (%ids, %by_request);
+$ids{$_->{id}}++ for @events;
+$by_request{$_->{request_id} // ''}++ for @events;
+is(scalar(grep { $_ > 1 } values %ids), 0, scalar(@events) . ' events in the log, none twice');
+my @short = grep { ($by_request{$_} // 0) != $k } keys %answered;
+is(scalar(@short), 0, "every answered request has its $k events in the log")
+    or diag("short: @short[0 .. ($#short < 4 ? $#short : 4)]");
+
+ok($t->wait_until(sub { rows() >= @events }, timeout => 60, interval => 0.5),
+   'PostgreSQL catches up with the log');
+sleep 0.5;
+is(rows(), scalar(@events), 'PostgreSQL has as many events as the log');
+my %in_db = map { $_ => 1 } split /\n/, $t->psql('SELECT id FROM audit.events', db => 'audit');
+is(scalar(grep { !$in_db{$_} } keys %ids), 0, '... the same events');
+
+my @chains = map { my @f = split /\|/; { producer => $f[0], missing => $f[1], ok => $f[2] } }
+    split /\n/, $t->psql(q{SELECT producer || '|' || missing || '|' || ok
+                           FROM audit.verify_chain()}, db => 'audit', user => 'audit_reader');
+ok(@chains >= 6, scalar(@chains) . ' chains');
+is_deeply([grep { $_->{ok} ne 'true' || $_->{missing} != 0 } @chains], [],
+          'verify_chain: every chain intact, nothing missing');
+
+unlike($t->error_log, qr/died with|are lost|is lost|half-written/, 'no loss in the error log');
+ok(!$rx->issues->{'module_fault:events_lost'}, 'no events_lost issue at the tracker');
+is(status()->{postgresql}{events_lost}, 0, 'audit_status after the restart: events_lost = 0');
 
 $t->stop_all_and_check;
 done_testing;

@@ -11,10 +11,15 @@
  * is opened O_APPEND by nginx, so the single write() of a flush lands
  * after whatever other workers wrote: lines never interleave.  Nothing
  * here calls fsync(); a write error is logged, once per flush.
+ *
+ * With audit_ring the buffer is a copy: each line stays in the worker's
+ * ring until the write() that takes it to the file, so a worker killed
+ * with lines in its buffer loses none (the next one writes them).
  */
 
 
 #include "ngx_http_audit_module.h"
+#include "ngx_http_audit_ring.h"
 
 
 #define NGX_HTTP_AUDIT_LOG_BUFFER  (64 * 1024)
@@ -34,6 +39,8 @@ typedef struct {
     u_char                      *last;
     ngx_msec_t                   flush;
     ngx_event_t                 *event;
+    uint64_t                     ring_end;         /* of the buffer's last
+                                                      line in the ring */
 } ngx_http_audit_log_t;
 
 
@@ -55,7 +62,8 @@ static void ngx_http_audit_log_flush(ngx_open_file_t *file, ngx_log_t *log);
 static void ngx_http_audit_log_flush_handler(ngx_event_t *ev);
 static void ngx_http_audit_log_event(ngx_http_audit_record_t *rec);
 static void ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
-    size_t len, ngx_log_t *log);
+    size_t len, uint64_t end, ngx_log_t *log);
+static void ngx_http_audit_log_take(ngx_http_audit_ring_line_t *l);
 static void ngx_http_audit_log_write_out(ngx_http_audit_log_t *alog,
     u_char *data, size_t len, ngx_log_t *log);
 
@@ -110,8 +118,17 @@ static ngx_http_audit_event_sink_pt  ngx_http_audit_log_next_sink;
 static ngx_int_t
 ngx_http_audit_log_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_audit_log_main_conf_t  *lmcf;
+
     ngx_http_audit_log_next_sink = ngx_http_audit_top_event_sink;
     ngx_http_audit_top_event_sink = ngx_http_audit_log_event;
+
+    lmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_audit_log_module);
+
+    if (lmcf->log) {
+        ngx_http_audit_ring_want(cf, NGX_HTTP_AUDIT_RING_LOG,
+                                 ngx_http_audit_log_take);
+    }
 
     return NGX_OK;
 }
@@ -244,6 +261,7 @@ ngx_http_audit_log_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         alog->pos = alog->start;
         alog->last = alog->start + size;
+        alog->ring_end = NGX_HTTP_AUDIT_RING_NONE;
         alog->flush = flush;
 
         alog->event = ngx_pcalloc(cf->pool, sizeof(ngx_event_t));
@@ -331,32 +349,52 @@ ngx_http_audit_log_syslog(ngx_http_audit_log_t *alog, u_char *line,
 static void
 ngx_http_audit_log_event(ngx_http_audit_record_t *rec)
 {
+    ngx_http_audit_log_t            *alog;
     ngx_http_audit_log_main_conf_t  *lmcf;
 
     lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_audit_log_module);
 
     if (lmcf && lmcf->log) {
-        ngx_http_audit_log_write(lmcf->log, rec->line, rec->len, rec->log);
+        alog = lmcf->log;
+
+        if (rec->ring_start == NGX_HTTP_AUDIT_RING_NONE && alog->start
+            && ngx_http_audit_ring_worker())
+        {
+            /* the ring is full: the line must not wait in memory alone */
+            ngx_http_audit_log_flush(alog->file, rec->log);
+            ngx_http_audit_log_write_out(alog, rec->line, rec->len, rec->log);
+
+        } else {
+            ngx_http_audit_log_write(alog, rec->line, rec->len,
+                                     rec->ring_end, rec->log);
+        }
     }
 
     ngx_http_audit_log_next_sink(rec);
 }
 
 
-/* appends one encoded line ("...\n") */
+/*
+ * appends one encoded line ("...\n"); end is where it ends in the ring,
+ * which learns that the line is in the file once it is written
+ */
 
 static void
 ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
-    size_t len, ngx_log_t *log)
+    size_t len, uint64_t end, ngx_log_t *log)
 {
     if (alog->syslog) {
         ngx_http_audit_log_syslog(alog, line, len, log);
+        ngx_http_audit_ring_taken(ngx_http_audit_ring_worker(),
+                                  NGX_HTTP_AUDIT_RING_LOG, end);
         return;
     }
 
     if (alog->start == NULL) {
         ngx_http_audit_log_write_out(alog, line, len, log);
+        ngx_http_audit_ring_taken(ngx_http_audit_ring_worker(),
+                                  NGX_HTTP_AUDIT_RING_LOG, end);
         return;
     }
 
@@ -365,11 +403,17 @@ ngx_http_audit_log_write(ngx_http_audit_log_t *alog, u_char *line,
 
         if (len > (size_t) (alog->last - alog->pos)) {
             ngx_http_audit_log_write_out(alog, line, len, log);
+            ngx_http_audit_ring_taken(ngx_http_audit_ring_worker(),
+                                      NGX_HTTP_AUDIT_RING_LOG, end);
             return;
         }
     }
 
     alog->pos = ngx_cpymem(alog->pos, line, len);
+
+    if (end != NGX_HTTP_AUDIT_RING_NONE) {
+        alog->ring_end = end;
+    }
 
     if (!alog->event->timer_set) {
         ngx_add_timer(alog->event, alog->flush);
@@ -390,6 +434,10 @@ ngx_http_audit_log_flush(ngx_open_file_t *file, ngx_log_t *log)
     if (len) {
         ngx_http_audit_log_write_out(alog, alog->start, len, log);
         alog->pos = alog->start;
+
+        /* a failed write is logged with its size: the ring cannot help */
+        ngx_http_audit_ring_taken(ngx_http_audit_ring_worker(),
+                                  NGX_HTTP_AUDIT_RING_LOG, alog->ring_end);
     }
 
     if (alog->event && alog->event->timer_set) {
@@ -404,6 +452,29 @@ ngx_http_audit_log_flush_handler(ngx_event_t *ev)
     ngx_http_audit_log_t  *alog = ev->data;
 
     ngx_http_audit_log_flush(alog->file, ev->log);
+}
+
+
+/* a line of a dead worker's ring: written at once */
+
+static void
+ngx_http_audit_log_take(ngx_http_audit_ring_line_t *l)
+{
+    ngx_http_audit_log_main_conf_t  *lmcf;
+
+    lmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_log_module);
+
+    if (lmcf == NULL || lmcf->log == NULL) {
+        return;
+    }
+
+    if (lmcf->log->syslog) {
+        ngx_http_audit_log_syslog(lmcf->log, l->line, l->len, l->log);
+        return;
+    }
+
+    ngx_http_audit_log_write_out(lmcf->log, l->line, l->len, l->log);
 }
 
 

@@ -80,8 +80,17 @@ static ngx_http_audit_event_sink_pt  ngx_http_audit_pg_next_sink;
 static ngx_int_t
 ngx_http_audit_pg_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_audit_pg_main_conf_t  *pmcf;
+
     ngx_http_audit_pg_next_sink = ngx_http_audit_top_event_sink;
     ngx_http_audit_top_event_sink = ngx_http_audit_pg_event;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_audit_pg_module);
+
+    if (pmcf->pg) {
+        ngx_http_audit_ring_want(cf, NGX_HTTP_AUDIT_RING_PG,
+                                 ngx_http_audit_pg_take);
+    }
 
     return NGX_OK;
 }
@@ -190,7 +199,7 @@ ngx_http_audit_pg_event(ngx_http_audit_record_t *rec)
                                                ngx_http_audit_pg_module);
 
     if (pmcf && pmcf->pg_state) {
-        ngx_http_audit_pg_enqueue(pmcf->pg_state, rec->line, rec->len - 1);
+        ngx_http_audit_pg_enqueue(pmcf->pg_state, rec);
     }
 
     ngx_http_audit_pg_next_sink(rec);
