@@ -50,6 +50,71 @@ ngx_http_audit_conf_error(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at,
 }
 
 
+/*
+ * "NAME:SIZE", the argument of a directive that makes a shared zone
+ * (audit_zone, audit_console_zone): adds the zone with the caller's tag,
+ * at least min bytes; NULL after an error naming the directive.  The
+ * caller sets init and data.
+ */
+
+ngx_shm_zone_t *
+ngx_http_audit_conf_zone(ngx_conf_t *cf, ngx_str_t *arg, size_t min,
+    void *tag)
+{
+    u_char          *p;
+    ssize_t          size;
+    ngx_str_t        name, s, *cmd;
+    ngx_shm_zone_t  *zone;
+
+    cmd = cf->args->elts;
+
+    p = (u_char *) ngx_strlchr(arg->data, arg->data + arg->len, ':');
+
+    if (p == NULL || p == arg->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\" in \"%V\", "
+                           "expected NAME:SIZE", arg, &cmd[0]);
+        return NULL;
+    }
+
+    name.data = arg->data;
+    name.len = p - arg->data;
+
+    s.data = p + 1;
+    s.len = arg->data + arg->len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\" in \"%V\"",
+                           arg, &cmd[0]);
+        return NULL;
+    }
+
+    if (size < (ssize_t) min) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" in \"%V\" is too small, "
+                           "at least %uzk", &name, &cmd[0], min / 1024);
+        return NULL;
+    }
+
+    zone = ngx_shared_memory_add(cf, &name, size, tag);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" in \"%V\" is already used",
+                           &name, &cmd[0]);
+        return NULL;
+    }
+
+    return zone;
+}
+
+
 /* a cookie or header name: an RFC 7230 token */
 
 char *

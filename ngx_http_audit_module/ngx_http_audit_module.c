@@ -527,9 +527,7 @@ ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_audit_main_conf_t *amcf = conf;
 
-    u_char     *p;
-    ssize_t     size;
-    ngx_str_t  *value, name, s;
+    ngx_str_t  *value;
 
     if (amcf->shm_zone) {
         return "is duplicate";
@@ -537,46 +535,10 @@ ngx_http_audit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\" in \"audit_zone\", "
-                           "expected NAME:SIZE", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\" in \"audit_zone\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" in \"audit_zone\" is too small, "
-                           "at least %uzk", &name, 8 * ngx_pagesize / 1024);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                           &ngx_http_audit_module);
+    amcf->shm_zone = ngx_http_audit_conf_zone(cf, &value[1],
+                                              8 * ngx_pagesize,
+                                              &ngx_http_audit_module);
     if (amcf->shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (amcf->shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" in \"audit_zone\" is already used",
-                           &name);
         return NGX_CONF_ERROR;
     }
 

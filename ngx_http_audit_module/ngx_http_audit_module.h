@@ -217,6 +217,8 @@ void ngx_http_audit_conf_line(ngx_conf_t *cf, ngx_http_audit_conf_line_t *at);
 void ngx_cdecl ngx_http_audit_conf_error(ngx_conf_t *cf,
     ngx_http_audit_conf_line_t *at, const char *fmt, ...);
 char *ngx_http_audit_check_name(ngx_conf_t *cf, void *post, void *data);
+ngx_shm_zone_t *ngx_http_audit_conf_zone(ngx_conf_t *cf, ngx_str_t *arg,
+    size_t min, void *tag);
 
 /* session keys */
 char *ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd,

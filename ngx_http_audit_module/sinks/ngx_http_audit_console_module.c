@@ -217,9 +217,7 @@ ngx_http_audit_console_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_audit_console_main_conf_t *cmcf = conf;
 
-    u_char     *p;
-    ssize_t     size;
-    ngx_str_t  *value, name, s;
+    ngx_str_t  *value;
 
     if (cmcf->shm_zone) {
         return "is duplicate";
@@ -227,40 +225,9 @@ ngx_http_audit_console_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"audit_console_zone\" \"%V\": "
-                           "NAME:SIZE expected", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR || size < (ssize_t) (1024 * 1024)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"audit_console_zone\" size \"%V\": "
-                           "1m at least", &s);
-        return NGX_CONF_ERROR;
-    }
-
-    cmcf->shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                           &ngx_http_audit_console_module);
+    cmcf->shm_zone = ngx_http_audit_conf_zone(cf, &value[1], 1024 * 1024,
+                                              &ngx_http_audit_console_module);
     if (cmcf->shm_zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (cmcf->shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"audit_console_zone\" \"%V\" is already used",
-                           &name);
         return NGX_CONF_ERROR;
     }
 
