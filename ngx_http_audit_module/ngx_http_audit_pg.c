@@ -23,6 +23,7 @@
 
 
 #include "ngx_http_audit_pg.h"
+#include "ngx_http_audit_pg_socket.h"
 
 #include <libpq-fe.h>
 
@@ -171,54 +172,13 @@ ngx_http_audit_pg_connect(ngx_http_audit_pg_t *pg)
 static void
 ngx_http_audit_pg_register(ngx_http_audit_pg_t *pg)
 {
-    int                fd;
-    ngx_connection_t  *c;
+    const char  *failed;
 
-    fd = PQsocket(pg->conn);
-
-    if (pg->c && pg->c->fd == fd) {
-        return;
-    }
-
-    if (pg->c) {
-        /* libpq closes its own sockets: forget ours without close() */
-        pg->c->fd = (ngx_socket_t) -1;
-        ngx_free_connection(pg->c);
-        pg->c = NULL;
-    }
-
-    if (fd < 0) {
-        ngx_http_audit_pg_fail(pg, "PQsocket() failed");
-        return;
-    }
-
-    c = ngx_get_connection(fd, pg->log);
-    if (c == NULL) {
-        ngx_http_audit_pg_fail(pg, "no free connection");
-        return;
-    }
-
-    c->data = pg;
-    c->read->handler = ngx_http_audit_pg_event_handler;
-    c->write->handler = ngx_http_audit_pg_event_handler;
-    c->read->log = pg->log;
-    c->write->log = pg->log;
-
-    pg->c = c;
-
-    if (ngx_add_conn) {
-        if (ngx_add_conn(c) == NGX_ERROR) {
-            ngx_http_audit_pg_fail(pg, "ngx_add_conn() failed");
-        }
-
-        return;
-    }
-
-    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK
-        || ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-           != NGX_OK)
-    {
-        ngx_http_audit_pg_fail(pg, "ngx_add_event() failed");
+    failed = ngx_http_audit_pg_socket_watch(pg->conn, &pg->c, pg,
+                                            ngx_http_audit_pg_event_handler,
+                                            pg->log);
+    if (failed) {
+        ngx_http_audit_pg_fail(pg, failed);
     }
 }
 
@@ -602,30 +562,7 @@ ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
 void
 ngx_http_audit_pg_close(ngx_http_audit_pg_t *pg)
 {
-    if (pg->c) {
-        if (pg->c->read->timer_set) {
-            ngx_del_timer(pg->c->read);
-        }
-
-        if (ngx_del_conn) {
-            ngx_del_conn(pg->c, NGX_CLOSE_EVENT);
-
-        } else {
-            if (pg->c->read->active) {
-                ngx_del_event(pg->c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-            }
-
-            if (pg->c->write->active) {
-                ngx_del_event(pg->c->write, NGX_WRITE_EVENT,
-                              NGX_CLOSE_EVENT);
-            }
-        }
-
-        /* the socket is libpq's to close */
-        pg->c->fd = (ngx_socket_t) -1;
-        ngx_free_connection(pg->c);
-        pg->c = NULL;
-    }
+    ngx_http_audit_pg_socket_forget(&pg->c);
 
     if (pg->conn) {
         PQfinish(pg->conn);
