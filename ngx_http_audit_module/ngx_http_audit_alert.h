@@ -263,18 +263,6 @@ void ngx_http_audit_alert_test_result(ngx_http_audit_alert_t *a, void *tag,
 u_char *ngx_http_audit_alert_status_section(u_char *p, u_char *last,
     ngx_uint_t prometheus);
 
-/* the live workers' gauges, summed (ngx_http_audit_health.c) */
-typedef struct {
-    ngx_uint_t                   alive;
-    ngx_uint_t                   up;               /* connected to PG */
-    ngx_atomic_uint_t            queue_bytes;
-    ngx_atomic_uint_t            spool_bytes;
-    ngx_uint_t                   sentry_breaker;
-} ngx_http_audit_health_workers_t;
-
-void ngx_http_audit_health_workers(ngx_http_audit_shctx_t *sh,
-    ngx_http_audit_health_workers_t *hw);
-
 /* the handlers (ngx_http_audit_health.c, ngx_http_audit_alert_test.c) */
 ngx_int_t ngx_http_audit_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_audit_alert_test_handler(ngx_http_request_t *r);

@@ -224,13 +224,13 @@ ngx_http_audit_alert_ring_delta(ngx_http_audit_alert_ring_t *ring,
 ngx_uint_t
 ngx_http_audit_alert_pg_up(ngx_http_audit_alert_t *a)
 {
-    ngx_http_audit_health_workers_t  hw;
+    ngx_http_audit_workers_t  hw;
 
     if (a->audit == NULL) {
         return 1;
     }
 
-    ngx_http_audit_health_workers(a->audit, &hw);
+    ngx_http_audit_zone_workers(a->audit, &hw);
 
-    return hw.alive && hw.up == hw.alive;
+    return hw.alive && hw.pg_up == hw.alive;
 }

@@ -585,12 +585,11 @@ ngx_http_audit_console_health(ngx_http_request_t *r,
     ngx_http_audit_console_shctx_t *sh, ngx_slab_pool_t *shpool)
 {
     uint64_t                             first, next;
-    ngx_uint_t                           i, workers, up, breaker, chains;
-    ngx_atomic_uint_t                    queue, spool;
+    ngx_uint_t                           i, chains;
     ngx_http_audit_shctx_t              *ash;
+    ngx_http_audit_workers_t             ws;
     ngx_http_audit_main_conf_t          *amcf;
     ngx_http_audit_console_out_t         o;
-    ngx_http_audit_worker_stats_t       *w;
     ngx_http_audit_console_main_conf_t  *cmcf;
 
     ngx_shmtx_lock(&shpool->mutex);
@@ -615,24 +614,9 @@ ngx_http_audit_console_health(ngx_http_request_t *r,
     }
 
     ash = amcf->shm_zone->data;
-    workers = up = breaker = chains = 0;
-    queue = spool = 0;
+    chains = 0;
 
-    for (i = 0; i < NGX_HTTP_AUDIT_MAX_WORKERS; i++) {
-        w = &ash->workers[i];
-
-        /* slots of workers that are gone keep their last values */
-        if (w->pid == 0 || (kill(w->pid, 0) != 0 && ngx_errno != NGX_EPERM))
-        {
-            continue;
-        }
-
-        workers++;
-        queue += w->queue_bytes;
-        spool += w->spool_bytes;
-        breaker += w->sentry_breaker ? 1 : 0;
-        up += (w->pg_state >= NGX_HTTP_AUDIT_PG_IDLE) ? 1 : 0;
-    }
+    ngx_http_audit_zone_workers(ash, &ws);
 
     for (i = 0; i < NGX_HTTP_AUDIT_MAX_WORKERS; i++) {
         chains += ash->chains[i].used ? 1 : 0;
@@ -644,10 +628,12 @@ ngx_http_audit_console_health(ngx_http_request_t *r,
         "\"rows_behind\":%uA,\"failures\":%uA},"
         "\"tracker\":{\"sent\":%uA,\"dropped\":%uA,\"breaker_open\":%ui},"
         "\"events_lost\":%uA,\"chains\":%ui}\n",
-        workers, up, queue, spool, ash->pg_rows_sent, ash->pg_rows_inserted,
+        ws.alive, ws.pg_up, ws.sum.queue_bytes, ws.sum.spool_bytes,
+        ash->pg_rows_sent, ash->pg_rows_inserted,
         ash->pg_rows_sent > ash->pg_rows_inserted
         ? ash->pg_rows_sent - ash->pg_rows_inserted : 0,
-        ash->pg_failures, ash->sentry_sent, ash->sentry_dropped, breaker,
+        ash->pg_failures, ash->sentry_sent, ash->sentry_dropped,
+        ws.sum.sentry_breaker,
         ash->events_lost, chains);
 
 done:

@@ -38,38 +38,6 @@ static const char  *ngx_http_audit_health_names[] = {
 #define ngx_http_audit_health_name(s)  ngx_http_audit_health_names[s]
 
 
-/* the live workers' gauges in the audit zone (sh may be NULL) */
-
-void
-ngx_http_audit_health_workers(ngx_http_audit_shctx_t *sh,
-    ngx_http_audit_health_workers_t *hw)
-{
-    ngx_uint_t                      w;
-    ngx_http_audit_worker_stats_t  *ws;
-
-    ngx_memzero(hw, sizeof(ngx_http_audit_health_workers_t));
-
-    for (w = 0; sh && w < NGX_HTTP_AUDIT_MAX_WORKERS; w++) {
-        ws = &sh->workers[w];
-
-        /* slots of workers that are gone keep their last values */
-        if (ws->pid == 0 || (kill(ws->pid, 0) != 0 && ngx_errno != NGX_EPERM))
-        {
-            continue;
-        }
-
-        hw->alive++;
-        hw->queue_bytes += ws->queue_bytes;
-        hw->spool_bytes += ws->spool_bytes;
-        hw->sentry_breaker += ws->sentry_breaker;
-
-        if (ws->pg_state >= NGX_HTTP_AUDIT_PG_IDLE) {
-            hw->up++;
-        }
-    }
-}
-
-
 ngx_int_t
 ngx_http_audit_health_handler(ngx_http_request_t *r)
 {
@@ -87,7 +55,7 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
     ngx_http_audit_alert_route_t       *rt;
     ngx_http_audit_pg_main_conf_t      *pmcf;
     ngx_http_audit_alert_loc_conf_t    *lcf;
-    ngx_http_audit_health_workers_t     hw;
+    ngx_http_audit_workers_t            hw;
     ngx_http_audit_alert_counters_t    *c;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -125,13 +93,13 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
 
     /* the workers' gauges in the audit zone */
 
-    ngx_http_audit_health_workers(sh, &hw);
+    ngx_http_audit_zone_workers(sh, &hw);
 
     alive = hw.alive;
-    up = hw.up;
-    queue = hw.queue_bytes;
-    spool = hw.spool_bytes;
-    sentry = hw.sentry_breaker;
+    up = hw.pg_up;
+    queue = hw.sum.queue_bytes;
+    spool = hw.sum.spool_bytes;
+    sentry = hw.sum.sentry_breaker;
 
     p = ngx_slprintf(p, last, "\"postgresql\":{");
 

@@ -562,6 +562,10 @@ ngx_http_audit_pg_fail(ngx_http_audit_pg_t *pg, const char *what)
 void
 ngx_http_audit_pg_close(ngx_http_audit_pg_t *pg)
 {
+    /* audit_status and audit_health read "connected" off the gauge */
+    (void) sizeof(char[NGX_HTTP_AUDIT_PG_IDLE == NGX_HTTP_AUDIT_WORKER_PG_UP
+                       ? 1 : -1]);
+
     ngx_http_audit_pg_socket_forget(&pg->c);
 
     if (pg->conn) {

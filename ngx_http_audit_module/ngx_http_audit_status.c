@@ -25,8 +25,6 @@ static const char  *ngx_http_audit_reasons[NGX_HTTP_AUDIT_REASONS] = {
 
 
 static ngx_int_t ngx_http_audit_status_handler(ngx_http_request_t *r);
-static void ngx_http_audit_status_sum(ngx_http_audit_shctx_t *sh,
-    ngx_http_audit_worker_stats_t *sum, ngx_uint_t *up);
 static ngx_buf_t *ngx_http_audit_status_json(ngx_http_request_t *r,
     ngx_http_audit_shctx_t *sh);
 static ngx_buf_t *ngx_http_audit_status_prometheus(ngx_http_request_t *r,
@@ -178,37 +176,6 @@ ngx_http_audit_status_wants_text(ngx_http_request_t *r)
 }
 
 
-static void
-ngx_http_audit_status_sum(ngx_http_audit_shctx_t *sh,
-    ngx_http_audit_worker_stats_t *sum, ngx_uint_t *up)
-{
-    ngx_uint_t                      i;
-    ngx_http_audit_worker_stats_t  *w;
-
-    ngx_memzero(sum, sizeof(ngx_http_audit_worker_stats_t));
-    *up = 0;
-
-    for (i = 0; i < NGX_HTTP_AUDIT_MAX_WORKERS; i++) {
-        w = &sh->workers[i];
-
-        /* slots of workers that are gone keep their last values */
-        if (w->pid == 0 || (kill(w->pid, 0) != 0 && ngx_errno != NGX_EPERM))
-        {
-            continue;
-        }
-
-        sum->queue_bytes += w->queue_bytes;
-        sum->spool_bytes += w->spool_bytes;
-        sum->sentry_queue += w->sentry_queue;
-        sum->sentry_breaker += w->sentry_breaker;
-        sum->tcache_hits += w->tcache_hits;
-        sum->tcache_misses += w->tcache_misses;
-
-        if (w->pg_state == 3 || w->pg_state >= 4) {
-            (*up)++;
-        }
-    }
-}
 
 
 #define NGX_HTTP_AUDIT_STATUS_SIZE  16384
@@ -319,17 +286,16 @@ static void
 ngx_http_audit_status_values(ngx_http_audit_shctx_t *sh,
     ngx_atomic_uint_t *v)
 {
-    ngx_uint_t                     up;
-    ngx_http_audit_worker_stats_t  sum;
+    ngx_http_audit_workers_t  ws;
 
-    ngx_http_audit_status_sum(sh, &sum, &up);
+    ngx_http_audit_zone_workers(sh, &ws);
 
     v[NGX_HTTP_AUDIT_M_PERMITTED] = sh->permitted;
     v[NGX_HTTP_AUDIT_M_DENIED] = sh->denied;
     v[NGX_HTTP_AUDIT_M_UNAUTHENTICATED] = sh->unauthenticated;
-    v[NGX_HTTP_AUDIT_M_PG_UP] = up;
-    v[NGX_HTTP_AUDIT_M_PG_QUEUE] = sum.queue_bytes;
-    v[NGX_HTTP_AUDIT_M_PG_SPOOL] = sum.spool_bytes;
+    v[NGX_HTTP_AUDIT_M_PG_UP] = ws.pg_up;
+    v[NGX_HTTP_AUDIT_M_PG_QUEUE] = ws.sum.queue_bytes;
+    v[NGX_HTTP_AUDIT_M_PG_SPOOL] = ws.sum.spool_bytes;
     v[NGX_HTTP_AUDIT_M_PG_SENT] = sh->pg_rows_sent;
     v[NGX_HTTP_AUDIT_M_PG_INSERTED] = sh->pg_rows_inserted;
     v[NGX_HTTP_AUDIT_M_PG_BATCHES] = sh->pg_batches;
@@ -337,15 +303,15 @@ ngx_http_audit_status_values(ngx_http_audit_shctx_t *sh,
     v[NGX_HTTP_AUDIT_M_EVENTS_LOST] = sh->events_lost;
     v[NGX_HTTP_AUDIT_M_SENTRY_SENT] = sh->sentry_sent;
     v[NGX_HTTP_AUDIT_M_SENTRY_DROPPED] = sh->sentry_dropped;
-    v[NGX_HTTP_AUDIT_M_SENTRY_QUEUED] = sum.sentry_queue;
-    v[NGX_HTTP_AUDIT_M_SENTRY_BREAKER] = sum.sentry_breaker;
+    v[NGX_HTTP_AUDIT_M_SENTRY_QUEUED] = ws.sum.sentry_queue;
+    v[NGX_HTTP_AUDIT_M_SENTRY_BREAKER] = ws.sum.sentry_breaker;
     v[NGX_HTTP_AUDIT_M_BF_TRACKED] = sh->bf.n;
     v[NGX_HTTP_AUDIT_M_BF_ALERTS] = sh->events[AUDIT_BRUTEFORCE_SUSPECTED];
     v[NGX_HTTP_AUDIT_M_SHARED_HITS] = sh->cache_hits;
     v[NGX_HTTP_AUDIT_M_SHARED_MISSES] = sh->cache_misses;
     v[NGX_HTTP_AUDIT_M_SHARED_ENTRIES] = sh->cache.n;
-    v[NGX_HTTP_AUDIT_M_WORKER_HITS] = sum.tcache_hits;
-    v[NGX_HTTP_AUDIT_M_WORKER_MISSES] = sum.tcache_misses;
+    v[NGX_HTTP_AUDIT_M_WORKER_HITS] = ws.sum.tcache_hits;
+    v[NGX_HTTP_AUDIT_M_WORKER_MISSES] = ws.sum.tcache_misses;
 }
 
 

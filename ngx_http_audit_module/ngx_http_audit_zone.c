@@ -111,6 +111,40 @@ ngx_http_audit_zone_layout(ngx_shm_zone_t *shm_zone,
 
 
 void
+ngx_http_audit_zone_workers(ngx_http_audit_shctx_t *sh,
+    ngx_http_audit_workers_t *ws)
+{
+    ngx_uint_t                      i;
+    ngx_http_audit_worker_stats_t  *w, *sum;
+
+    ngx_memzero(ws, sizeof(ngx_http_audit_workers_t));
+    sum = &ws->sum;
+
+    for (i = 0; sh && i < NGX_HTTP_AUDIT_MAX_WORKERS; i++) {
+        w = &sh->workers[i];
+
+        if (w->pid == 0 || (kill(w->pid, 0) != 0 && ngx_errno != NGX_EPERM))
+        {
+            continue;
+        }
+
+        ws->alive++;
+
+        if (w->pg_state >= NGX_HTTP_AUDIT_WORKER_PG_UP) {
+            ws->pg_up++;
+        }
+
+        sum->queue_bytes += w->queue_bytes;
+        sum->spool_bytes += w->spool_bytes;
+        sum->sentry_queue += w->sentry_queue;
+        sum->sentry_breaker += w->sentry_breaker ? 1 : 0;
+        sum->tcache_hits += w->tcache_hits;
+        sum->tcache_misses += w->tcache_misses;
+    }
+}
+
+
+void
 ngx_http_audit_keyed_init(ngx_http_audit_keyed_t *map)
 {
     ngx_rbtree_init(&map->rbtree, &map->sentinel,

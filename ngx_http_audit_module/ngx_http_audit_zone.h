@@ -118,6 +118,26 @@ typedef struct {
 } ngx_http_audit_shctx_t;
 
 
+/*
+ * The live workers' gauges, summed (audit_status, audit_health, the
+ * console): a slot whose worker is gone keeps its last values and is
+ * left out.  A worker's pg_state from NGX_HTTP_AUDIT_WORKER_PG_UP on
+ * (NGX_HTTP_AUDIT_PG_IDLE, checked in ngx_http_audit_pg.c) is a
+ * connection to PostgreSQL.
+ */
+
+#define NGX_HTTP_AUDIT_WORKER_PG_UP  3
+
+typedef struct {
+    ngx_uint_t                     alive;
+    ngx_uint_t                     pg_up;
+    ngx_http_audit_worker_stats_t  sum;
+} ngx_http_audit_workers_t;
+
+void ngx_http_audit_zone_workers(ngx_http_audit_shctx_t *sh,
+    ngx_http_audit_workers_t *ws);
+
+
 /* the shared zone and its string-keyed maps */
 ngx_int_t ngx_http_audit_zone_init(ngx_shm_zone_t *shm_zone, void *data);
 void ngx_http_audit_keyed_init(ngx_http_audit_keyed_t *map);
