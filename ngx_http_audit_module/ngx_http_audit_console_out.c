@@ -215,7 +215,7 @@ ngx_http_audit_console_put_bytes(ngx_http_audit_console_out_t *o,
     size_t   size;
     u_char  *p;
 
-    if (o->failed) {
+    if (o->failed || len == 0) {
         return;
     }
 
@@ -229,7 +229,8 @@ ngx_http_audit_console_put_bytes(ngx_http_audit_console_out_t *o,
             return;
         }
 
-        o->pos = ngx_cpymem(p, o->start, o->pos - o->start);
+        /* nothing to keep before the first piece (o->start is NULL) */
+        o->pos = o->start ? ngx_cpymem(p, o->start, o->pos - o->start) : p;
         o->start = p;
         o->end = p + size;
     }
