@@ -77,24 +77,28 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
 
-    /*
-     * No key set in scope: the module has nothing to check here.  Inside
-     * an error page the request was already decided (and denied) once.
-     */
+    /* no key set in scope: the module has nothing to check here */
 
     if (alcf->keys == NULL) {
         return NGX_DECLINED;
     }
 
+    /*
+     * The error page that answers this module's own refusal
+     * ("error_page 401 = @signin", a 403 page) is served as it is, and its
+     * response is not ours to replace.  Any other error page ("error_page
+     * 404 = /admin/x" from a public location) is a request for its
+     * location like any other, decided afresh.
+     */
+
     if (r->error_page) {
         ctx = ngx_http_audit_get_ctx(r);
 
-        /* the error page's own response is not ours to replace */
-        if (ctx) {
+        if (ctx && ctx->status && (ngx_uint_t) r->err_status == ctx->status)
+        {
             ctx->status = 0;
+            return NGX_DECLINED;
         }
-
-        return NGX_DECLINED;
     }
 
     ctx = ngx_http_audit_create_ctx(r);
