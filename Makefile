@@ -104,7 +104,7 @@ ASAN_LOGS := $(BUILD)/asan-logs
 # test-valgrind (nginx's exit paths keep their pools by design).  UBSan goes on
 # after a report; its suppressions (nginx's own UB only) are written by
 # scripts/build-nginx-asan.sh.  Every report goes to a file under
-# $(ASAN_LOGS).
+# $(ASAN_LOGS) (world-writable: the demo's workers run as www-data).
 SAN_COMMON = log_path=$(ASAN_LOGS)/san:abort_on_error=1
 ASAN_ENV = AUDIT_NGINX=$(ASAN_DIR)/sbin/nginx \
     AUDIT_MODULE=$(ASAN_DIR)/ngx_http_audit_module.so \
@@ -121,7 +121,7 @@ asan-nginx: asan-deps
 
 # fails on a failed test or on any non-empty sanitizer report file
 test-asan: core-asan asan-nginx
-	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS) && chmod 1777 $(ASAN_LOGS)
 	@status=0; $(ASAN_ENV) prove $(PROVE_FLAGS) $(ASAN_TESTS) || status=$$?; \
 	scripts/sanitizer-reports $(ASAN_LOGS) || exit 1; \
 	[ $$status != 0 ] || echo "test-asan: no sanitizer report"; \
