@@ -28,6 +28,8 @@ static ngx_int_t ngx_http_audit_access_push(ngx_http_request_t *r,
     ngx_list_t *headers, ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_audit_response_id(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_header_filter(ngx_http_request_t *r);
+static void ngx_http_audit_body_last(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_audit_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_audit_deny_body(ngx_http_request_t *r,
@@ -487,7 +489,12 @@ ngx_http_audit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_audit_get_ctx(r);
 
-    if (ctx == NULL || !ctx->body_pending || r != r->main) {
+    if (ctx == NULL || r != r->main) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    if (!ctx->body_pending) {
+        ngx_http_audit_body_last(r, ctx, in);
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -517,7 +524,32 @@ ngx_http_audit_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     out.buf = b;
     out.next = NULL;
 
+    ngx_http_audit_body_last(r, ctx, &out);
+
     return ngx_http_next_body_filter(r, &out);
+}
+
+
+/*
+ * The response's last buffer, on its way to the client: the request's
+ * events now, before the client can have the whole answer, so a worker
+ * that dies after answering cannot take them with it (audit_ring).
+ */
+
+static void
+ngx_http_audit_body_last(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    if (ctx->audited) {
+        return;
+    }
+
+    for ( /* void */ ; in; in = in->next) {
+        if (in->buf->last_buf) {
+            ngx_http_audit_events_request(r);
+            return;
+        }
+    }
 }
 
 

@@ -3,11 +3,14 @@
  * ngx_http_audit_module: audit events.
  *
  * What happened to a request is gathered in its context during the access
- * phase and the header filter, and turned into events once, in the log
- * phase, when the final status is known.  The log phase runs once per
- * client request, after every internal redirect, and the context
- * survives those (ngx_http_audit_get_ctx()), so each request yields
- * exactly one set of events.
+ * phase and the header filter, and turned into events once, when the
+ * final status is known: as the response's last buffer passes the body
+ * filter (ngx_http_audit_events_request(), before its last bytes reach
+ * the client, so an answered request's events are in the chain, and the
+ * ring, even if the worker dies right after), or else in the log phase
+ * (a client gone before the end).  The context survives internal
+ * redirects (ngx_http_audit_get_ctx()) and ctx->audited makes it once,
+ * so each request yields exactly one set of events.
  *
  * The builders here (and in ngx_http_audit_events_login.c) set what is
  * particular to each event; ngx_http_audit_event_emit()
@@ -76,6 +79,15 @@ ngx_http_audit_events_want(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_audit_log_handler(ngx_http_request_t *r)
 {
+    ngx_http_audit_events_request(r);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_audit_events_request(ngx_http_request_t *r)
+{
     ngx_http_audit_ctx_t        *ctx;
     ngx_http_audit_loc_conf_t   *alcf;
     ngx_http_audit_main_conf_t  *amcf;
@@ -85,7 +97,7 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
     ctx = ngx_http_audit_get_ctx(r);
 
     if (ctx == NULL || ctx->audited) {
-        return NGX_OK;
+        return;
     }
 
     ctx->audited = 1;
@@ -93,7 +105,7 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
     ngx_http_audit_count_decision(amcf, ctx);
 
     if (amcf->producer == NULL) {
-        return NGX_OK;
+        return;
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
@@ -130,8 +142,6 @@ ngx_http_audit_log_handler(ngx_http_request_t *r)
     ngx_http_audit_events_login(r, alcf, ctx);
 
     ngx_http_audit_event_upstream(r, amcf, ctx);
-
-    return NGX_OK;
 }
 
 

@@ -323,6 +323,7 @@ ngx_int_t ngx_http_audit_events_init(ngx_conf_t *cf);
 void ngx_http_audit_events_login(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 void ngx_http_audit_events_want(ngx_conf_t *cf);
+void ngx_http_audit_events_request(ngx_http_request_t *r);
 
 /* the chain: producer, seq, prev, what the sinks hold; emit */
 ngx_int_t ngx_http_audit_chain_init_process(ngx_cycle_t *cycle);
