@@ -42,7 +42,7 @@ ngx_int_t
 ngx_http_audit_health_handler(ngx_http_request_t *r)
 {
     u_char                             *p, *last, *checks;
-    time_t                              now, age, fage;
+    time_t                              now, age, sage, fage;
     ngx_int_t                           rc;
     ngx_buf_t                          *b;
     ngx_uint_t                          worst, st, i, w, alive, up, breaker;
@@ -182,27 +182,30 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
 
     /*
      * the session keys: a worker whose last read of a key file failed
-     * keeps the keys it read before; degraded once those are older than
-     * keys= (the workers' gauges: the oldest read of a set in use)
+     * keeps the keys it read before; degraded once those are keys= old
+     * (the workers' gauges: the oldest read of a set in use, and of a
+     * set kept because its last read failed)
      */
 
     age = hw.sum.keys_loaded ? now - (time_t) hw.sum.keys_loaded : -1;
+    sage = hw.sum.keys_stale ? now - (time_t) hw.sum.keys_stale : -1;
     fage = hw.sum.keys_failed_at ? now - (time_t) hw.sum.keys_failed_at
                                  : -1;
-    st = (hw.sum.keys_failing && age >= lcf->health.keys)
+    st = (hw.sum.keys_stale && sage >= lcf->health.keys)
          ? NGX_HTTP_AUDIT_DEGRADED : NGX_HTTP_AUDIT_HEALTHY;
     worst = ngx_max(worst, st);
 
     p = ngx_slprintf(p, last,
                      ",\"keys\":{\"status\":\"%s\",\"last_read_ok\":%s,"
                      "\"failing_workers\":%uA,\"age_s\":%T,"
-                     "\"failed_rereads\":%uA,\"last_failure_age_s\":%T,"
-                     "\"threshold\":{\"degraded\":\"the last read failed "
-                     "and the keys in use are %T s old or more\"}}",
+                     "\"failing_age_s\":%T,\"failed_rereads\":%uA,"
+                     "\"last_failure_age_s\":%T,\"threshold\":"
+                     "{\"degraded\":\"the last read failed and the keys "
+                     "kept in use are %T s old or more\"}}",
                      ngx_http_audit_health_name(st),
                      hw.sum.keys_failing ? "false" : "true",
-                     hw.sum.keys_failing, age, ash ? ash->keys_failed : 0,
-                     fage, lcf->health.keys);
+                     hw.sum.keys_failing, age, sage,
+                     ash ? ash->keys_failed : 0, fage, lcf->health.keys);
 
     /* upstream 5xx over the last hour */
 

@@ -180,13 +180,15 @@ ngx_http_audit_keys_init_process(ngx_cycle_t *cycle)
 
 /*
  * This worker's key sets, in its gauges: the oldest read among the sets
- * in use, whether the last read of any failed, and the last failure.
+ * in use, how many sets' last read failed and the oldest read among
+ * those (what audit_health judges: a set never re-read is old but not
+ * stale), and the last failure.
  */
 
 void
 ngx_http_audit_keys_publish(ngx_cycle_t *cycle)
 {
-    time_t                       loaded, failed;
+    time_t                       loaded, stale, failed;
     ngx_uint_t                   i, failing;
     ngx_http_audit_keys_t      **keys;
     ngx_http_audit_main_conf_t  *amcf;
@@ -199,6 +201,7 @@ ngx_http_audit_keys_publish(ngx_cycle_t *cycle)
 
     keys = amcf->keys.elts;
     loaded = 0;
+    stale = 0;
     failed = 0;
     failing = 0;
 
@@ -208,12 +211,17 @@ ngx_http_audit_keys_publish(ngx_cycle_t *cycle)
             loaded = keys[i]->loaded;
         }
 
+        if (keys[i]->failing && (stale == 0 || keys[i]->loaded < stale)) {
+            stale = keys[i]->loaded;
+        }
+
         failed = ngx_max(failed, keys[i]->failed);
         failing += keys[i]->failing;
     }
 
     amcf->stats->keys_loaded = (ngx_atomic_uint_t) loaded;
     amcf->stats->keys_failing = failing;
+    amcf->stats->keys_stale = (ngx_atomic_uint_t) stale;
     amcf->stats->keys_failed_at = (ngx_atomic_uint_t) failed;
 }
 

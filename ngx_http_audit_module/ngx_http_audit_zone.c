@@ -148,6 +148,12 @@ ngx_http_audit_zone_workers(ngx_http_audit_shctx_t *sh,
             sum->keys_loaded = w->keys_loaded;
         }
 
+        if (w->keys_stale
+            && (sum->keys_stale == 0 || w->keys_stale < sum->keys_stale))
+        {
+            sum->keys_stale = w->keys_stale;
+        }
+
         if (w->keys_failed_at > sum->keys_failed_at) {
             sum->keys_failed_at = w->keys_failed_at;
         }

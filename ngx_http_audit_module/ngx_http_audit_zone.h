@@ -75,6 +75,7 @@ typedef struct {
     ngx_atomic_uint_t            tcache_misses;
     ngx_atomic_uint_t            keys_loaded;      /* oldest set in use read */
     ngx_atomic_uint_t            keys_failing;     /* last read failed */
+    ngx_atomic_uint_t            keys_stale;       /* ... of a set read */
     ngx_atomic_uint_t            keys_failed_at;   /* the last failure */
 } ngx_http_audit_worker_stats_t;
 
@@ -128,7 +129,8 @@ typedef struct {
  * (NGX_HTTP_AUDIT_PG_IDLE, checked in ngx_http_audit_pg.c) is a
  * connection to PostgreSQL.  Of the keys: the oldest read of a set in
  * use (keys_loaded), the workers whose last read failed (keys_failing),
- * the latest failure (keys_failed_at).
+ * the oldest read of a set kept in use because its last read failed
+ * (keys_stale), the latest failure (keys_failed_at).
  */
 
 #define NGX_HTTP_AUDIT_WORKER_PG_UP  3

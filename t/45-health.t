@@ -99,8 +99,9 @@ is($keys->{status}, 'healthy', 'keys: healthy');
 is($keys->{last_read_ok}, JSON::PP::true, '... the last read of the key file was fine');
 is($keys->{failing_workers}, 0, '... in every worker');
 is($keys->{last_failure_age_s}, -1, '... and none ever failed');
+is($keys->{failing_age_s}, -1, '... so no keys are kept past a failed read');
 ok($keys->{age_s} >= 0, "... the keys in use are $keys->{age_s} s old");
-like($keys->{threshold}{degraded}, qr/failed and the keys in use are 2 s old/,
+like($keys->{threshold}{degraded}, qr/failed and the keys kept in use are 2 s old/,
      '... judged by keys=2s');
 
 # the key file is gone (a bad rotation): degraded, with the age of the
@@ -112,8 +113,9 @@ is($r->{status}, 200, 'key file unreadable on re-read: 200');
 is($keys->{status}, 'degraded', '... the keys check is degraded');
 is($keys->{last_read_ok}, JSON::PP::false, '... the last read failed');
 ok($keys->{failing_workers} >= 1, "... in $keys->{failing_workers} worker(s)");
-ok($keys->{age_s} >= 2, "... the keys in use are $keys->{age_s} s old, past keys=2s");
-ok($keys->{last_failure_age_s} >= 0 && $keys->{last_failure_age_s} <= $keys->{age_s},
+ok($keys->{failing_age_s} >= 2, "... the keys kept in use are $keys->{failing_age_s} s old, past keys=2s");
+ok($keys->{age_s} >= $keys->{failing_age_s}, "... the oldest keys in use: $keys->{age_s} s");
+ok($keys->{last_failure_age_s} >= 0 && $keys->{last_failure_age_s} <= $keys->{failing_age_s},
    "... the last failure $keys->{last_failure_age_s} s ago, since they were read");
 ok($keys->{failed_rereads} >= 1, '... counting the failed re-reads');
 is($r->{json}{checks}{postgresql}{status}, 'healthy', '... PostgreSQL is fine');
@@ -126,6 +128,7 @@ $keys = $r->{json}{checks}{keys};
 is($keys->{status}, 'healthy', 'key file back: the keys check is healthy');
 is($keys->{last_read_ok}, JSON::PP::true, '... the last read was fine');
 is($keys->{failing_workers}, 0, '... in every worker');
+is($keys->{failing_age_s}, -1, '... no keys kept past a failed read');
 ok($keys->{last_failure_age_s} >= 0, '... the last failure is still shown');
 
 # broken content is a failed read too
