@@ -137,9 +137,9 @@ typedef struct {
     off_t                        spool;            /* unhealthy above */
     ngx_uint_t                   error_rate;       /* %, degraded above */
     time_t                       activity;         /* degraded when quiet */
-    time_t                       keys;             /* degraded when the
-                                                      keys in use are older
-                                                      and a read failed */
+    time_t                       keys;             /* degraded when keys
+                                                      kept past a failed
+                                                      read are this old */
 } ngx_http_audit_health_conf_t;
 
 
