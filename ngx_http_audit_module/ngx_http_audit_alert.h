@@ -25,8 +25,6 @@
 #define NGX_HTTP_AUDIT_ALERT_FP        128
 #define NGX_HTTP_AUDIT_ALERT_TESTS     8           /* audit_test at once */
 #define NGX_HTTP_AUDIT_ALERT_TICK      1000        /* rules, ms */
-#define NGX_HTTP_AUDIT_HEALTH_KEYS     600         /* s a failed key
-                                                      re-read degrades */
 
 
 /* what a rule watches */
@@ -139,6 +137,9 @@ typedef struct {
     off_t                        spool;            /* unhealthy above */
     ngx_uint_t                   error_rate;       /* %, degraded above */
     time_t                       activity;         /* degraded when quiet */
+    time_t                       keys;             /* degraded when keys
+                                                      kept past a failed
+                                                      read are this old */
 } ngx_http_audit_health_conf_t;
 
 

@@ -461,7 +461,7 @@ invalid:
 }
 
 
-/* audit_health [spool=SIZE] [error_rate=N%] [activity=TIME] */
+/* audit_health [spool=SIZE] [error_rate=N%] [activity=TIME] [keys=TIME] */
 
 char *
 ngx_http_audit_health_conf(ngx_conf_t *cf,
@@ -521,6 +521,19 @@ ngx_http_audit_health_conf(ngx_conf_t *cf,
             continue;
         }
 
+        if (v.len > 5 && ngx_strncmp(v.data, "keys=", 5) == 0) {
+            v.data += 5;
+            v.len -= 5;
+
+            n = ngx_parse_time(&v, 1);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            lcf->health.keys = n;
+            continue;
+        }
+
         goto invalid;
     }
 
@@ -530,8 +543,8 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid parameter \"%V\" in \"audit_health\", "
-                       "expected spool=SIZE, error_rate=N%% or "
-                       "activity=TIME", &value[i]);
+                       "expected spool=SIZE, error_rate=N%%, "
+                       "activity=TIME or keys=TIME", &value[i]);
     return NGX_CONF_ERROR;
 }
 

@@ -8,7 +8,7 @@
  * with 200, 200 and 503.  Each check says its own status, what it saw
  * and the threshold it was judged by (audit_health's parameters,
  * docs/alerts.md): PostgreSQL (workers connected, rows behind, spool),
- * the session keys (a failed re-read),
+ * the session keys (the last read failed, the age of those in use),
  * the error tracker and the alert routes (breakers, drops), events lost,
  * the upstream error rate over the last hour, recent activity.  Read
  * from the shared zones only: nothing is waited for.  And the alert
@@ -42,7 +42,7 @@ ngx_int_t
 ngx_http_audit_health_handler(ngx_http_request_t *r)
 {
     u_char                             *p, *last, *checks;
-    time_t                              now, age;
+    time_t                              now, age, sage, fage;
     ngx_int_t                           rc;
     ngx_buf_t                          *b;
     ngx_uint_t                          worst, st, i, w, alive, up, breaker;
@@ -180,21 +180,32 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
                      ngx_http_audit_health_name(st),
                      sh ? sh->events_lost : 0);
 
-    /* the session keys: a re-read that failed (the old keys stay) */
+    /*
+     * the session keys: a worker whose last read of a key file failed
+     * keeps the keys it read before; degraded once those are keys= old
+     * (the workers' gauges: the oldest read of a set in use, and of a
+     * set kept because its last read failed)
+     */
 
-    age = (ash && ash->keys_failed_at) ? now - (time_t) ash->keys_failed_at
-                                       : -1;
-    st = (age >= 0 && age < NGX_HTTP_AUDIT_HEALTH_KEYS)
+    age = hw.sum.keys_loaded ? now - (time_t) hw.sum.keys_loaded : -1;
+    sage = hw.sum.keys_stale ? now - (time_t) hw.sum.keys_stale : -1;
+    fage = hw.sum.keys_failed_at ? now - (time_t) hw.sum.keys_failed_at
+                                 : -1;
+    st = (hw.sum.keys_stale && sage >= lcf->health.keys)
          ? NGX_HTTP_AUDIT_DEGRADED : NGX_HTTP_AUDIT_HEALTHY;
     worst = ngx_max(worst, st);
 
     p = ngx_slprintf(p, last,
-                     ",\"keys\":{\"status\":\"%s\",\"failed_rereads\":%uA,"
+                     ",\"keys\":{\"status\":\"%s\",\"last_read_ok\":%s,"
+                     "\"failing_workers\":%uA,\"age_s\":%T,"
+                     "\"failing_age_s\":%T,\"failed_rereads\":%uA,"
                      "\"last_failure_age_s\":%T,\"threshold\":"
-                     "{\"degraded\":\"a re-read failed in the last %d s\"}}",
+                     "{\"degraded\":\"the last read failed and the keys "
+                     "kept in use are %T s old or more\"}}",
                      ngx_http_audit_health_name(st),
-                     ash ? ash->keys_failed : 0, age,
-                     NGX_HTTP_AUDIT_HEALTH_KEYS);
+                     hw.sum.keys_failing ? "false" : "true",
+                     hw.sum.keys_failing, age, sage,
+                     ash ? ash->keys_failed : 0, fage, lcf->health.keys);
 
     /* upstream 5xx over the last hour */
 

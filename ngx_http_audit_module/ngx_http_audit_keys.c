@@ -7,7 +7,10 @@
  * parse leaves the running configuration (and its keys) in place.  A
  * worker may later swap in a newer set: on a timer with "refresh=", or
  * when a token names a kid the set lacks (ngx_http_audit_session.c),
- * never a set that failed to parse.
+ * never a set that failed to parse.  What audit_health says of the keys
+ * (when the sets in use were read, whether the last read failed) is in
+ * the worker's gauges in the audit zone, kept by
+ * ngx_http_audit_keys_publish().
  */
 
 
@@ -113,6 +116,7 @@ ngx_http_audit_keys_load(ngx_conf_t *cf, ngx_http_audit_loc_conf_t *alcf,
 
     keys->refresh = refresh;
     keys->reread = ngx_time();
+    keys->loaded = keys->reread;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_audit_module);
 
@@ -174,6 +178,54 @@ ngx_http_audit_keys_init_process(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * This worker's key sets, in its gauges: the oldest read among the sets
+ * in use, how many sets' last read failed and the oldest read among
+ * those (what audit_health judges: a set never re-read is old but not
+ * stale), and the last failure.
+ */
+
+void
+ngx_http_audit_keys_publish(ngx_cycle_t *cycle)
+{
+    time_t                       loaded, stale, failed;
+    ngx_uint_t                   i, failing;
+    ngx_http_audit_keys_t      **keys;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_audit_module);
+
+    if (amcf == NULL || amcf->stats == NULL) {
+        return;
+    }
+
+    keys = amcf->keys.elts;
+    loaded = 0;
+    stale = 0;
+    failed = 0;
+    failing = 0;
+
+    for (i = 0; i < amcf->keys.nelts; i++) {
+
+        if (loaded == 0 || keys[i]->loaded < loaded) {
+            loaded = keys[i]->loaded;
+        }
+
+        if (keys[i]->failing && (stale == 0 || keys[i]->loaded < stale)) {
+            stale = keys[i]->loaded;
+        }
+
+        failed = ngx_max(failed, keys[i]->failed);
+        failing += keys[i]->failing;
+    }
+
+    amcf->stats->keys_loaded = (ngx_atomic_uint_t) loaded;
+    amcf->stats->keys_failing = failing;
+    amcf->stats->keys_stale = (ngx_atomic_uint_t) stale;
+    amcf->stats->keys_failed_at = (ngx_atomic_uint_t) failed;
+}
+
+
 static void
 ngx_http_audit_keys_refresh(ngx_event_t *ev)
 {
@@ -204,6 +256,10 @@ ngx_http_audit_keys_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
     fresh = ngx_http_audit_keys_read(&keys->path, digest, err, sizeof(err));
 
     if (fresh == NULL) {
+        keys->failed = keys->reread;
+        keys->failing = 1;
+        ngx_http_audit_keys_publish((ngx_cycle_t *) ngx_cycle);
+
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "audit: keeping the current keys, re-reading \"%V\" "
                       "failed: %s", &keys->path, err);
@@ -223,6 +279,10 @@ ngx_http_audit_keys_reread(ngx_http_audit_keys_t *keys, ngx_log_t *log)
     keys->keyset = fresh;
     keys->generation++;
     ngx_memcpy(keys->digest, digest, sizeof(digest));
+
+    keys->loaded = keys->reread;
+    keys->failing = 0;
+    ngx_http_audit_keys_publish((ngx_cycle_t *) ngx_cycle);
 
     return NGX_OK;
 }

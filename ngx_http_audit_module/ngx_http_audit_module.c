@@ -336,6 +336,7 @@ ngx_http_audit_init_process(ngx_cycle_t *cycle)
         ngx_memzero(stats, sizeof(ngx_http_audit_worker_stats_t));
         stats->pid = ngx_pid;
         amcf->stats = stats;
+        ngx_http_audit_keys_publish(cycle);
     }
 
     return NGX_OK;

@@ -68,6 +68,9 @@ typedef struct {
     u_char                       digest[NGX_HTTP_AUDIT_CACHE_HASH];
     time_t                       refresh;          /* 0: only on reload */
     time_t                       reread;           /* last re-read */
+    time_t                       loaded;           /* the set in use read */
+    time_t                       failed;           /* last failed read */
+    ngx_uint_t                   failing;          /* the last read failed */
     ngx_uint_t                   generation;       /* bumped by re-reads */
     ngx_event_t                  timer;
 } ngx_http_audit_keys_t;
@@ -224,6 +227,7 @@ ngx_shm_zone_t *ngx_http_audit_conf_zone(ngx_conf_t *cf, ngx_str_t *arg,
 char *ngx_http_audit_session_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_audit_keys_init_process(ngx_cycle_t *cycle);
+void ngx_http_audit_keys_publish(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_audit_keys_reread(ngx_http_audit_keys_t *keys,
     ngx_log_t *log);
 

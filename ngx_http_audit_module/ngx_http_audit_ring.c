@@ -85,7 +85,7 @@ static ngx_command_t  ngx_http_audit_ring_commands[] = {
 
 static ngx_http_module_t  ngx_http_audit_ring_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_audit_ring_status_init,       /* postconfiguration */
 
     ngx_http_audit_ring_create_main_conf,  /* create main configuration */
     NULL,                                  /* init main configuration */

@@ -119,6 +119,9 @@ void ngx_http_audit_ring_count(ngx_http_audit_ring_sh_t *sh,
     ngx_http_audit_ring_shm_t *r, ngx_http_audit_ring_outstanding_t *o);
 uint64_t ngx_http_audit_ring_low(ngx_http_audit_ring_shm_t *r);
 
+/* its section of audit_status (ngx_http_audit_ring_status.c) */
+ngx_int_t ngx_http_audit_ring_status_init(ngx_conf_t *cf);
+
 /* snapshots (ngx_http_audit_ring_state.c) */
 ngx_int_t ngx_http_audit_ring_state_open(ngx_http_audit_ring_t *ring);
 void ngx_http_audit_ring_state_write(ngx_http_audit_ring_t *ring);

@@ -140,6 +140,23 @@ ngx_http_audit_zone_workers(ngx_http_audit_shctx_t *sh,
         sum->sentry_breaker += w->sentry_breaker ? 1 : 0;
         sum->tcache_hits += w->tcache_hits;
         sum->tcache_misses += w->tcache_misses;
+        sum->keys_failing += w->keys_failing ? 1 : 0;
+
+        if (w->keys_loaded
+            && (sum->keys_loaded == 0 || w->keys_loaded < sum->keys_loaded))
+        {
+            sum->keys_loaded = w->keys_loaded;
+        }
+
+        if (w->keys_stale
+            && (sum->keys_stale == 0 || w->keys_stale < sum->keys_stale))
+        {
+            sum->keys_stale = w->keys_stale;
+        }
+
+        if (w->keys_failed_at > sum->keys_failed_at) {
+            sum->keys_failed_at = w->keys_failed_at;
+        }
     }
 }
 

@@ -73,6 +73,10 @@ typedef struct {
     ngx_atomic_uint_t            sentry_breaker;
     ngx_atomic_uint_t            tcache_hits;
     ngx_atomic_uint_t            tcache_misses;
+    ngx_atomic_uint_t            keys_loaded;      /* oldest set in use read */
+    ngx_atomic_uint_t            keys_failing;     /* last read failed */
+    ngx_atomic_uint_t            keys_stale;       /* ... of a set read */
+    ngx_atomic_uint_t            keys_failed_at;   /* the last failure */
 } ngx_http_audit_worker_stats_t;
 
 
@@ -82,7 +86,7 @@ typedef struct {
  * read it.  Bump the version with any change to ngx_http_audit_shctx_t.
  */
 #ifndef NGX_HTTP_AUDIT_ZONE_VERSION
-#define NGX_HTTP_AUDIT_ZONE_VERSION  2
+#define NGX_HTTP_AUDIT_ZONE_VERSION  3
 #endif
 #define NGX_HTTP_AUDIT_ZONE_MAGIC    0x41554454            /* "AUDT" */
 
@@ -123,7 +127,10 @@ typedef struct {
  * console): a slot whose worker is gone keeps its last values and is
  * left out.  A worker's pg_state from NGX_HTTP_AUDIT_WORKER_PG_UP on
  * (NGX_HTTP_AUDIT_PG_IDLE, checked in ngx_http_audit_pg.c) is a
- * connection to PostgreSQL.
+ * connection to PostgreSQL.  Of the keys: the oldest read of a set in
+ * use (keys_loaded), the workers whose last read failed (keys_failing),
+ * the oldest read of a set kept in use because its last read failed
+ * (keys_stale), the latest failure (keys_failed_at).
  */
 
 #define NGX_HTTP_AUDIT_WORKER_PG_UP  3

@@ -44,6 +44,10 @@ fi
 # driven by puppeteer-core from t/package.json (no browser download)
 PACKAGES="$PACKAGES chromium"
 
+# a worker killed half-way through a ring append (t/84-ring-torn.t): gdb
+# stops it on the right line
+PACKAGES="$PACKAGES gdb"
+
 # the sanitizer build of nginx itself (scripts/build-nginx-asan.sh):
 # `apt-get source nginx` needs dpkg-dev, nginx's configure needs the -dev
 # packages of PCRE2, zlib and OpenSSL

@@ -2,12 +2,15 @@
 # is.  healthy (200) -> degraded (200) as PostgreSQL stops -> unhealthy
 # (503) as the spool grows past its threshold -> healthy again once
 # PostgreSQL is back and the spool is replayed; each check says what it
-# saw and the threshold it was judged by.
+# saw and the threshold it was judged by.  The keys: a key file that
+# cannot be read degrades once the keys in use are older than keys=, with
+# their age shown; fixed, healthy again.
 
 use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use JSON::PP;
 use Audit::Test;
 use Audit::Token;
 
@@ -28,7 +31,7 @@ $t->write_nginx_conf(<<'CONF', workers => 2, vars => { CONN => $writer });
     audit_spool %%DIR%%/spool;
     server {
         listen 127.0.0.1:%%PORT%%;
-        location = /healthz { audit_health spool=4k error_rate=50% activity=1h; audit_public on; }
+        location = /healthz { audit_health spool=4k error_rate=50% activity=1h keys=2s; audit_public on; }
         location / { proxy_pass http://%%PORTAL%%; }
     }
 CONF
@@ -91,16 +94,51 @@ is($r->{status}, 200, 'PostgreSQL back: 200');
 is($r->{json}{checks}{postgresql}{spool_bytes}, 0, '... spool replayed');
 is($r->{json}{checks}{postgresql}{connected_workers}, 2, '... both workers connected');
 
-is($r->{json}{checks}{keys}{status}, 'healthy', 'keys: healthy');
+my $keys = $r->{json}{checks}{keys};
+is($keys->{status}, 'healthy', 'keys: healthy');
+is($keys->{last_read_ok}, JSON::PP::true, '... the last read of the key file was fine');
+is($keys->{failing_workers}, 0, '... in every worker');
+is($keys->{last_failure_age_s}, -1, '... and none ever failed');
+is($keys->{failing_age_s}, -1, '... so no keys are kept past a failed read');
+ok($keys->{age_s} >= 0, "... the keys in use are $keys->{age_s} s old");
+like($keys->{threshold}{degraded}, qr/failed and the keys kept in use are 2 s old/,
+     '... judged by keys=2s');
 
-# the key file is broken by a bad rotation: degraded (the old keys stay)
-$t->file('hmac.key', 'short');
+# the key file is gone (a bad rotation): degraded, with the age of the
+# keys still in use
+rename "$dir/hmac.key", "$dir/hmac.key.bak" or die;
 $r = wait_status('degraded');
+$keys = $r->{json}{checks}{keys};
 is($r->{status}, 200, 'key file unreadable on re-read: 200');
-is($r->{json}{checks}{keys}{status}, 'degraded', '... the keys check is degraded');
-ok($r->{json}{checks}{keys}{failed_rereads} >= 1, '... counting the failed re-reads');
+is($keys->{status}, 'degraded', '... the keys check is degraded');
+is($keys->{last_read_ok}, JSON::PP::false, '... the last read failed');
+ok($keys->{failing_workers} >= 1, "... in $keys->{failing_workers} worker(s)");
+ok($keys->{failing_age_s} >= 2, "... the keys kept in use are $keys->{failing_age_s} s old, past keys=2s");
+ok($keys->{age_s} >= $keys->{failing_age_s}, "... the oldest keys in use: $keys->{age_s} s");
+ok($keys->{last_failure_age_s} >= 0 && $keys->{last_failure_age_s} <= $keys->{failing_age_s},
+   "... the last failure $keys->{last_failure_age_s} s ago, since they were read");
+ok($keys->{failed_rereads} >= 1, '... counting the failed re-reads');
 is($r->{json}{checks}{postgresql}{status}, 'healthy', '... PostgreSQL is fine');
 is($t->request(GET => '/ok', cookie => "session=$tok")->{status}, 200, '... sessions still verify');
+
+# fixed: the next re-read succeeds everywhere, healthy again
+rename "$dir/hmac.key.bak", "$dir/hmac.key" or die;
+$r = wait_status('healthy');
+$keys = $r->{json}{checks}{keys};
+is($keys->{status}, 'healthy', 'key file back: the keys check is healthy');
+is($keys->{last_read_ok}, JSON::PP::true, '... the last read was fine');
+is($keys->{failing_workers}, 0, '... in every worker');
+is($keys->{failing_age_s}, -1, '... no keys kept past a failed read');
+ok($keys->{last_failure_age_s} >= 0, '... the last failure is still shown');
+
+# broken content is a failed read too
+$t->file('hmac.key', 'short');
+$r = wait_status('degraded');
+is($r->{json}{checks}{keys}{status}, 'degraded', 'a key file that does not parse: degraded');
+is($r->{json}{checks}{keys}{last_read_ok}, JSON::PP::false, '... the last read failed');
+$t->file('hmac.key', $secret);
+$r = wait_status('healthy');
+is($r->{json}{checks}{keys}{status}, 'healthy', '... fixed: healthy');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no crash');
 $t->stop_all_and_check;

@@ -52,6 +52,17 @@ my ($ok, $out) = $t->nginx_test;
 like($out, qr/invalid parameter "error_rate=lots" in "audit_health".* in \Q$conf\E:\d+$/m,
      'audit_health: a bad threshold names the directive and its line');
 
+$conf = $t->write_nginx_conf(<<'CONF');
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /h { audit_health keys=soon; }
+    }
+CONF
+($ok, $out) = $t->nginx_test;
+ok(!$ok, 'nginx -t refuses audit_health keys=soon');
+like($out, qr/invalid parameter "keys=soon" in "audit_health".* in \Q$conf\E:\d+$/m,
+     '... naming the directive and its line');
+
 # a good configuration passes, and a reload keeps the counters
 my $sl = Audit::Alert->start($t, kind => 'slack');
 my $wh = Audit::Alert->start($t, kind => 'webhook');
@@ -68,7 +79,7 @@ $t->write_nginx_conf(<<'CONF', vars => { SL => $sl->url, WH => $wh->url, KEY => 
     server {
         listen 127.0.0.1:%%PORT%%;
         location = /_audit/status { audit_status; }
-        location = /healthz { audit_health spool=1g error_rate=2% activity=1d; }
+        location = /healthz { audit_health spool=1g error_rate=2% activity=1d keys=5m; }
     }
 CONF
 ($ok, $out) = $t->nginx_test;

@@ -5,7 +5,8 @@
 # workers killed under load, with PostgreSQL up and down, then a quit with
 # PostgreSQL down and a restart: every event of every answered request is
 # in the JSON log and in PostgreSQL exactly once, verify_chain is clean,
-# events_lost is 0.
+# events_lost is 0.  audit_status counts the rings adopted and the events
+# recovered from them, as many as the error log names.
 
 use strict;
 use warnings;
@@ -88,6 +89,14 @@ ok($t->wait_until(sub { gone_count() >= $held }, timeout => 10),
 is(gone_count(), $held, '... exactly those');
 unlike($t->error_log, qr/died with|are lost|is lost/, 'no loss in the error log');
 is(status()->{postgresql}{events_lost}, 0, 'audit_status: events_lost = 0');
+my $ring = status()->{ring};
+is($ring->{adopted}, 2, 'audit_status: both dead workers\' rings adopted');
+is($ring->{recovered}, $held, "... their $held events recovered");
+is($ring->{torn}, 0, '... no half-written entry skipped');
+is($ring->{overflow}, 0, '... no ring was full');
+my $prom = $t->request(GET => '/_audit/status?format=prometheus')->{content};
+like($prom, qr/^audit_ring_adopted_total 2$/m, 'Prometheus: audit_ring_adopted_total 2');
+like($prom, qr/^audit_ring_recovered_total $held$/m, "Prometheus: audit_ring_recovered_total $held");
 
 # their new chains name where the dead ones ended
 $t->request(GET => "/patients/$_", cookie => "session=$tok") for 11 .. 14;
@@ -172,6 +181,13 @@ ok($t->wait_until(sub { gone_count() >= $gone + 10 }, timeout => 10),
    '... their events are taken from their rings');
 $t->wait_until(sub { $t->worker_pids >= 2 && !grep { my $p = $_; grep { $_ == $p } @gen } $t->worker_pids },
                timeout => 10);
+# the reload kept the ring zone and its counters: the rings of the 2 + 4
+# + 2 killed workers, and the 2 the reload's old workers left at their
+# graceful exit
+$ring = status()->{ring};
+is($ring->{adopted}, 10, "after the kills and a reload: 10 rings adopted, one per worker gone");
+is($ring->{recovered}, gone_count(), "... $ring->{recovered} events recovered, as the error log says");
+is($ring->{torn}, 0, '... no half-written entry skipped');
 for (200 .. 204) {
     my $r = $t->request(GET => "/patients/$_", cookie => "session=$tok");
     $answered{$r->{headers}{'x-request-id'}} = 1 if $r->{status} == 200;

@@ -1,7 +1,8 @@
 # A full ring blocks nothing and overwrites nothing: once a worker's ring
 # holds as much as it can that PostgreSQL has not stored, further events go
 # straight to the spool (and the log writes them at once); a kill -9 then
-# still loses none of them.
+# still loses none of them.  audit_status counts each event that found
+# the ring full, and the ring adopted after the kill with what it held.
 
 use strict;
 use warnings;
@@ -42,6 +43,12 @@ $t->start_nginx;
 
 my $log = "$dir/audit.jsonl";
 sub rows { $t->psql('SELECT count(*) FROM audit.events', db => 'audit') }
+sub status { decode_json($t->request(GET => '/_audit/status', headers => { Accept => 'application/json' })->{content}) }
+sub metric {
+    my ($name) = @_;
+    my $text = $t->request(GET => '/_audit/status?format=prometheus')->{content};
+    return $text =~ /^\Q$name\E (\d+)$/m ? $1 : undef;
+}
 sub spooled { my $n = 0; for (glob "$dir/spool/*.spool") { open my $f, '<', $_ or next; $n++ while <$f> } $n }
 
 ok($t->wait_until(sub { $t->error_log =~ /connected to PostgreSQL/ }, timeout => 15),
@@ -60,12 +67,27 @@ my $spooled = spooled();
 ok($spooled > 0 && $spooled < 200, "$spooled events went straight to the spool, the others wait in the ring");
 is(rows(), 0, 'PostgreSQL has none yet');
 
+my $ring = status()->{ring};
+is($ring->{overflow}, $spooled, "audit_status: ring overflow $spooled, one for each event that found it full");
+is($ring->{adopted}, 0, '... no ring adopted yet');
+is($ring->{recovered}, 0, '... nothing recovered yet');
+is($ring->{rings}, 2, '... 2 rings');
+is(metric('audit_ring_overflow_total'), $spooled, "Prometheus: audit_ring_overflow_total $spooled");
+
 my ($worker) = $t->worker_pids;
 ok(kill(KILL => $worker), "worker $worker killed with -9");
 ok($t->wait_until(sub { $t->error_log =~ /worker process $worker is gone; (\d+) audit events/ }, timeout => 10),
    'the next worker takes what the ring held');
 my ($taken) = $t->error_log =~ /worker process $worker is gone; (\d+) audit events/;
 is($taken + $spooled, 200, "the ring's $taken and the spool's $spooled: all 200, none overwritten");
+$ring = status()->{ring};
+is($ring->{adopted}, 1, 'audit_status: the dead worker\'s ring adopted');
+is($ring->{recovered}, $taken, "... its $taken events recovered");
+is($ring->{torn}, 0, '... no half-written entry');
+is($ring->{overflow}, $spooled, '... the overflow count stays');
+is(metric('audit_ring_adopted_total'), 1, 'Prometheus: audit_ring_adopted_total 1');
+is(metric('audit_ring_recovered_total'), $taken, "Prometheus: audit_ring_recovered_total $taken");
+is(metric('audit_ring_torn_total'), 0, 'Prometheus: audit_ring_torn_total 0');
 
 ok($t->wait_until(sub { rows() >= 200 }, timeout => 30, interval => 0.5),
    'PostgreSQL gets all 200');

@@ -189,6 +189,7 @@ ngx_http_audit_alert_create_loc_conf(ngx_conf_t *cf)
     lcf->health.spool = NGX_CONF_UNSET;
     lcf->health.error_rate = NGX_CONF_UNSET_UINT;
     lcf->health.activity = NGX_CONF_UNSET;
+    lcf->health.keys = NGX_CONF_UNSET;
     lcf->test = NGX_CONF_UNSET;
 
     return lcf;
@@ -212,6 +213,7 @@ ngx_http_audit_alert_merge_loc_conf(ngx_conf_t *cf, void *parent,
                               prev->health.error_rate, 5);
     ngx_conf_merge_value(conf->health.activity, prev->health.activity,
                          48 * 3600);
+    ngx_conf_merge_value(conf->health.keys, prev->health.keys, 0);
 
     return NGX_CONF_OK;
 }
