@@ -1,6 +1,8 @@
 #!/bin/bash
-# Builds the Debian package libnginx-mod-http-audit (debian/, built by
-# dh-sequence-nginx from nginx-dev) into build/, and runs lintian on it.
+# Builds the Debian packages libnginx-mod-http-audit (debian/, built by
+# dh-sequence-nginx from nginx-dev; with audit-verify) and
+# postgresql-15-audit-ed25519 (audit_ed25519.so) into build/, and runs
+# lintian on them.
 #
 #   scripts/build-deb.sh     (make deb)
 #
@@ -8,9 +10,9 @@
 # so the source is copied to build/deb/src/<pkg>-<version>/ and built
 # there: nothing is written beside the repository.  Builds the source
 # package (native) and the binary ones, so lintian checks both.  The
-# package is build/<pkg>_<version>_<arch>.deb; the .dsc, .changes, the
-# -dbgsym package and lintian's full report (with info and pedantic tags)
-# are in build/deb/.  Fails when lintian reports an error.
+# packages are build/<package>_<version>_<arch>.deb; the .dsc, .changes,
+# the -dbgsym packages and lintian's full report (with info and pedantic
+# tags) are in build/deb/.  Fails when lintian reports an error.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,10 +56,14 @@ echo "deb: building $pkg $version in ${src#"$top"/}"
     exit 1
 }
 
-deb=${pkg}_${version}_${arch}.deb
 changes=$out/${pkg}_${version}_${arch}.changes
 find "$out/src" -maxdepth 1 -type f -exec mv -t "$out" {} +
-cp "$out/$deb" "$build/$deb"
+debs=
+for p in $(cd "$top" && dh_listpackages); do
+    deb=${p}_${version}_${arch}.deb
+    cp "$out/$deb" "$build/$deb"
+    debs="$debs ${build#"$top"/}/$deb"
+done
 
 # lintian on the .changes (source and binary packages), every tag down to
 # info and pedantic; errors fail the build, warnings are explained in
@@ -71,5 +77,5 @@ if [ "$errors" != 0 ]; then
     echo "deb: lintian reports $errors errors (${out#"$top"/}/lintian.txt)" >&2
     exit 1
 fi
-echo "deb: ${build#"$top"/}/$deb (lintian: no errors, $warnings warnings;" \
+echo "deb:$debs (lintian: no errors, $warnings warnings;" \
      "every tag in ${out#"$top"/}/lintian.txt)"
