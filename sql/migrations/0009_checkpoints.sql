@@ -209,8 +209,8 @@ BEGIN
                         || format('no checkpoint: rows from %s to %s, more than one interval', tail_ts, tail_max);
                 END IF;
                 tail_ts := coalesce(tail_ts, last_ts);
-                IF NOT closed AND tail_ts IS NOT NULL AND coalesce(last_ivl, any_ivl) IS NOT NULL
-                   AND as_of > tail_ts + 2 * coalesce(last_ivl, any_ivl) * interval '1 millisecond'
+                IF NOT closed AND tail_ts IS NOT NULL
+                   AND as_of > tail_ts + 2 * coalesce(last_ivl, any_ivl, 0) * interval '1 millisecond'
                 THEN
                     missing_intervals := missing_intervals
                         || format('silent: no checkpoint since %s (seq %s on unsigned)', tail_ts,
@@ -407,7 +407,8 @@ COMMENT ON FUNCTION audit.verify_checkpoints(timestamptz, timestamptz) IS
     'broken_links: seqs whose prev is not the SHA-256 of the line before (or a seq twice); bad_signatures, '
     'unknown_keys (no key of that kid valid at its ts): checkpoint seqs; rewritten: signed heads (or counts) the rows '
     'do not match; checkpoint_links: checkpoints not naming the previous one (one deleted); missing_intervals: '
-    'checkpoints more than two intervals apart, or an open chain silent for longer (truncation or a silenced worker). '
+    'checkpoints more than two intervals apart, or an open chain silent for longer (truncation or a silenced worker), '
+    'or with an unsigned row later than that after its checkpoint, or with none and rows spanning more than one. '
     'ok: none of these. docs/checkpoints.md.';
 
 REVOKE ALL ON FUNCTION audit.verify_checkpoints(timestamptz, timestamptz) FROM PUBLIC;
