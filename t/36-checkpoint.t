@@ -8,6 +8,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use File::Copy qw(copy);
+use Time::Local ();
 use IO::Compress::Gzip qw(gzip $GzipError);
 use Audit::Test;
 use Audit::Token;
@@ -289,6 +290,110 @@ my @gap = grep { !(index($_, qq{"producer":"$p1"}) >= 0 && /"seq":50,/) } @lines
 ($status, $text) = Audit::Checkpoint::verify($root, @keys, $copy->('gap.jsonl', @gap));
 like(Audit::Checkpoint::verdict($text, $p1), qr/FAILED.*1 missing/, 'a line deleted in the middle: 1 missing');
 
+# --- issue 18: what the reviewer's copies showed (/tmp/rv), in both
+# verifiers.  A forged tail: the newest chain's final checkpoint
+# replaced by an event chained to the line before it
+my @c2 = grep { index($_, qq{"producer":"$p2"}) >= 0 } @lines;
+my ($c2_final) = grep { /"final":true/ } @c2;
+my ($c2_tpl) = grep { /"action":"record_access"/ } @c2;
+my ($c2_before) = grep { /"seq":@{[ $p2_last - 1 ]},"prev"/ } @c2;
+my ($final_ts) = $c2_final =~ /"ts":"([^"]+)"/;
+my $forged_late = forge($c2_tpl, $c2_before, $p2_last, ts_add($final_ts, 3600), 1);
+my $forged_now = forge($c2_tpl, $c2_before, $p2_last, $final_ts, 2);
+
+my $FORGE = q{BEGIN;
+DELETE FROM audit.events WHERE producer = '%s' AND seq = %d;
+INSERT INTO audit.events SELECT * FROM audit.event_from_line(%s);
+SELECT ok || ',' || array_to_string(missing_intervals, ';')
+FROM audit.verify_checkpoints(NULL, '%s') WHERE producer = '%s';
+ROLLBACK;};
+like(sql(sprintf $FORGE, $p2, $p2_last, quote($forged_late), $final_ts, $p2),
+     qr/^false,unsigned: a row at /, 'verify_checkpoints: an unsigned row an hour after the last checkpoint: missing interval');
+is(sql(sprintf $FORGE, $p2, $p2_last, quote($forged_now), $final_ts, $p2), 'true,',
+   '... one at its time: ok (open)');
+
+my @tail_late = ((grep { $_ ne $c2_final } @lines), $forged_late);
+($status, $text) = Audit::Checkpoint::verify($root, '-o', @keys, $copy->('forged-tail.jsonl', @tail_late));
+is($status, 1, 'audit-verify -o: a forged unsigned tail an hour later: exit 1');
+like(Audit::Checkpoint::verdict($text, $p2), qr/FAILED.*missing checkpoint intervals; first at seq $p2_last$/,
+     '... a missing interval at its seq');
+my @tail_now = ((grep { $_ ne $c2_final } @lines), $forged_now);
+($status, $text) = Audit::Checkpoint::verify($root, '-o', @keys, $copy->('open-tail.jsonl', @tail_now));
+is($status, 0, '... one at the checkpoint\'s time: exit 0 (open)') or diag $text;
+($status, $text) = Audit::Checkpoint::verify($root, '-o', '--as-of', ts_add($final_ts, 3600), @keys,
+                                             "$dir/open-tail.jsonl");
+like(Audit::Checkpoint::verdict($text, $p2), qr/FAILED.*missing checkpoint intervals/,
+     '... as of an hour later: silent, FAILED');
+($status, $text) = Audit::Checkpoint::verify($root, '-o', '--as-of', $final_ts, @keys, "$dir/open-tail.jsonl");
+is($status, 0, '... as of its time: exit 0');
+
+# a chain with no checkpoint at all, spanning more than one interval
+my $none0 = forge($c2_tpl, undef, 0, $final_ts, 3);
+$none0 =~ s/"producer":"[^"]+"/"producer":"web9\/forged\/0"/;
+my $none1 = forge($none0, $none0, 1, ts_add($final_ts, 2), 4);
+my $none1_now = forge($none0, $none0, 1, $final_ts, 5);
+($status, $text) = Audit::Checkpoint::verify($root, '-o', @keys, $copy->('none.jsonl', @lines, $none0, $none1));
+like(Audit::Checkpoint::verdict($text, 'web9/forged/0'), qr/FAILED.*0 checkpoints.*missing checkpoint intervals/,
+     'audit-verify -o: a chain without checkpoint spanning 2 s of a 1 s interval: FAILED');
+is($status, 1, '... exit 1');
+($status, $text) = Audit::Checkpoint::verify($root, '-o', @keys, $copy->('none-now.jsonl', @lines, $none0, $none1_now));
+is($status, 0, '... within one interval: exit 0') or diag $text;
+my $NONE = q{BEGIN;
+INSERT INTO audit.events SELECT * FROM audit.event_from_line(%s);
+INSERT INTO audit.events SELECT * FROM audit.event_from_line(%s);
+SELECT ok || ',' || array_to_string(missing_intervals, ';')
+FROM audit.verify_checkpoints(NULL, '%s') WHERE producer = 'web9/forged/0';
+ROLLBACK;};
+like(sql(sprintf $NONE, quote($none0), quote($none1), $final_ts), qr/^false,no checkpoint: rows from /,
+     'verify_checkpoints: the same chain: missing interval');
+is(sql(sprintf $NONE, quote($none0), quote($none1_now), $final_ts), 'true,', '... within one interval: ok');
+
+# an event whose chain members were cut, and a log with no chain
+my $cut_chain = $c2_tpl =~ s/,"producer".*\}$/}/r;
+($status, $text) = Audit::Checkpoint::verify($root, @keys, $copy->('unchained.jsonl', @lines, $cut_chain));
+is($status, 1, 'audit-verify: an event without its chain members: exit 1');
+like($text, qr/^FAILED: 1 line not an audit event/m, '... counted as malformed');
+($status, $text) = Audit::Checkpoint::verify($root, @keys, $copy->('empty.jsonl'));
+is($status, 1, 'audit-verify: an empty log: exit 1');
+like($text, qr/^FAILED: no chain found$/m, '... no chain found');
+
+# members added to the final checkpoint: its signature and no prev cover them
+my $c2_extra = $c2_final =~ s/"severity":"info",/"severity":"info","user_id":"u-mallory","resource_id":"13",/r;
+($status, $text) = Audit::Checkpoint::verify($root, @keys,
+                                             $copy->('extra.jsonl', map { $_ eq $c2_final ? $c2_extra : $_ } @lines));
+is($status, 1, 'audit-verify: the final checkpoint with a user_id added: exit 1');
+like(Audit::Checkpoint::verdict($text, $p2), qr/FAILED.*not closed; 1 bad signatures; first at seq $p2_last$/,
+     '... a bad checkpoint at its seq, not closed');
+my $EDIT = q{BEGIN;
+UPDATE audit.events SET line = %s WHERE producer = '%s' AND seq = %d;
+SELECT ok || ',' || closed || ',' || array_to_string(bad_signatures, ' ')
+FROM audit.verify_checkpoints() WHERE producer = '%s';
+ROLLBACK;};
+is(sql(sprintf $EDIT, quote($c2_extra), $p2, $p2_last, $p2), "false,false,$p2_last",
+   'verify_checkpoints: the same: a bad signature at its seq, not closed');
+
+# a ts PostgreSQL and the C verifier could read differently: refused by both
+for my $ts (ts_digit($final_ts), '2026-02-31T00:00:00.000Z', '2026-12-02T23:59:60.000Z') {
+    my $l = $c2_final =~ s/"ts":"[^"]+"/"ts":"$ts"/r;
+    is(sql(sprintf $EDIT, quote($l), $p2, $p2_last, $p2), "false,false,$p2_last",
+       "verify_checkpoints: the final checkpoint's ts $ts: refused");
+    ($status, $text) = Audit::Checkpoint::verify($root, @keys,
+                                                 $copy->('ts.jsonl', map { $_ eq $c2_final ? $l : $_ } @lines));
+    like(Audit::Checkpoint::verdict($text, $p2), qr/FAILED.*not closed/, "... audit-verify: not closed");
+    is($status, 1, '... exit 1');
+}
+
+# a key only within its validity, as audit.checkpoint_keys' windows
+($status, $text) = Audit::Checkpoint::verify($root, '-k', "$pub1\@" . ts_add($final_ts, 60), '-k', $pub2, $log);
+is($status, 1, 'audit-verify -k KEY@FROM: the old key valid only from after the run: exit 1');
+like(Audit::Checkpoint::verdict($text, $p1), qr/FAILED.*unknown keys/, '... its checkpoints: unknown keys');
+(my $start_ts) = $lines[0] =~ /"ts":"([^"]+)"/;
+($status, $text) = Audit::Checkpoint::verify($root, '-k', "$pub1\@" . ts_add($start_ts, -60) . ',' . ts_add($final_ts, 60),
+                                             '-k', "$pub2\@" . ts_add($start_ts, -60), $log);
+is($status, 0, '... valid from before to after it: exit 0') or diag $text;
+($status, $text) = Audit::Checkpoint::verify($root, '-k', "$pub1\@2026-13-01T00:00:00Z", $log);
+is($status, 2, '... a FROM that is no time: exit 2');
+
 ok($t->error_log !~ /\[(alert|crit|emerg)\]|exited on signal/, 'no alert, crash or emergency in the error log')
     or diag grep { /\[(alert|crit|emerg)\]|exited on signal/ } split /\n/, $t->error_log;
 
@@ -296,6 +401,29 @@ done_testing;
 
 
 sub quote { my $s = shift; $s =~ s/'/''/g; "'$s'" }
+
+# $tpl, rechained: seq $seq after the line $prev (undef: first), at $ts
+sub forge {
+    my ($tpl, $prev, $seq, $ts, $n) = @_;
+    my $id = sprintf '01a23800-0000-7000-8000-%012d', $n;
+    my $h = defined $prev ? '"' . Digest::SHA::sha256_hex($prev) . '"' : 'null';
+    my $l = $tpl;
+    $l =~ s/"id":"[^"]+"/"id":"$id"/ or die;
+    $l =~ s/"ts":"[^"]+"/"ts":"$ts"/ or die;
+    $l =~ s/"seq":\d+,"prev":(null|"[0-9a-f]{64}")/"seq":$seq,"prev":$h/ or die;
+    return $l;
+}
+
+# an RFC 3339 ts of the module's form, $s seconds later
+sub ts_add {
+    my ($ts, $s) = @_;
+    my ($y, $mo, $d, $h, $mi, $sec, $ms) = $ts =~ /^(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d+)Z$/ or die $ts;
+    my @t = gmtime(Time::Local::timegm($sec, $mi, $h, $d, $mo - 1, $y) + $s);
+    return sprintf '%04d-%02d-%02dT%02d:%02d:%02d.%sZ', $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0], $ms;
+}
+
+# the same ts with a fourth digit of the second
+sub ts_digit { my $ts = shift; $ts =~ s/Z$/9Z/; $ts }
 
 sub kid_of {
     my ($pub) = @_;

@@ -15,6 +15,7 @@
 
 #include "audit_int.h"
 #include "audit_verify.h"
+#include "audit_verify_json.h"
 
 
 #define AUDIT_VERIFY_BUCKETS  256
@@ -22,6 +23,7 @@
 
 typedef struct {
     unsigned long long   seq;
+    unsigned long long   ts_ms;
     unsigned char        hash[32];
     unsigned char        prev[32];
     int                  has_prev;
@@ -39,13 +41,23 @@ typedef struct {
 } audit_verify_producer_t;
 
 
+typedef struct {
+    audit_checkpoint_key_t  *key;
+    unsigned long long       from_ms;         /* valid_from <= ts */
+    unsigned long long       until_ms;        /* ts < valid_until */
+} audit_verify_key_t;
+
+
 struct audit_verify_s {
     audit_verify_producer_t  **producers;     /* open addressing */
     size_t                     buckets;
     size_t                     count;
-    audit_checkpoint_key_t   **keys;
+    audit_verify_key_t        *keys;
     size_t                     nkeys;
     unsigned long long         malformed;
+    unsigned long long         any_interval_ms; /* the longest any
+                                                   checkpoint names */
+    unsigned long long         as_of_ms;      /* 0: the log's own end */
 };
 
 
@@ -53,10 +65,6 @@ static audit_verify_producer_t *audit_verify_producer(audit_verify_t *v,
     const char *name, size_t len);
 static int audit_verify_grow(audit_verify_t *v);
 static size_t audit_verify_hash(const char *name, size_t len);
-static int audit_verify_checkpoint(json_t *obj, const char *ts,
-    audit_checkpoint_t *c);
-static int audit_verify_unhex(const char *s, unsigned char *out, size_t n);
-static int audit_verify_ts(const char *s, unsigned long long *ms);
 static int audit_verify_cmp_entry(const void *a, const void *b);
 static int audit_verify_cmp_producer(const void *a, const void *b);
 static void audit_verify_chain(audit_verify_t *v,
@@ -64,8 +72,11 @@ static void audit_verify_chain(audit_verify_t *v,
 static void audit_verify_problem(audit_verify_report_t *r,
     unsigned long long *counter, unsigned long long n,
     unsigned long long seq);
+static void audit_verify_silent(audit_verify_t *v,
+    audit_verify_producer_t *p, audit_verify_report_t *r, size_t from,
+    unsigned long long interval_ms);
 static const audit_checkpoint_key_t *audit_verify_key(audit_verify_t *v,
-    const char *kid);
+    const char *kid, unsigned long long ts_ms);
 
 
 audit_verify_t *
@@ -117,7 +128,7 @@ audit_verify_free(audit_verify_t *v)
     }
 
     for (i = 0; i < v->nkeys; i++) {
-        audit_checkpoint_key_free(v->keys[i]);
+        audit_checkpoint_key_free(v->keys[i].key);
     }
 
     free(v->keys);
@@ -129,7 +140,19 @@ audit_verify_free(audit_verify_t *v)
 int
 audit_verify_add_key(audit_verify_t *v, audit_checkpoint_key_t *key)
 {
-    audit_checkpoint_key_t  **keys;
+    return audit_verify_add_key_valid(v, key, 0, AUDIT_VERIFY_FOREVER);
+}
+
+
+int
+audit_verify_add_key_valid(audit_verify_t *v, audit_checkpoint_key_t *key,
+    unsigned long long from_ms, unsigned long long until_ms)
+{
+    audit_verify_key_t  *keys;
+
+    if (key == NULL) {
+        return -1;
+    }
 
     keys = realloc(v->keys, (v->nkeys + 1) * sizeof(*keys));
     if (keys == NULL) {
@@ -137,10 +160,20 @@ audit_verify_add_key(audit_verify_t *v, audit_checkpoint_key_t *key)
         return -1;
     }
 
-    keys[v->nkeys++] = key;
+    keys[v->nkeys].key = key;
+    keys[v->nkeys].from_ms = from_ms;
+    keys[v->nkeys].until_ms = until_ms;
+    v->nkeys++;
     v->keys = keys;
 
     return 0;
+}
+
+
+void
+audit_verify_as_of(audit_verify_t *v, unsigned long long as_of_ms)
+{
+    v->as_of_ms = as_of_ms;
 }
 
 
@@ -157,6 +190,7 @@ audit_verify_line(audit_verify_t *v, const char *line, size_t len)
     int                       rc;
     json_t                   *root, *producer, *seq, *prev, *ts, *cp;
     json_int_t                s;
+    unsigned long long        ts_ms;
     json_error_t              err;
     audit_verify_entry_t     *e, *entries;
     audit_verify_producer_t  *p;
@@ -181,12 +215,12 @@ audit_verify_line(audit_verify_t *v, const char *line, size_t len)
         return -1;
     }
 
+    /*
+     * Every event the module writes is chained: a line without a
+     * producer (an event added by hand, or an "action" with the chain
+     * members cut off) is no event of any chain
+     */
     producer = json_object_get(root, "producer");
-
-    if (producer == NULL) {
-        json_decref(root);
-        return 1;
-    }
 
     seq = json_object_get(root, "seq");
     prev = json_object_get(root, "prev");
@@ -198,7 +232,8 @@ audit_verify_line(audit_verify_t *v, const char *line, size_t len)
         || s < 0
         || !(json_is_null(prev)
              || (json_is_string(prev) && json_string_length(prev) == 64))
-        || !json_is_string(ts))
+        || !json_is_string(ts)
+        || audit_verify_ts(json_string_value(ts), &ts_ms) != 0)
     {
         json_decref(root);
         v->malformed++;
@@ -227,6 +262,7 @@ audit_verify_line(audit_verify_t *v, const char *line, size_t len)
     e = &p->entries[p->n];
     memset(e, 0, sizeof(*e));
     e->seq = (unsigned long long) s;
+    e->ts_ms = ts_ms;
 
     if (json_is_string(prev)) {
         e->has_prev = 1;
@@ -241,14 +277,13 @@ audit_verify_line(audit_verify_t *v, const char *line, size_t len)
         goto done;
     }
 
-    if (cp != NULL) {
+    if (cp != NULL || audit_verify_is(root, "action", "checkpoint")) {
         e->checkpoint = malloc(sizeof(audit_checkpoint_t));
         if (e->checkpoint == NULL) {
             goto done;
         }
 
-        if (audit_verify_checkpoint(cp, json_string_value(ts), e->checkpoint)
-            != 0)
+        if (audit_verify_checkpoint(root, cp, ts_ms, e->checkpoint) != 0)
         {
             free(e->checkpoint);
             e->checkpoint = NULL;
@@ -257,6 +292,10 @@ audit_verify_line(audit_verify_t *v, const char *line, size_t len)
         } else {
             e->checkpoint->producer.data = p->name;
             e->checkpoint->producer.len = p->len;
+
+            if (e->checkpoint->interval_ms > v->any_interval_ms) {
+                v->any_interval_ms = e->checkpoint->interval_ms;
+            }
         }
     }
 
@@ -374,156 +413,6 @@ audit_verify_hash(const char *name, size_t len)
 }
 
 
-/* the members of "checkpoint", exactly as audit_checkpoint_member() */
-
-static int
-audit_verify_checkpoint(json_t *obj, const char *ts, audit_checkpoint_t *c)
-{
-    json_t  *seq, *head, *count, *prev, *interval, *final, *kid, *sig;
-
-    memset(c, 0, sizeof(*c));
-
-    seq = json_object_get(obj, "seq");
-    head = json_object_get(obj, "head");
-    count = json_object_get(obj, "count");
-    prev = json_object_get(obj, "prev_sig");
-    interval = json_object_get(obj, "interval");
-    final = json_object_get(obj, "final");
-    kid = json_object_get(obj, "kid");
-    sig = json_object_get(obj, "sig");
-
-    if (!json_is_object(obj)
-        || !json_is_integer(seq) || json_integer_value(seq) < 0
-        || !json_is_integer(count) || json_integer_value(count) < 0
-        || !json_is_integer(interval) || json_integer_value(interval) < 0
-        || !json_is_boolean(final)
-        || !json_is_string(head) || !json_is_string(kid)
-        || !json_is_string(sig)
-        || !(json_is_null(prev) || json_is_string(prev))
-        || json_string_length(kid) != AUDIT_CHECKPOINT_KID_LEN)
-    {
-        return -1;
-    }
-
-    c->seq = (unsigned long long) json_integer_value(seq);
-    c->count = (unsigned long long) json_integer_value(count);
-    c->interval_ms = (unsigned long long) json_integer_value(interval);
-    c->final = json_is_true(final);
-    memcpy(c->kid, json_string_value(kid), AUDIT_CHECKPOINT_KID_LEN + 1);
-
-    if (json_string_length(head) != 64
-        || audit_verify_unhex(json_string_value(head), c->head, 32) != 0
-        || json_string_length(sig) != 2 * AUDIT_CHECKPOINT_SIG_LEN
-        || audit_verify_unhex(json_string_value(sig), c->sig,
-                              AUDIT_CHECKPOINT_SIG_LEN) != 0
-        || audit_verify_ts(ts, &c->ts_ms) != 0)
-    {
-        return -1;
-    }
-
-    if (json_is_string(prev)) {
-        if (json_string_length(prev) != 2 * AUDIT_CHECKPOINT_SIG_LEN
-            || audit_verify_unhex(json_string_value(prev), c->prev_sig,
-                                  AUDIT_CHECKPOINT_SIG_LEN) != 0)
-        {
-            return -1;
-        }
-
-        c->has_prev_sig = 1;
-    }
-
-    return 0;
-}
-
-
-/* lowercase hex only: the form the module writes */
-
-static int
-audit_verify_unhex(const char *s, unsigned char *out, size_t n)
-{
-    size_t  i;
-    int     hi, lo;
-
-    for (i = 0; i < n; i++) {
-        hi = s[2 * i];
-        lo = s[2 * i + 1];
-
-        hi = (hi >= '0' && hi <= '9') ? hi - '0'
-             : (hi >= 'a' && hi <= 'f') ? hi - 'a' + 10 : -1;
-        lo = (lo >= '0' && lo <= '9') ? lo - '0'
-             : (lo >= 'a' && lo <= 'f') ? lo - 'a' + 10 : -1;
-
-        if (hi < 0 || lo < 0) {
-            return -1;
-        }
-
-        out[i] = (unsigned char) (hi << 4 | lo);
-    }
-
-    return 0;
-}
-
-
-/*
- * "2026-11-23T03:26:03.123Z" to unix ms; only the exact form the module
- * writes (formatting the result again must give the same string).
- */
-
-static int
-audit_verify_ts(const char *s, unsigned long long *ms)
-{
-    int                 i;
-    char                again[25];
-    unsigned long long  y, m, d, hh, mm, ss, ff, era, yoe, doy, doe, days;
-
-    if (strlen(s) != 24) {
-        return -1;
-    }
-
-    for (i = 0; i < 24; i++) {
-        if (i == 4 || i == 7 || i == 10 || i == 13 || i == 16 || i == 19
-            || i == 23)
-        {
-            continue;
-        }
-
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-    }
-
-    y = 0, m = 0, d = 0, hh = 0, mm = 0, ss = 0, ff = 0;
-
-    for (i = 0; i < 4; i++) y = y * 10 + (unsigned) (s[i] - '0');
-    for (i = 5; i < 7; i++) m = m * 10 + (unsigned) (s[i] - '0');
-    for (i = 8; i < 10; i++) d = d * 10 + (unsigned) (s[i] - '0');
-    for (i = 11; i < 13; i++) hh = hh * 10 + (unsigned) (s[i] - '0');
-    for (i = 14; i < 16; i++) mm = mm * 10 + (unsigned) (s[i] - '0');
-    for (i = 17; i < 19; i++) ss = ss * 10 + (unsigned) (s[i] - '0');
-    for (i = 20; i < 23; i++) ff = ff * 10 + (unsigned) (s[i] - '0');
-
-    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31 || hh > 23
-        || mm > 59 || ss > 59)
-    {
-        return -1;
-    }
-
-    /* days from the civil date (H. Hinnant's days_from_civil) */
-    y -= m <= 2;
-    era = y / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    days = era * 146097 + doe - 719468;
-
-    *ms = ((days * 86400 + hh * 3600 + mm * 60 + ss) * 1000) + ff;
-
-    audit_rfc3339_ms(*ms, again);
-
-    return strcmp(again, s) == 0 ? 0 : -1;
-}
-
-
 long
 audit_verify_finish(audit_verify_t *v, int allow_open,
     audit_verify_report_pt report, void *data)
@@ -603,8 +492,8 @@ audit_verify_chain(audit_verify_t *v, audit_verify_producer_t *p,
     int allow_open, audit_verify_report_t *r)
 {
     int                            clean, good;
-    size_t                         i;
-    unsigned long long             expect, verified_at_seq;
+    size_t                         i, verified_at;
+    unsigned long long             expect, verified_at_seq, verified_ivl;
     audit_checkpoint_t            *c;
     audit_verify_entry_t          *e, *prev;
     const audit_checkpoint_t      *last;
@@ -623,6 +512,8 @@ audit_verify_chain(audit_verify_t *v, audit_verify_producer_t *p,
     prev = NULL;
     last = NULL;
     verified_at_seq = 0;
+    verified_at = 0;
+    verified_ivl = 0;
 
     for (i = 0; i < p->n; i++) {
         e = &p->entries[i];
@@ -660,7 +551,7 @@ audit_verify_chain(audit_verify_t *v, audit_verify_producer_t *p,
             r->checkpoints++;
             good = 1;
 
-            key = audit_verify_key(v, c->kid);
+            key = audit_verify_key(v, c->kid, c->ts_ms);
 
             if (key == NULL) {
                 audit_verify_problem(r, &r->unknown_keys, 1, e->seq);
@@ -713,6 +604,8 @@ audit_verify_chain(audit_verify_t *v, audit_verify_producer_t *p,
                 r->verified_seq = (long long) c->seq;
                 r->verified_ts_ms = c->ts_ms;
                 verified_at_seq = e->seq;
+                verified_at = i;
+                verified_ivl = c->interval_ms;
             }
 
             last = c;
@@ -734,7 +627,84 @@ audit_verify_chain(audit_verify_t *v, audit_verify_producer_t *p,
     r->closed = r->verified_seq >= 0 && r->unsigned_tail == 0
                 && last != NULL && last->final;
 
+    if (!r->closed) {
+        if (r->verified_seq >= 0) {
+            audit_verify_silent(v, p, r, verified_at + 1, verified_ivl);
+
+        } else if (r->checkpoints == 0) {
+            audit_verify_silent(v, p, r, 0, v->any_interval_ms);
+        }
+
+        /* else a checkpoint is there and failed: reported already */
+    }
+
     r->ok = r->first_problem < 0 && (r->closed || allow_open);
+}
+
+
+/*
+ * An open chain's unsigned events: signed at most one interval after the
+ * checkpoint before them, and that one no later than two intervals after
+ * it.  An unsigned event later than that, or (with no checkpoint at all:
+ * from = 0) a chain spanning more than one interval, had its checkpoints
+ * removed, or is forged.  With an as-of time (audit.verify_checkpoints()'s
+ * as_of), the oldest unsigned event, or the checkpoint when there is
+ * none, must be younger than two intervals then.  The interval of a chain
+ * with no checkpoint is the longest any checkpoint names; none known: 0.
+ */
+
+static void
+audit_verify_silent(audit_verify_t *v, audit_verify_producer_t *p,
+    audit_verify_report_t *r, size_t from, unsigned long long interval_ms)
+{
+    size_t                 i;
+    unsigned long long     base, limit;
+    audit_verify_entry_t  *e;
+
+    if (from == 0) {
+        if (p->n == 0) {
+            return;
+        }
+
+        for (i = 0, base = p->entries[0].ts_ms; i < p->n; i++) {
+            if (p->entries[i].ts_ms < base) {
+                base = p->entries[i].ts_ms;
+            }
+        }
+
+        limit = base + interval_ms;
+
+    } else {
+        base = r->verified_ts_ms;
+        limit = base + 2 * interval_ms;
+    }
+
+    for (i = from; i < p->n; i++) {
+        e = &p->entries[i];
+
+        if (e->ts_ms > limit) {
+            audit_verify_problem(r, &r->missing_intervals, 1, e->seq);
+            return;
+        }
+    }
+
+    if (v->as_of_ms == 0) {
+        return;
+    }
+
+    if (from != 0 && from < p->n) {
+        for (i = from, base = p->entries[from].ts_ms; i < p->n; i++) {
+            if (p->entries[i].ts_ms < base) {
+                base = p->entries[i].ts_ms;
+            }
+        }
+    }
+
+    if (v->as_of_ms > base + 2 * interval_ms) {
+        audit_verify_problem(r, &r->missing_intervals, 1,
+                             from < p->n ? p->entries[from].seq
+                                         : r->last_seq + 1);
+    }
 }
 
 
@@ -750,14 +720,21 @@ audit_verify_problem(audit_verify_report_t *r, unsigned long long *counter,
 }
 
 
+/* the key of kid valid at ts_ms (from <= ts < until) */
+
 static const audit_checkpoint_key_t *
-audit_verify_key(audit_verify_t *v, const char *kid)
+audit_verify_key(audit_verify_t *v, const char *kid, unsigned long long ts_ms)
 {
-    size_t  i;
+    size_t               i;
+    audit_verify_key_t  *k;
 
     for (i = 0; i < v->nkeys; i++) {
-        if (strcmp(audit_checkpoint_key_id(v->keys[i]), kid) == 0) {
-            return v->keys[i];
+        k = &v->keys[i];
+
+        if (strcmp(audit_checkpoint_key_id(k->key), kid) == 0
+            && k->from_ms <= ts_ms && ts_ms < k->until_ms)
+        {
+            return k->key;
         }
     }
 

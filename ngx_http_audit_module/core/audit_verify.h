@@ -55,7 +55,9 @@ typedef struct {
     unsigned long long   checkpoint_links; /* prev_sig is not the
                                              previous checkpoint's */
     unsigned long long   missing_intervals; /* checkpoints more than two
-                                             intervals apart */
+                                             intervals apart, or an open
+                                             chain's unsigned events
+                                             later than that */
     long long            first_problem;   /* its seq; -1: none */
     int                  ok;
 } audit_verify_report_t;
@@ -70,14 +72,38 @@ audit_verify_t *audit_verify_new(void);
 
 void audit_verify_free(audit_verify_t *v);
 
+#define AUDIT_VERIFY_FOREVER  0xffffffffffffffffULL
+
 /* takes key (freed with v); 0, or -1 on OOM (then key is freed) */
 int audit_verify_add_key(audit_verify_t *v, audit_checkpoint_key_t *key);
 
 /*
+ * The same, for checkpoints whose ts (unix ms) is in [from_ms, until_ms)
+ * only: the key's validity, as audit.checkpoint_keys' valid_from and
+ * valid_until.  A kid may be given again with another window.
+ */
+int audit_verify_add_key_valid(audit_verify_t *v, audit_checkpoint_key_t *key,
+    unsigned long long from_ms, unsigned long long until_ms);
+
+/*
+ * Checks open chains as of that time (unix ms; 0, the default: as of
+ * their own last events): their oldest unsigned event, or their last
+ * checkpoint, must be younger than two intervals then.
+ */
+void audit_verify_as_of(audit_verify_t *v, unsigned long long as_of_ms);
+
+/*
+ * "2026-11-23T03:26:03.123Z" (exactly the module's form, UTC, 1970 on)
+ * to unix ms: 0, or -1 for any other text.
+ */
+int audit_verify_ts(const char *s, unsigned long long *ms);
+
+/*
  * One line (a trailing "\n" or "\r\n" is ignored).  0 for a chained
- * event, 1 for an empty line or an event without a producer, -1 for a
- * line that is no JSON object or whose chain members are malformed
- * (counted: audit_verify_malformed()), -2 on OOM.
+ * event, 1 for an empty line, -1 for a line that is no JSON object,
+ * has no producer, or whose chain members or ts are malformed (counted:
+ * audit_verify_malformed()), -2 on OOM.  A checkpoint line with a member
+ * the module does not write is a bad checkpoint.
  */
 int audit_verify_line(audit_verify_t *v, const char *line, size_t len);
 

@@ -156,6 +156,7 @@ DECLARE
     key         bytea;
     msg         text;
     tail_ts     timestamptz;
+    tail_max    timestamptz;
     any_ivl     bigint;
 BEGIN
     -- the interval of a chain that has no checkpoint left: the longest
@@ -187,12 +188,29 @@ BEGIN
                 -- an open chain is as old as its oldest unsigned row (or its
                 -- last checkpoint): older than two intervals, the
                 -- checkpoints that should have come are missing
-                SELECT min(e.ts) INTO tail_ts FROM audit.events e
+                SELECT min(e.ts), max(e.ts) INTO tail_ts, tail_max FROM audit.events e
                 WHERE e.producer = cur AND e.seq > coalesce(ver_ev_seq, -1)
                   AND e.ts >= coalesce(since, '-infinity');
+                -- an unsigned row is signed within an interval of the
+                -- checkpoint before it, which comes within two: a later
+                -- one (a forged tail), or a chain with no checkpoint
+                -- spanning more than one interval, is not what the
+                -- module wrote (audit-verify -o: audit_verify_silent())
+                IF NOT closed AND verified_seq IS NOT NULL
+                   AND tail_max > verified_at + 2 * last_ivl * interval '1 millisecond'
+                THEN
+                    missing_intervals := missing_intervals
+                        || format('unsigned: a row at %s, more than two intervals after the checkpoint at %s',
+                                  tail_max, verified_at);
+                ELSIF NOT closed AND checkpoints = 0
+                      AND tail_max > tail_ts + coalesce(any_ivl, 0) * interval '1 millisecond'
+                THEN
+                    missing_intervals := missing_intervals
+                        || format('no checkpoint: rows from %s to %s, more than one interval', tail_ts, tail_max);
+                END IF;
                 tail_ts := coalesce(tail_ts, last_ts);
-                IF NOT closed AND tail_ts IS NOT NULL AND coalesce(last_ivl, any_ivl) IS NOT NULL
-                   AND as_of > tail_ts + 2 * coalesce(last_ivl, any_ivl) * interval '1 millisecond'
+                IF NOT closed AND tail_ts IS NOT NULL
+                   AND as_of > tail_ts + 2 * coalesce(last_ivl, any_ivl, 0) * interval '1 millisecond'
                 THEN
                     missing_intervals := missing_intervals
                         || format('silent: no checkpoint since %s (seq %s on unsigned)', tail_ts,
@@ -247,6 +265,45 @@ BEGIN
             checkpoints := checkpoints + 1;
             good := true;
 
+            -- the ts exactly as the module writes it, read once: the
+            -- signed text and the time the key's validity is checked at
+            -- are the same (no fourth digit, leap second or 31 February;
+            -- core/audit_verify.c's audit_verify_ts())
+            cts := NULL;
+            IF (j->>'ts') ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$' THEN
+                BEGIN
+                    cts := (j->>'ts')::timestamptz;
+                EXCEPTION WHEN OTHERS THEN
+                    cts := NULL;
+                END;
+                IF cts < '1970-01-01T00:00:00Z'
+                   OR to_char(cts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') <> (j->>'ts')
+                THEN
+                    cts := NULL;
+                END IF;
+            END IF;
+
+            -- only the members the module writes in a checkpoint line
+            -- (core/audit_event.c), each once: the signature covers the
+            -- canonical fields only and nothing covers the final line
+            IF (j->>'action') IS DISTINCT FROM 'checkpoint'
+               OR jsonb_typeof(j->'id') IS DISTINCT FROM 'string'
+               OR jsonb_typeof(j->'severity') IS DISTINCT FROM 'string'
+               OR EXISTS (SELECT 1 FROM jsonb_object_keys(j) k
+                          WHERE k NOT IN ('id', 'ts', 'action', 'severity', 'producer', 'seq', 'prev',
+                                          'after', 'checkpoint'))
+               OR (jsonb_typeof(c) = 'object'
+                   AND EXISTS (SELECT 1 FROM jsonb_object_keys(c) k
+                               WHERE k NOT IN ('seq', 'head', 'count', 'prev_sig', 'interval', 'final',
+                                               'kid', 'sig')))
+               OR (SELECT count(*) FROM json_object_keys(r.line::json)) <> (SELECT count(*) FROM jsonb_object_keys(j))
+               OR (jsonb_typeof(c) = 'object'
+                   AND (SELECT count(*) FROM json_object_keys(r.line::json->'checkpoint'))
+                       <> (SELECT count(*) FROM jsonb_object_keys(c)))
+            THEN
+                cts := NULL;
+            END IF;
+
             IF jsonb_typeof(c) IS DISTINCT FROM 'object'
                OR jsonb_typeof(c->'seq') IS DISTINCT FROM 'number'
                OR jsonb_typeof(c->'count') IS DISTINCT FROM 'number'
@@ -257,13 +314,12 @@ BEGIN
                OR coalesce(c->>'sig', '') !~ '^[0-9a-f]{128}$'
                OR coalesce(c->>'kid', '') !~ '^[0-9a-f]{16}$'
                OR NOT (jsonb_typeof(c->'prev_sig') = 'null' OR (c->>'prev_sig') ~ '^[0-9a-f]{128}$')
-               OR (j->>'ts') !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$'
+               OR cts IS NULL
             THEN
                 bad_signatures := bad_signatures || r.s;
                 clean := false;
             ELSE
                 cseq := (c->>'seq')::bigint;
-                cts := (j->>'ts')::timestamptz;
 
                 -- the documented canonical string (core/audit_checkpoint.h)
                 msg := 'audit-checkpoint-v1' || E'\n'
@@ -351,7 +407,8 @@ COMMENT ON FUNCTION audit.verify_checkpoints(timestamptz, timestamptz) IS
     'broken_links: seqs whose prev is not the SHA-256 of the line before (or a seq twice); bad_signatures, '
     'unknown_keys (no key of that kid valid at its ts): checkpoint seqs; rewritten: signed heads (or counts) the rows '
     'do not match; checkpoint_links: checkpoints not naming the previous one (one deleted); missing_intervals: '
-    'checkpoints more than two intervals apart, or an open chain silent for longer (truncation or a silenced worker). '
+    'checkpoints more than two intervals apart, or an open chain silent for longer (truncation or a silenced worker), '
+    'or with an unsigned row later than that after its checkpoint, or with none and rows spanning more than one. '
     'ok: none of these. docs/checkpoints.md.';
 
 REVOKE ALL ON FUNCTION audit.verify_checkpoints(timestamptz, timestamptz) FROM PUBLIC;

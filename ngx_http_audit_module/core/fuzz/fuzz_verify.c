@@ -2,7 +2,8 @@
  * libFuzzer target: the offline verifier (audit_verify.c) on arbitrary
  * log text, with the public key of test/vectors/ed25519.pub.
  *
- * Input: one flag byte (bit 0: allow open chains), then lines separated
+ * Input: one flag byte (bit 0: allow open chains; bit 1: as of the
+ * corpus log's last checkpoint), then lines separated
  * by "\n".  Whatever the lines, the verifier must not crash or leak, and
  * each report must be consistent: ok only without a problem, closed only
  * with the whole chain signed, an unsigned tail no longer than the chain,
@@ -65,6 +66,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      != 0)
     {
         abort();
+    }
+
+    if (data[0] & 2) {
+        audit_verify_as_of(v, 1796235812205ULL);
     }
 
     for (i = 1, start = 1; i <= size; i++) {

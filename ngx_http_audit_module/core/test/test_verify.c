@@ -130,6 +130,8 @@ rehash(size_t from)
 
 static audit_verify_report_t  got;
 static int                    reports;
+static unsigned long long     as_of;                   /* run()'s */
+static unsigned long long     key_from, key_until = AUDIT_VERIFY_FOREVER;
 
 
 static void
@@ -138,6 +140,36 @@ keep(const audit_verify_report_t *r, void *data)
     (void) data;
     got = *r;
     reports++;
+}
+
+
+/* inserts text after the first "after" in line i (no rehash) */
+
+static void
+insert(size_t i, const char *after, const char *text)
+{
+    char    *p;
+    size_t   n;
+
+    p = strstr(lines[i], after) + strlen(after);
+    n = strlen(text);
+    memmove(p + n, p, strlen(p) + 1);
+    memcpy(p, text, n);
+}
+
+
+/* appends an event at ts_ms */
+
+static void
+event_at(unsigned long long ts_ms)
+{
+    audit_event_t  ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.action = AUDIT_RECORD_ACCESS;
+    ev.ts_ms = ts_ms;
+    ev.user_id = (audit_str_t) { "u-ann", 5 };
+    chain(&ev);
 }
 
 
@@ -152,8 +184,10 @@ run(const char *pub, long skip, int allow_open)
     audit_verify_t  *v;
 
     v = audit_verify_new();
-    audit_verify_add_key(v, audit_checkpoint_key_load(pub, 0, err,
-                                                      sizeof(err)));
+    audit_verify_add_key_valid(v, audit_checkpoint_key_load(pub, 0, err,
+                                                            sizeof(err)),
+                               key_from, key_until);
+    audit_verify_as_of(v, as_of);
 
     for (i = 0; i < nlines; i++) {
         if ((long) i != skip) {
@@ -237,9 +271,9 @@ main(void)
                                                       err, sizeof(err)));
     is_int(audit_verify_line(v, "{\"producer\":1}", 14), -1, "a producer that is no string: malformed");
     is_int(audit_verify_line(v, "not json", 8), -1, "not JSON: malformed");
-    is_int(audit_verify_line(v, "{\"id\":\"x\"}\n", 11), 1, "an event without a chain: skipped");
+    is_int(audit_verify_line(v, "{\"id\":\"x\"}\n", 11), -1, "an event without a chain: malformed");
     is_int(audit_verify_line(v, "\r\n", 2), 1, "an empty line: skipped");
-    is_int(audit_verify_malformed(v), 2, "... two malformed counted");
+    is_int(audit_verify_malformed(v), 3, "... three malformed counted");
     for (size_t i = 0; i < nlines; i++) {
         audit_verify_line(v, lines[i], strlen(lines[i]));
         audit_verify_line(v, lines[i], strlen(lines[i]));
@@ -261,6 +295,103 @@ main(void)
     is_int(reports, 1000, "... one report each");
     is_str(got.producer, "web1/999/0", "... in name order");
     audit_verify_free(v);
+
+    /* issue 18, 4: an open chain's unsigned tail, and no checkpoint */
+    build(priv, 0);
+    is_int(run(V("ed25519.pub"), -1, 1), 0, "open, a recent unsigned tail: ok with allow_open");
+    ok(got.unsigned_tail > 0 && got.missing_intervals == 0, "... %llu unsigned, nothing missing", got.unsigned_tail);
+    /* the last checkpoint: at 1796232870000 + 29, interval 60 s */
+    event_at(1796232870029ULL + 120000);
+    is_int(run(V("ed25519.pub"), -1, 1), 0, "an unsigned event two intervals after the last checkpoint: ok");
+    event_at(1796232870029ULL + 120001);
+    is_int(run(V("ed25519.pub"), -1, 1), 1, "one later (a forged tail): not ok");
+    ok(got.missing_intervals == 1 && got.first_problem == (long long) nlines - 1,
+       "... a missing interval at its seq %lld", got.first_problem);
+    nlines--;
+    as_of = 1796232870030ULL + 120000;
+    is_int(run(V("ed25519.pub"), -1, 1), 0, "as of two intervals after the oldest unsigned event: ok");
+    build(priv, 0);
+    as_of = 1796232870030ULL + 120001;
+    is_int(run(V("ed25519.pub"), -1, 1), 1, "as of later than that: silent, not ok");
+    ok(got.missing_intervals == 1, "... a missing interval");
+    as_of = 0;
+
+    nlines = 0;
+    event_at(1796232870000ULL);
+    event_at(1796232870000ULL);
+    is_int(run(V("ed25519.pub"), -1, 1), 0, "no checkpoint, no interval known, one instant: ok with allow_open");
+    event_at(1796232870001ULL);
+    is_int(run(V("ed25519.pub"), -1, 1), 1, "... spanning more: not ok");
+    ok(got.missing_intervals == 1 && got.first_problem == 2, "... a missing interval at seq 2");
+    as_of = 1796232870000ULL + 1;
+    nlines--;
+    is_int(run(V("ed25519.pub"), -1, 1), 1, "... as of later than it: not ok");
+    as_of = 0;
+
+    /* issue 18, 5: lines that are no chained event; nothing at all */
+    v = audit_verify_new();
+    is_int(audit_verify_line(v, "{\"id\":\"x\"}\n", 11), -1, "an object without a producer: malformed");
+    is_int(audit_verify_line(v, "{\"id\":\"x\",\"ts\":\"2026-12-02T17:15:32.686Z\",\"action\":\"record_access\"}", 77), -1,
+           "an event whose chain members were cut: malformed");
+    is_int(audit_verify_malformed(v), 2, "... both counted");
+    reports = 0;
+    is_int(audit_verify_finish(v, 1, keep, NULL), 0, "no chain: no producer fails ...");
+    is_int(reports, 0, "... and none is reported: the caller says \"no chain found\"");
+    audit_verify_free(v);
+
+    /* issue 18, 6: members outside the documented set in a checkpoint line */
+    build(priv, 1);
+    insert(nlines - 1, "\"severity\":\"info\",", "\"user_id\":\"u-mallory\",\"resource_id\":\"13\",");
+    is_int(run(V("ed25519.pub"), -1, 0), 1, "the final checkpoint with a user_id added: not ok");
+    ok(got.bad_signatures == 1 && !got.closed && got.first_problem == (long long) nlines - 1,
+       "... a bad checkpoint at its seq, not closed");
+    build(priv, 1);
+    insert(nlines - 1, "\"checkpoint\":{", "\"note\":\"x\",");
+    run(V("ed25519.pub"), -1, 0);
+    ok(!got.ok && got.bad_signatures == 1, "a member added in \"checkpoint\": a bad checkpoint");
+    build(priv, 1);
+    p = strstr(lines[nlines - 1], "\"action\":\"checkpoint\"");
+    memcpy(p + 10, "logout\"    ", 11);
+    memmove(p + 17, p + 21, strlen(p + 21) + 1);
+    run(V("ed25519.pub"), -1, 0);
+    ok(!got.ok && got.bad_signatures == 1, "a checkpoint member in another action's line: a bad checkpoint");
+    build(priv, 1);
+    p = strstr(lines[nlines - 1], ",\"checkpoint\":");
+    strcpy(p, "}\n");
+    run(V("ed25519.pub"), -1, 0);
+    ok(!got.ok && got.bad_signatures == 1 && !got.closed, "an action checkpoint without its member: a bad checkpoint");
+
+    /* issue 18, 7: a key only within its validity */
+    build(priv, 1);
+    key_from = 1796232870000ULL + 20;
+    is_int(run(V("ed25519.pub"), -1, 0), 1, "a key valid from after the first checkpoint: not ok");
+    ok(got.unknown_keys == 2 && got.first_problem == 10, "... its checkpoints before that: unknown keys, at seq 10");
+    key_from = 0;
+    key_until = 1796232870000ULL + 39;
+    is_int(run(V("ed25519.pub"), -1, 0), 1, "a key valid until the final checkpoint's ts (excluded): not ok");
+    ok(got.unknown_keys == 1 && !got.closed, "... that one an unknown key");
+    key_until = 1796232870000ULL + 40;
+    is_int(run(V("ed25519.pub"), -1, 0), 0, "valid through it: ok");
+    key_until = AUDIT_VERIFY_FOREVER;
+
+    /* the ts: only the exact form the module writes, in both verifiers */
+    {
+        unsigned long long  ms;
+
+        is_int(audit_verify_ts("2026-12-02T18:23:32.205Z", &ms), 0, "a ts the module writes parses");
+        is_int(ms, 1796235812205ULL, "... to its unix ms");
+        is_int(audit_verify_ts("2026-12-02T18:23:32.2059Z", &ms), -1, "a fourth digit: refused");
+        is_int(audit_verify_ts("2026-12-02T18:23:32Z", &ms), -1, "no milliseconds: refused");
+        is_int(audit_verify_ts("2026-12-02T23:59:60.000Z", &ms), -1, "a leap second: refused");
+        is_int(audit_verify_ts("2026-02-31T00:00:00.000Z", &ms), -1, "the 31st of February: refused");
+        is_int(audit_verify_ts("2026-12-02T18:23:32.205+00:00", &ms), -1, "an offset: refused");
+    }
+    build(priv, 1);
+    p = strstr(lines[nlines - 1], "Z\",\"action\"");
+    memmove(p + 1, p, strlen(p) + 1);
+    *p = '9';
+    run(V("ed25519.pub"), -1, 0);
+    ok(!got.ok && !got.closed, "a final checkpoint whose ts has a fourth digit: not closed");
 
     (void) p;
     audit_checkpoint_key_free(priv);

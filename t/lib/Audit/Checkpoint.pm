@@ -58,7 +58,8 @@ sub rehash {
     my ($lines, $producer, $seq, $edit) = @_;
     my @out;
     my $hash;
-    for my $line (@$lines) {
+    for (@$lines) {
+        my $line = $_;              # a copy: the caller's lines stay as they are
         my $e = JSON::PP->new->decode($line);
         if (($e->{producer} // '') eq $producer && $e->{seq} >= $seq) {
             if ($e->{seq} == $seq) {
