@@ -89,10 +89,11 @@ ngx_http_audit_console_handler(ngx_http_request_t *r)
     /*
      * Not as a subrequest (SSI, add_before_body, auth_request): nginx
      * skips the access phase for those, so no role was checked for it
-     * and the context it finds is its parent's.
+     * and the context it finds is its parent's.  Nor as an error page:
+     * the module decides nothing afresh there either.
      */
 
-    if (r != r->main) {
+    if (r != r->main || r->error_page) {
         return ngx_http_audit_console_error(r, NGX_HTTP_FORBIDDEN,
                                             "subrequest");
     }

@@ -57,6 +57,7 @@ $t->write_nginx_conf(<<'CONF', workers => 1, vars => \%vars);
         location /pages/ { ssi on; audit_public on; alias %%DIR%%/html/; }
         location ~ ^/docs/(.+)$ { audit_record document $1; alias %%DIR%%/p.txt; }
         location ~ ^/x/ { alias %%DIR%%/p.txt; }
+        location /open/ { audit_public on; error_page 404 /_audit/console/api/events; }
     }
 CONF
 $t->start_nginx;
@@ -92,6 +93,8 @@ subtest 'a subrequest gets nothing from the console, audit_test or audit_health'
         unlike($r->{content}, qr/secret-route|"events"/,
                "$name: an include of a satisfy-any console location neither");
     }
+    my $e = $t->request(GET => '/open/nothing-here', cookie => $bob, headers => $json);
+    unlike($e->{content}, qr/secret-route|"events"/, 'a nurse: the console as an error page shows no event');
     is($t->request(GET => '/hz', headers => $json)->{status}, 403, 'audit_health behind "deny all": 403');
     my $r = $t->request(GET => '/pages/health.html');
     like($r->{content}, qr/<p>after<\/p>/, 'a page including it: served');
