@@ -44,6 +44,9 @@ static void ngx_http_audit_test_answer(ngx_http_audit_test_ctx_t *ctx);
 static u_char *ngx_http_audit_test_result(u_char *p, u_char *last,
     const char *name, ngx_http_audit_alert_result_t *res);
 static void ngx_http_audit_test_cleanup(void *data);
+static ngx_int_t ngx_http_audit_test_same_origin(ngx_http_request_t *r);
+static ngx_table_elt_t *ngx_http_audit_test_header(ngx_http_request_t *r,
+    const char *name, size_t len);
 
 
 ngx_int_t
@@ -56,10 +59,28 @@ ngx_http_audit_alert_test_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_ALLOWED;
     }
 
+    /* a subrequest skipped the access phase: nothing was checked for it */
+    if (r != r->main) {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
     /* only for someone signed in, even on a public location */
     actx = ngx_http_audit_get_ctx(r);
     if (actx == NULL || !actx->token_valid) {
         return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    /* whom the module's policy let through, not an "allow" under
+     * "satisfy any" */
+    if (actx->decision != NGX_HTTP_AUDIT_PERMITTED) {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    /* it pages the on-call: not from another site's form */
+    if (ngx_http_audit_test_same_origin(r) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "audit_test: a cross-site POST refused");
+        return NGX_HTTP_FORBIDDEN;
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_audit_test_body);
@@ -69,6 +90,101 @@ ngx_http_audit_alert_test_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * A POST the browser says comes from this origin ("Sec-Fetch-Site:
+ * same-origin", or "none": typed, a bookmark), or, from a browser that
+ * sends no Sec-Fetch-Site, an Origin whose host is the Host header.
+ * Anything else, neither header included, is refused.
+ */
+
+static ngx_int_t
+ngx_http_audit_test_same_origin(ngx_http_request_t *r)
+{
+    u_char           *p, *last;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_audit_test_header(r, "Sec-Fetch-Site",
+                                   sizeof("Sec-Fetch-Site") - 1);
+
+    if (h) {
+        if ((h->value.len == 11
+             && ngx_strncasecmp(h->value.data, (u_char *) "same-origin", 11)
+                == 0)
+            || (h->value.len == 4
+                && ngx_strncasecmp(h->value.data, (u_char *) "none", 4) == 0))
+        {
+            return NGX_OK;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    h = ngx_http_audit_test_header(r, "Origin", sizeof("Origin") - 1);
+
+    if (h == NULL || r->headers_in.host == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    if (last - p > 7 && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0) {
+        p += 7;
+
+    } else if (last - p > 8
+               && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0)
+    {
+        p += 8;
+
+    } else {
+        return NGX_DECLINED;                  /* "null", or no scheme */
+    }
+
+    if ((size_t) (last - p) != r->headers_in.host->value.len
+        || ngx_strncasecmp(p, r->headers_in.host->value.data, last - p) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the first request header of that name; Origin and Sec-Fetch-Site are
+ * sent once */
+
+static ngx_table_elt_t *
+ngx_http_audit_test_header(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 

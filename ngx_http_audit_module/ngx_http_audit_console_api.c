@@ -27,6 +27,7 @@
 
 
 #define NGX_HTTP_AUDIT_CONSOLE_CHUNK   256        /* lines per lock */
+#define NGX_HTTP_AUDIT_CONSOLE_BUF     65536      /* bytes of a chunk */
 #define NGX_HTTP_AUDIT_CONSOLE_LIMIT   500
 
 /* what api/events was asked for */
@@ -85,6 +86,18 @@ ngx_http_audit_console_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /*
+     * Not as a subrequest (SSI, add_before_body, auth_request): nginx
+     * skips the access phase for those, so no role was checked for it
+     * and the context it finds is its parent's.  Nor as an error page:
+     * the module decides nothing afresh there either.
+     */
+
+    if (r != r->main || r->error_page) {
+        return ngx_http_audit_console_error(r, NGX_HTTP_FORBIDDEN,
+                                            "subrequest");
+    }
+
     /* a session, whatever the location lets through */
 
     ctx = ngx_http_audit_get_ctx(r);
@@ -92,6 +105,16 @@ ngx_http_audit_console_handler(ngx_http_request_t *r)
     if (ctx == NULL || !ctx->token_valid || ctx->user_id.len == 0) {
         return ngx_http_audit_console_error(r, NGX_HTTP_UNAUTHORIZED,
                                             "session_required");
+    }
+
+    /*
+     * and the module's own policy permitted it: under "satisfy any" an
+     * "allow" would otherwise let in a session the role check refused
+     */
+
+    if (ctx->decision != NGX_HTTP_AUDIT_PERMITTED) {
+        return ngx_http_audit_console_error(r, NGX_HTTP_FORBIDDEN,
+                                            "role_required");
     }
 
     /* what follows the location's name */
@@ -197,14 +220,16 @@ ngx_http_audit_console_events(ngx_http_request_t *r,
 {
     u_char                          *line;
     uint64_t                         seq, last, first, stop;
+    u_char                          *buf;
+    size_t                           cap, used, size;
     ngx_int_t                        rc;
-    ngx_uint_t                       n, found, strings, i, chunk;
+    ngx_uint_t                       n, found, strings, i, chunk, failed;
     ngx_http_audit_console_out_t     o;
     ngx_http_audit_console_index_t  *ix;
     ngx_http_audit_console_filter_t  f;
 
     struct {
-        u_char                      *line;
+        size_t                       off;
         size_t                       len;
     } got[NGX_HTTP_AUDIT_CONSOLE_CHUNK];
 
@@ -235,12 +260,25 @@ ngx_http_audit_console_events(ngx_http_request_t *r,
 
     stop = ngx_max(f.after + 1, first);
     found = 0;
+    failed = 0;
     seq = last;
 
-    /* a chunk of lines copied under the lock, then looked into */
+    /*
+     * A chunk of lines copied under the lock into one buffer, then looked
+     * into; only those that match go into the answer, and the buffer is
+     * used again for the next chunk: what a request takes is the answer
+     * and one chunk, not every line the ring holds.
+     */
+
+    cap = NGX_HTTP_AUDIT_CONSOLE_BUF;
+    buf = ngx_pnalloc(r->pool, cap);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     while (seq >= stop && seq > 0 && found < f.limit) {
         chunk = 0;
+        used = 0;
 
         ngx_shmtx_lock(&shpool->mutex);
 
@@ -249,25 +287,42 @@ ngx_http_audit_console_events(ngx_http_request_t *r,
                && (strings || found + chunk < f.limit))
         {
             ix = &sh->index[seq % sh->nindex];
-            seq--;
 
             if ((f.action >= 0 && ix->action != (uint16_t) f.action)
                 || (f.severities && !(f.severities & (1 << ix->severity)))
                 || (f.since && ix->ts_ms < f.since)
                 || (f.until && ix->ts_ms > f.until))
             {
+                seq--;
                 continue;
             }
 
-            line = ngx_pnalloc(r->pool, ix->len);
-            if (line == NULL) {
-                break;
+            if (used + ix->len > cap) {
+                if (chunk) {
+                    break;             /* this line starts the next chunk */
+                }
+
+                /* a line longer than the buffer: a buffer that holds it */
+
+                size = ngx_max(2 * cap, (size_t) ix->len);
+
+                line = ngx_pnalloc(r->pool, size);
+                if (line == NULL) {
+                    failed = 1;
+                    break;
+                }
+
+                ngx_pfree(r->pool, buf);
+                buf = line;
+                cap = size;
             }
 
-            ngx_memcpy(line, sh->ring + ix->off, ix->len);
-            got[chunk].line = line;
+            ngx_memcpy(buf + used, sh->ring + ix->off, ix->len);
+            got[chunk].off = used;
             got[chunk].len = ix->len;
+            used += ix->len;
             chunk++;
+            seq--;
         }
 
         if (seq < sh->first) {
@@ -276,13 +331,19 @@ ngx_http_audit_console_events(ngx_http_request_t *r,
 
         ngx_shmtx_unlock(&shpool->mutex);
 
+        if (failed) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         if (chunk == 0 && seq >= stop && seq > 0) {
             continue;
         }
 
         for (i = 0; i < chunk && found < f.limit; i++) {
+            line = buf + got[i].off;
+
             if (strings
-                && !ngx_http_audit_console_match(&f, got[i].line, got[i].len))
+                && !ngx_http_audit_console_match(&f, line, got[i].len))
             {
                 continue;
             }
@@ -291,7 +352,7 @@ ngx_http_audit_console_events(ngx_http_request_t *r,
                 ngx_http_audit_console_put(&o, ",");
             }
 
-            ngx_http_audit_console_put_bytes(&o, got[i].line, got[i].len);
+            ngx_http_audit_console_put_bytes(&o, line, got[i].len);
         }
 
         if (chunk == 0) {

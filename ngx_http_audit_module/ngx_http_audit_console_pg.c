@@ -726,8 +726,9 @@ ngx_http_audit_console_pg_answer(ngx_http_audit_console_query_t *q,
 
 
 /*
- * A CSV field, quoted; one a spreadsheet would run as a formula ("=",
- * "+", "-", "@" first) gets a "'" before it.
+ * A CSV field, quoted; one a spreadsheet would run as a formula gets a
+ * "'" before it: "=", "+", "-" or "@" as its first character after any
+ * blanks (" =1+3" is still a formula), or a tab or CR first.
  */
 
 static void
@@ -737,7 +738,15 @@ ngx_http_audit_console_pg_csv(ngx_http_audit_console_out_t *o, const char *s)
 
     ngx_http_audit_console_put_bytes(o, (u_char *) "\"", 1);
 
-    if (*s == '=' || *s == '+' || *s == '-' || *s == '@') {
+    for (p = s; *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'
+                || *p == '\v' || *p == '\f'; p++)
+    {
+        /* void */
+    }
+
+    if (*s == '\t' || *s == '\r'
+        || *p == '=' || *p == '+' || *p == '-' || *p == '@')
+    {
         ngx_http_audit_console_put_bytes(o, (u_char *) "'", 1);
     }
 

@@ -62,6 +62,15 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_ALLOWED;
     }
 
+    /*
+     * Not as a subrequest: nginx skips the access phase for those, so an
+     * "allow"/"deny" or a role meant for the monitors never ran for it.
+     */
+
+    if (r != r->main) {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;

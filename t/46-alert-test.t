@@ -58,10 +58,27 @@ my $nurse = Audit::Token::hs256($secret, { sub => 'u-n', role => 'nurse', exp =>
 is($t->request(POST => '/_audit/test', cookie => "session=$nurse", headers => $hdr)->{status}, 403,
    'a nurse: 403 (audit_require_role admin)');
 
+# it pages the on-call: a POST another site's page makes with the admin's
+# cookie is refused, and so is one that says nothing of where it is from
+my $origin = 'http://127.0.0.1:' . $t->port;
+for my $c (['Sec-Fetch-Site cross-site', { 'Sec-Fetch-Site' => 'cross-site', Origin => $origin }],
+           ['Sec-Fetch-Site same-site', { 'Sec-Fetch-Site' => 'same-site' }],
+           ['an Origin of another site', { Origin => 'http://evil.example' }],
+           ['Origin: null', { Origin => 'null' }],
+           ['an Origin naming this host on another port', { Origin => 'http://127.0.0.1:1' }],
+           ['neither Sec-Fetch-Site nor Origin', {}]) {
+    my ($what, $extra) = @$c;
+    $r = $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => { %$hdr, %$extra });
+    is($r->{status}, 403, "an admin's POST with $what: 403");
+}
+is(scalar $sl->messages, 0, '... and nothing was sent to any route');
+like($t->error_log, qr/audit_test: a cross-site POST refused/, '... which the error log says');
+my $same = { %$hdr, 'Sec-Fetch-Site' => 'same-origin' };
+
 # PagerDuty refuses (400), Slack accepts, the webhook never answers
 $pd->set(mode => 'fail', status => 400);
-$r = $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => $hdr);
-is($r->{status}, 200, 'POST with an admin session: 200');
+$r = $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => { %$hdr, Origin => $origin });
+is($r->{status}, 200, 'POST with an admin session and an Origin of this host: 200');
 my %res = map { $_->{destination} => $_ } @{ $r->{json}{results} || [] };
 is_deeply($res{'slack-2'}, { destination => 'slack-2', result => 'accepted', status => 200 },
           'slack-2: accepted, 200');
@@ -83,18 +100,18 @@ is($ev->{tags}{request_id}, $r->{json}{request_id}, '... with the request id');
 # a 500 is refused with its status too
 $pd->set(mode => 'fail', status => 500);
 $sl->set(mode => 'ok');
-$r = $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => $hdr);
+$r = $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => $same);
 %res = map { $_->{destination} => $_ } @{ $r->{json}{results} || [] };
 is_deeply($res{'pagerduty-1'}, { destination => 'pagerduty-1', result => 'refused', status => 500 },
           'pagerduty-1 answering 500: refused, 500');
 
 # the blackholed webhook: after 5 failures in a row its breaker opens
 for (3 .. 5) {
-    $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => $hdr);
+    $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => $same);
     is($t->request(GET => '/ok', cookie => "session=$tok")->{status}, 200,
        'a request meanwhile: served');
 }
-$r = $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => $hdr);
+$r = $t->request(POST => '/_audit/test', cookie => "session=$tok", headers => $same);
 %res = map { $_->{destination} => $_ } @{ $r->{json}{results} || [] };
 is($res{'webhook-3'}{result}, 'breaker_open', 'after 5 timeouts: webhook-3 breaker_open');
 like($t->error_log, qr/webhook-3 circuit breaker open/, '... in the error log');

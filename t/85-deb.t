@@ -188,7 +188,7 @@ ok(-x "$SHARE/sql/$_", "$SHARE/sql/$_ installed, executable") for qw(migrate bac
 ok(-x $VERIFY, "$VERIFY installed, executable");
 ok(-f $MAN, "$MAN installed");
 ($rc, $out) = run('man', '-l', '-P', 'cat', $MAN);
-like($out, qr/audit-verify \[-o\] -k public_key/, '... man shows its synopsis') or diag $out;
+like($out, qr/audit-verify \[-o\] \[--as-of time\] -k\s+public_key\[\@from/, '... man shows its synopsis') or diag $out;
 ok(-f $PG_SO, "$PG_SO installed");
 chomp(my $pkglibdir = `/usr/lib/postgresql/15/bin/pg_config --pkglibdir`);
 is($pkglibdir, $PG_LIB, "... where PostgreSQL 15 looks for it (pg_config --pkglibdir)");
