@@ -12,8 +12,9 @@
  *
  * The line must parse as one JSON object, hold one "\n" at its end, fit in
  * AUDIT_EVENT_MAX whenever the event is valid, and give back each string
- * as a prefix of the input made valid UTF-8 (user_agent, when scrubbed, of
- * the input through audit_scrub_credentials()).  A smaller buffer must
+ * as a prefix of the input made valid UTF-8 (user_agent, attempted_user
+ * and resource_id, when scrubbed, of the input through
+ * audit_scrub_credentials()).  A smaller buffer must
  * give -1 or the same line.
  */
 
@@ -168,7 +169,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (i = 0; i < AUDIT_FUZZ_NFIELDS; i++) {
         v = (audit_str_t *) ((char *) &ev + audit_fuzz_fields[i].offset);
 
-        if ((hdr[2] & 2) && v == &ev.user_agent && v->len != 0) {
+        if ((hdr[2] & 2) && v->len != 0
+            && (v == &ev.user_agent || v == &ev.attempted_user
+                || v == &ev.resource_id))
+        {
             scrubbed.len = audit_scrub_credentials(v->data, v->len, ua,
                                                    sizeof(ua));
             scrubbed.data = ua;
