@@ -110,11 +110,18 @@ fi
 #   ngx_http_proxy_create_request ngx_cpymem(b, NULL, 0) for an empty part
 #   ngx_http_script_add_code      rebases *main by (new - old) also when
 #                                 *main is NULL (compiling any complex value)
+#   ngx_http_parse_request_line   reads the method as an unaligned uint32_t
+#                                 (ngx_str3_cmp), a pipelined request
+#   ngx_http_alloc_large_header_buffer
+#                                 rebases NULL header pointers by
+#                                 (new - old), a long pipelined request line
 cat > "$out/ubsan.supp" <<'SUPP'
 nonnull-attribute:ngx_pstrdup
 nonnull-attribute:ngx_sprintf_str
 nonnull-attribute:ngx_http_proxy_create_request
 pointer-overflow:ngx_http_script_add_code
+alignment:ngx_http_parse_request_line
+pointer-overflow:ngx_http_alloc_large_header_buffer
 SUPP
 
 # --- 3. the module, incrementally --------------------------------------------------
