@@ -48,14 +48,14 @@ BEGIN
         CREATE OR REPLACE FUNCTION audit.ed25519_verify(public_key bytea, message bytea, signature bytea)
         RETURNS boolean
         LANGUAGE plpgsql IMMUTABLE STRICT
-        AS $stub$
+        AS $refuse$
         BEGIN
             RAISE EXCEPTION 'audit.ed25519_verify() is not installed: checkpoint signatures cannot be checked here'
                 USING ERRCODE = 'feature_not_supported',
                       HINT = 'put audit_ed25519.so (make build: build/pg/) into the server''s dynamic_library_path, '
                              'then SELECT audit.ed25519_install() as a superuser; or verify offline with audit-verify';
         END
-        $stub$;
+        $refuse$;
         RETURN 'stand-in: ' || SQLERRM;
     END;
     RETURN 'installed';
