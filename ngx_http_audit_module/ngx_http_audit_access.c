@@ -16,6 +16,9 @@
 
 
 static ngx_int_t ngx_http_audit_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_audit_subrequest_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_audit_same_realm(ngx_http_audit_loc_conf_t *a,
+    ngx_http_audit_loc_conf_t *b);
 static ngx_int_t ngx_http_audit_access_deny(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
     ngx_uint_t status);
@@ -55,6 +58,15 @@ ngx_http_audit_access_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_audit_access_handler;
+
+    /* nginx skips the access phase for subrequests: they are judged here */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_audit_subrequest_handler;
 
     if (ngx_http_audit_ctx_init(cf) != NGX_OK) {
         return NGX_ERROR;
@@ -174,6 +186,89 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
     /* a public page grants nothing: other access modules still decide */
 
     return alcf->public ? NGX_DECLINED : NGX_OK;
+}
+
+
+/*
+ * A subrequest (SSI "include virtual", add_before_body, mirror) never runs
+ * the access phase, and it shares its parent's request headers: the
+ * identity headers the parent's session put there, or whatever the client
+ * sent where the parent's location does not check sessions.  So a
+ * subrequest into a location this module protects is let through only
+ * for the session the main request proved, against the same keys, claims
+ * and identity headers, and only when that location's roles admit it;
+ * anything else is refused before its upstream is asked.
+ */
+
+static ngx_int_t
+ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
+{
+    size_t                      deciding;
+    ngx_http_audit_ctx_t       *ctx;
+    ngx_http_audit_loc_conf_t  *alcf, *mlcf;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
+
+    if (alcf->keys == NULL || alcf->public) {
+        return NGX_DECLINED;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(r->main, ngx_http_audit_module);
+    ctx = ngx_http_audit_get_ctx(r->main);
+
+    if (ctx == NULL || !ctx->token_valid
+        || ctx->decision != NGX_HTTP_AUDIT_PERMITTED
+        || !ngx_http_audit_same_realm(alcf, mlcf))
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "audit: subrequest \"%V\" refused: the main request "
+                      "proved no session for its location", &r->uri);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (alcf->rules
+        && audit_policy_check(alcf->rules->elts, alcf->rules->nelts,
+                              audit_method_bit((const char *)
+                                               r->method_name.data,
+                                               r->method_name.len),
+                              (const char *const *) ctx->token.roles,
+                              ctx->token.nroles, &deciding)
+           != AUDIT_POLICY_PERMIT)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "audit: subrequest \"%V\" refused: role \"%V\" "
+                      "not admitted", &r->uri, &ctx->role);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+#define ngx_http_audit_same_str(a, b)                                         \
+    ((a).len == (b).len && ngx_memcmp((a).data, (b).data, (a).len) == 0)
+
+static ngx_uint_t
+ngx_http_audit_same_realm(ngx_http_audit_loc_conf_t *a,
+    ngx_http_audit_loc_conf_t *b)
+{
+    return (a->keys == b->keys
+            || (a->keys && b->keys
+                && ngx_http_audit_same_str(a->keys->path, b->keys->path)))
+           && a->algs == b->algs
+           && a->leeway == b->leeway
+           && a->revoked == b->revoked
+           && a->headers == b->headers
+           && ngx_http_audit_same_str(a->cookie, b->cookie)
+           && ngx_http_audit_same_str(a->issuer, b->issuer)
+           && ngx_http_audit_same_str(a->audience, b->audience)
+           && ngx_http_audit_same_str(a->user_claim, b->user_claim)
+           && ngx_http_audit_same_str(a->role_claim, b->role_claim)
+           && ngx_http_audit_same_str(a->session_claim, b->session_claim);
 }
 
 
