@@ -17,6 +17,8 @@
 
 static ngx_int_t ngx_http_audit_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_subrequest_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_audit_subrequest_refuse(ngx_http_request_t *r,
+    ngx_uint_t status);
 static ngx_uint_t ngx_http_audit_same_realm(ngx_http_audit_loc_conf_t *a,
     ngx_http_audit_loc_conf_t *b);
 static ngx_int_t ngx_http_audit_access_deny(ngx_http_request_t *r,
@@ -227,7 +229,7 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "audit: subrequest \"%V\" refused: the main request "
                       "proved no session for its location", &r->uri);
-        return NGX_HTTP_UNAUTHORIZED;
+        return ngx_http_audit_subrequest_refuse(r, NGX_HTTP_UNAUTHORIZED);
     }
 
     if (alcf->rules
@@ -242,10 +244,35 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "audit: subrequest \"%V\" refused: role \"%V\" "
                       "not admitted", &r->uri, &ctx->role);
-        return NGX_HTTP_FORBIDDEN;
+        return ngx_http_audit_subrequest_refuse(r, NGX_HTTP_FORBIDDEN);
     }
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * The refused subrequest answers with its status and nothing else: an
+ * error page would end up inside the including page.
+ */
+
+static ngx_int_t
+ngx_http_audit_subrequest_refuse(ngx_http_request_t *r, ngx_uint_t status)
+{
+    ngx_int_t  rc;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = 0;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_send_special(r, NGX_HTTP_LAST));
+
+    return NGX_DONE;
 }
 
 

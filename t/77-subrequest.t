@@ -109,6 +109,7 @@ for my $c (@cases) {
     is($r->{status}, 200, "$what: the page itself: 200");
     like($r->{content}, qr/before.*after/s, '... its own content');
     unlike($r->{content}, qr{"uri"|/admin/secret"}, '... but not the admin page');
+    unlike($r->{content}, qr{<title>|<center>}, '... nor an error page in its place');
     my @new = portal_requests(); splice(@new, 0, $before);
     is(scalar(grep { $_->{uri} eq '/admin/secret' } @new), 0, '... which the portal never received');
 }
