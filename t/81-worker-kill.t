@@ -18,43 +18,14 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 use Audit::Test;
 use Audit::Token;
-use Audit::Sentry;
-
-my $t = Audit::Test->new;
-my $dir = $t->dir;
-my $rx = Audit::Sentry->start($t, project => 5, key => 'killkey');
-
-my $writer = $t->audit_db;
-
-my $secret = 'worker kill test secret, long enough';
-$t->file('hmac.key', $secret);
-mkdir "$dir/spool" or die;
-mkdir "$dir/ring" or die;
-my $tok = Audit::Token::hs256($secret, { sub => 'u-kim', role => 'doctor', sid => 's-9',
-                                         exp => time + 3600 });
+use Audit::Ring;
 
 # batches wait 8 s: events are still only in the workers' memory at a kill
-my %vars = (CONN => $writer, DSN => $rx->dsn);
-$t->write_nginx_conf(<<'CONF', workers => 2, vars => \%vars);
-    audit_zone audit:1m;
-    audit_ring 4m state=%%DIR%%/ring;
-    audit_session_keys %%DIR%%/hmac.key;
-    audit_log %%DIR%%/audit.jsonl flush=100ms;
-    audit_pg "%%CONN%%" batch=10000 flush=8s;
-    audit_spool %%DIR%%/spool;
-    audit_sentry_dsn %%DSN%%;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location ~ ^/patients/(\d+) { audit_record patient $1; proxy_pass http://%%PORTAL%%; }
-        location = /_audit/status { audit_status; audit_public on; }
-    }
-CONF
-$t->start_portal;
-$t->start_nginx;
-
-my $log = "$dir/audit.jsonl";
-sub status { decode_json($t->request(GET => '/_audit/status', headers => { Accept => 'application/json' })->{content}) }
-sub rows { $t->psql('SELECT count(*) FROM audit.events', db => 'audit') }
+my $s = Audit::Ring->setup(workers => 2, ring => '4m', flush => '8s', project => 5, key => 'killkey');
+my ($t, $rx, $tok, $log) = @$s{qw(t rx tok log)};
+my $dir = $t->dir;
+sub status { $s->status }
+sub rows { $s->rows }
 sub gone_count { my $n = 0; my $e = $t->error_log; $n += $1 while $e =~ /worker process \d+ is gone; (\d+) audit events/g; $n }
 
 ok($t->wait_until(sub { (() = $t->error_log =~ /connected to PostgreSQL/g) >= 2 }, timeout => 15),

@@ -14,43 +14,14 @@ use JSON::PP;
 use Time::HiRes qw(sleep);
 use Audit::Test;
 use Audit::Token;
-use Audit::Sentry;
-
-my $t = Audit::Test->new;
-my $dir = $t->dir;
-my $rx = Audit::Sentry->start($t, project => 6, key => 'lostkey');
-
-my $writer = $t->audit_db;
-
-my $secret = 'ring lost test secret, long enough!';
-$t->file('hmac.key', $secret);
-mkdir "$dir/spool" or die;
-mkdir "$dir/ring" or die;
-my $tok = Audit::Token::hs256($secret, { sub => 'u-lee', role => 'doctor', sid => 's-2',
-                                         exp => time + 3600 });
+use Audit::Ring;
 
 # batches wait 30 s: the events are only in memory when nginx goes
-my %vars = (CONN => $writer, DSN => $rx->dsn);
-$t->write_nginx_conf(<<'CONF', workers => 1, vars => \%vars);
-    audit_zone audit:1m;
-    audit_ring 1m state=%%DIR%%/ring;
-    audit_session_keys %%DIR%%/hmac.key;
-    audit_log %%DIR%%/audit.jsonl flush=100ms;
-    audit_pg "%%CONN%%" batch=10000 flush=30s;
-    audit_spool %%DIR%%/spool;
-    audit_sentry_dsn %%DSN%%;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location ~ ^/patients/(\d+) { audit_record patient $1; proxy_pass http://%%PORTAL%%; }
-        location = /_audit/status { audit_status; audit_public on; }
-    }
-CONF
-$t->start_portal;
-$t->start_nginx;
-
-my $log = "$dir/audit.jsonl";
-sub status { decode_json($t->request(GET => '/_audit/status', headers => { Accept => 'application/json' })->{content}) }
-sub rows { $t->psql('SELECT count(*) FROM audit.events', db => 'audit') }
+my $s = Audit::Ring->setup(workers => 1, ring => '1m', flush => '30s', project => 6, key => 'lostkey');
+my ($t, $rx, $tok, $log) = @$s{qw(t rx tok log)};
+my $dir = $t->dir;
+sub status { $s->status }
+sub rows { $s->rows }
 sub snapshots { opendir my $d, "$dir/ring" or die; grep { /^audit-ring-\d+\.state$/ } readdir $d }
 
 ok($t->wait_until(sub { $t->error_log =~ /connected to PostgreSQL/ }, timeout => 15),
@@ -140,7 +111,7 @@ for my $bad (['audit_ring 1k;', qr/invalid size "1k" in "audit_ring", at least 6
              ["audit_ring 1m;\n    audit_ring 2m;", qr/"audit_ring" directive is duplicate/],
              ['audit_ring off state=x;', qr/"audit_ring off" takes no parameters/]) {
     my ($line, $want) = @$bad;
-    $t->write_nginx_conf(<<"CONF", workers => 1, vars => \%vars);
+    $t->write_nginx_conf(<<"CONF", workers => 1);
     audit_zone audit:1m;
     $line
     audit_log %%DIR%%/audit.jsonl;
