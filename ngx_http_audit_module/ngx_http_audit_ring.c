@@ -43,12 +43,26 @@
 #define NGX_HTTP_AUDIT_RING_WARN     10
 
 
-/* an adoption: the line handed to the sinks, and how many were */
+/*
+ * an adoption: the line handed to the sinks, how many were, and how many
+ * a sink this configuration no longer has (a reload dropped it) lacks
+ */
 typedef struct {
     ngx_http_audit_ring_line_t   line;
     ngx_http_audit_ring_t       *ring;
     ngx_uint_t                   n;
+    ngx_uint_t                   nowhere[NGX_HTTP_AUDIT_RING_SINKS];
 } ngx_http_audit_ring_adoption_t;
+
+
+/* what a sink of the ring stores, for the error log */
+static const struct {
+    const char                  *store;
+    const char                  *directive;
+} ngx_http_audit_ring_sink_names[NGX_HTTP_AUDIT_RING_SINKS] = {
+    { "the JSON log", "audit_log" },
+    { "PostgreSQL", "audit_pg" }
+};
 
 
 static void *ngx_http_audit_ring_create_main_conf(ngx_conf_t *cf);
@@ -630,6 +644,7 @@ ngx_http_audit_ring_adopt(ngx_http_audit_ring_t *ring,
     a.line.log = ring->log;
     a.ring = ring;
     a.n = 0;
+    ngx_memzero(a.nowhere, sizeof(a.nowhere));
 
     torn = 0;
 
@@ -659,17 +674,39 @@ ngx_http_audit_ring_adopt(ngx_http_audit_ring_t *ring,
                       "ring and stored", pid, a.n);
     }
 
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_module);
+    ash = (amcf && amcf->shm_zone) ? amcf->shm_zone->data : NULL;
+
+    for (s = 0; s < NGX_HTTP_AUDIT_RING_SINKS; s++) {
+
+        if (a.nowhere[s] == 0) {
+            continue;
+        }
+
+        if (ash) {
+            (void) ngx_atomic_fetch_add(&ash->events_lost, a.nowhere[s]);
+        }
+
+        ngx_log_error(NGX_LOG_ALERT, ring->log, 0,
+                      "audit_ring: worker process %P is gone; %ui audit "
+                      "events it had not stored in %s yet are lost there: "
+                      "this configuration has no %s", pid, a.nowhere[s],
+                      ngx_http_audit_ring_sink_names[s].store,
+                      ngx_http_audit_ring_sink_names[s].directive);
+
+        ngx_http_audit_fault(ring->log, NULL, "module_fault", "events_lost",
+                             "Audit events lost: a dead worker's sink is "
+                             "gone from the configuration");
+    }
+
     if (torn == 0) {
         return;
     }
 
     (void) ngx_atomic_fetch_add(&ring->sh->torn, torn);
 
-    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_audit_module);
-
-    if (amcf && amcf->shm_zone) {
-        ash = amcf->shm_zone->data;
+    if (ash) {
         (void) ngx_atomic_fetch_add(&ash->events_lost, torn);
     }
 
@@ -706,11 +743,14 @@ ngx_http_audit_ring_deliver(void *data, ngx_http_audit_ring_shm_t *r,
             continue;
         }
 
+        if (ring->rmcf->take[s] == NULL) {
+            a->nowhere[s]++;
+            continue;
+        }
+
         taken = 1;
 
-        if (ring->rmcf->take[s]) {
-            ring->rmcf->take[s](&a->line);
-        }
+        ring->rmcf->take[s](&a->line);
     }
 
     a->n += taken;
