@@ -29,6 +29,27 @@ static size_t audit_utf8_copy(const unsigned char *s, size_t len,
 static size_t audit_utf8_valid(const unsigned char *s, size_t len);
 
 
+/*
+ * 1 for the bytes a JSON string holds as they are: printable ASCII but
+ * '"' and '\\'.  One load per byte in the copy's common case instead of
+ * four comparisons.
+ */
+
+#define AUDIT_JSON_PLAIN16  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+
+static const unsigned char  audit_json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,       /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,       /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,       /* 0x20 '"' */
+    AUDIT_JSON_PLAIN16,                                   /* 0x30 */
+    AUDIT_JSON_PLAIN16,                                   /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,       /* 0x50 '\\' */
+    AUDIT_JSON_PLAIN16,                                   /* 0x60 */
+    AUDIT_JSON_PLAIN16                                    /* 0x70 */
+    /* 0x80-0xff: 0, checked as UTF-8 */
+};
+
+
 void
 audit_json_init(audit_json_t *o, char *buf, size_t room)
 {
@@ -36,19 +57,6 @@ audit_json_init(audit_json_t *o, char *buf, size_t room)
     o->n = 0;
     o->room = room;
     o->error = 0;
-}
-
-
-void
-audit_json_raw(audit_json_t *o, const char *p, size_t len)
-{
-    if (o->error || len > o->room - o->n) {
-        o->error = 1;
-        return;
-    }
-
-    memcpy(o->p + o->n, p, len);
-    o->n += len;
 }
 
 
@@ -340,14 +348,8 @@ audit_utf8_copy(const unsigned char *s, size_t len, unsigned char *out,
         lim = room - n < lim ? room - n : lim;
         lim = budget - used < lim ? budget - used : lim;
 
-        for (j = 0; j < lim; j++) {
-            ch = s[i + j];
-
-            if (ch < 0x20 || ch >= 0x80 || ch == '"' || ch == '\\') {
-                break;
-            }
-
-            out[n + j] = (unsigned char) ch;
+        for (j = 0; j < lim && audit_json_plain[s[i + j]]; j++) {
+            out[n + j] = s[i + j];
         }
 
         i += j;
