@@ -122,6 +122,8 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ctx->alcf = alcf;
+
     /*
      * What the portal will act on, judged once per request: a target it
      * could read as another path, or an ambiguous method override, is
@@ -215,12 +217,35 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
 
-    if (alcf->keys == NULL || alcf->public) {
+    if (alcf->keys == NULL) {
         return NGX_DECLINED;
     }
 
     mlcf = ngx_http_get_module_loc_conf(r->main, ngx_http_audit_module);
     ctx = ngx_http_audit_get_ctx(r->main);
+
+    if (alcf->public) {
+
+        /*
+         * A public page shows whoever the identity headers name: they are
+         * the main request's only when its location judged it in the same
+         * realm; otherwise they are the client's, and this subrequest gets
+         * a header list of its own without them (the main request's is
+         * left as it is), as a visitor with no session
+         */
+
+        if (ctx && ctx->decision == NGX_HTTP_AUDIT_PERMITTED
+            && ctx->alcf && ngx_http_audit_same_realm(alcf, ctx->alcf))
+        {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_audit_target_strip(r, alcf->headers) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return NGX_DECLINED;
+    }
 
     if (ctx == NULL || !ctx->token_valid
         || ctx->decision != NGX_HTTP_AUDIT_PERMITTED
@@ -553,8 +578,15 @@ ngx_http_audit_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        ngx_http_audit_login_response(r,
-            ngx_http_get_module_loc_conf(r, ngx_http_audit_module), ctx);
+        /*
+         * The login or logout is the one the access phase judged, also
+         * when an error_page or a named location answers it from a
+         * location with no key set
+         */
+
+        if (ctx->alcf) {
+            ngx_http_audit_login_response(r, ctx->alcf, ctx);
+        }
     }
 
     if (ctx == NULL || ctx->status == 0 || r != r->main

@@ -96,7 +96,10 @@ ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
 
     ngx_memzero(v, sizeof(ngx_http_audit_bf_verdict_t));
 
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
+    /* the login location's limit, whichever location answered it */
+
+    alcf = ctx->alcf ? ctx->alcf
+                     : ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
     amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
 
     if (alcf->bf_threshold == 0 || amcf->shm_zone == NULL) {

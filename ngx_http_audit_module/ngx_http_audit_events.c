@@ -108,7 +108,13 @@ ngx_http_audit_events_request(ngx_http_request_t *r)
         return;
     }
 
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
+    /*
+     * The events are those of the location that judged the request, also
+     * when an error_page or a named location without a key set answered it
+     */
+
+    alcf = ctx->alcf ? ctx->alcf
+                     : ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
 
     switch (ctx->decision) {
 

@@ -304,7 +304,7 @@ ngx_http_audit_login_response(ngx_http_request_t *r,
         if (ctx->token_valid
             && r->headers_out.status < NGX_HTTP_BAD_REQUEST)
         {
-            ngx_http_audit_session_revoke(r, ctx);
+            ngx_http_audit_session_revoke(r, alcf, ctx);
         }
 
         return;

@@ -511,6 +511,14 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_OK;
     }
 
+    if (conf->logout && amcf->shm_zone == NULL) {
+        ngx_http_audit_conf_error(cf, &conf->logout_at,
+                                  "\"audit_logout\" needs \"audit_zone\": "
+                                  "without it a logged-out session stays "
+                                  "valid in every worker");
+        return NGX_CONF_ERROR;
+    }
+
     if ((audit_keyset_algs(conf->keys->keyset) & conf->algs) == 0) {
         ngx_http_audit_conf_error(cf, &conf->algs_at,
                                   "\"audit_session_algorithms\" allows no "

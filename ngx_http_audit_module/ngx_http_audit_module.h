@@ -169,6 +169,8 @@ typedef enum {
 
 
 typedef struct {
+    ngx_http_audit_loc_conf_t   *alcf;             /* the location that
+                                                      judged the request */
     ngx_http_audit_decision_e    decision;
     ngx_str_t                    reason;           /* e.g. "expired" */
     ngx_str_t                    rule;             /* the rule that decided */
@@ -248,7 +250,7 @@ ngx_int_t ngx_http_audit_session_verify_value(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
     ngx_str_t *token);
 void ngx_http_audit_session_revoke(ngx_http_request_t *r,
-    ngx_http_audit_ctx_t *ctx);
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
 
 /* login observation */
 char *ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

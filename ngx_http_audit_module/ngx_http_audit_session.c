@@ -33,6 +33,8 @@ static void ngx_http_audit_session_remember(
 static size_t ngx_http_audit_session_roles_len(audit_token_t *tok);
 static ngx_uint_t ngx_http_audit_session_revoked(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+static ngx_int_t ngx_http_audit_session_revoke_key(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, ngx_str_t *key);
 static ngx_uint_t ngx_http_audit_session_header_safe(ngx_str_t *s);
 static void ngx_http_audit_session_reason(ngx_http_audit_ctx_t *ctx,
     const char *reason);
@@ -111,6 +113,10 @@ ngx_http_audit_session_verify_value(ngx_http_request_t *r,
     ngx_str_t                       value;
     ngx_http_audit_main_conf_t     *amcf;
     const audit_tcache_identity_t  *id;
+
+    if (alcf->keys == NULL) {
+        return NGX_DECLINED;
+    }
 
     value = *token;
     ctx->raw = value;
@@ -505,17 +511,15 @@ static ngx_uint_t
 ngx_http_audit_session_revoked(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
 {
+    ngx_str_t                     key;
     ngx_uint_t                    found;
     ngx_slab_pool_t              *shpool;
     ngx_http_audit_shctx_t       *sh;
     ngx_http_audit_keyed_node_t  *kn;
     ngx_http_audit_main_conf_t   *amcf;
 
-    if (ctx->session_id.len == 0) {
-        return 0;
-    }
-
-    if (alcf->revoked != NULL
+    if (ctx->session_id.len
+        && alcf->revoked != NULL
         && audit_idset_contains(alcf->revoked,
                                 (const char *) ctx->session_id.data,
                                 ctx->session_id.len))
@@ -536,11 +540,15 @@ ngx_http_audit_session_revoked(ngx_http_request_t *r,
         return 0;
     }
 
+    if (ngx_http_audit_session_revoke_key(r, ctx, &key) != NGX_OK) {
+        return 1;   /* cannot tell: a logged-out session must not pass */
+    }
+
     shpool = (ngx_slab_pool_t *) amcf->shm_zone->shm.addr;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    kn = ngx_http_audit_keyed_find(&sh->revoked, &ctx->session_id);
+    kn = ngx_http_audit_keyed_find(&sh->revoked, &key);
     found = (kn != NULL && kn->expires > ngx_time());
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -551,19 +559,24 @@ ngx_http_audit_session_revoked(ngx_http_request_t *r,
 
 void
 ngx_http_audit_session_revoke(ngx_http_request_t *r,
-    ngx_http_audit_ctx_t *ctx)
+    ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx)
 {
     time_t                        now;
+    ngx_str_t                     key;
     ngx_slab_pool_t              *shpool;
     ngx_http_audit_shctx_t       *sh;
     ngx_http_audit_keyed_node_t  *kn;
-    ngx_http_audit_loc_conf_t    *alcf;
     ngx_http_audit_main_conf_t   *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
 
-    if (amcf->shm_zone == NULL || ctx->session_id.len == 0) {
+    if (amcf->shm_zone == NULL) {
+        return;
+    }
+
+    if (ngx_http_audit_session_revoke_key(r, ctx, &key) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "audit: a logged-out session could not be revoked");
         return;
     }
 
@@ -575,10 +588,10 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
 
     ngx_http_audit_keyed_expire(&sh->revoked, shpool, now);
 
-    kn = ngx_http_audit_keyed_find(&sh->revoked, &ctx->session_id);
+    kn = ngx_http_audit_keyed_find(&sh->revoked, &key);
 
     if (kn == NULL) {
-        kn = ngx_http_audit_keyed_add(&sh->revoked, shpool, &ctx->session_id);
+        kn = ngx_http_audit_keyed_add(&sh->revoked, shpool, &key);
 
         if (kn) {
             sh->nrevoked++;
@@ -600,6 +613,45 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
                       "audit: audit_zone full, a logged-out session stays "
                       "valid until its token expires");
     }
+}
+
+
+/*
+ * What a logout revokes: the session's id, or for a token without one the
+ * token itself, as "token:" and the first 16 bytes of its SHA-256 in hex
+ * (an issuer's session id cannot look like that by accident)
+ */
+
+static ngx_int_t
+ngx_http_audit_session_revoke_key(ngx_http_request_t *r,
+    ngx_http_audit_ctx_t *ctx, ngx_str_t *key)
+{
+    u_char  *p, md[32];
+
+    if (ctx->session_id.len) {
+        *key = ctx->session_id;
+        return NGX_OK;
+    }
+
+    if (ctx->raw.len == 0
+        || EVP_Digest(ctx->raw.data, ctx->raw.len, md, NULL,
+                      ngx_http_audit_sha256(), NULL)
+           != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("token:") - 1 + 32);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data = p;
+    p = ngx_cpymem(p, "token:", sizeof("token:") - 1);
+    p = ngx_hex_dump(p, md, 16);
+    key->len = p - key->data;
+
+    return NGX_OK;
 }
 
 

@@ -163,7 +163,7 @@ ngx_http_audit_variable_claim(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     int                    n;
-    u_char                *name, *buf;
+    u_char                *name, *buf, *p;
     ngx_str_t              s;
     ngx_http_audit_ctx_t  *ctx;
 
@@ -209,6 +209,23 @@ ngx_http_audit_variable_claim(ngx_http_request_t *r,
 
     s.data = buf;
     s.len = n;
+
+    /*
+     * A signed claim is still text someone typed (a display name): with a
+     * control character in it, "proxy_set_header X-Name $audit_claim_name"
+     * would end the header line and start one of its own
+     */
+
+    for (p = buf; p < buf + n; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "audit: the claim of \"$%V\" has a control "
+                          "character: the variable is empty",
+                          (ngx_str_t *) data);
+            v->not_found = 1;
+            return NGX_OK;
+        }
+    }
 
     ngx_http_audit_variable_set(v, &s);
 

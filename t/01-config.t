@@ -118,6 +118,9 @@ my @where = (
       qr/audit_bruteforce 5\/5m;/, qr/"audit_bruteforce" needs "audit_zone"/ ],
     [ "server {\n        location /l {\n            audit_bruteforce 5/5m;\n        }\n    }",
       qr/audit_bruteforce 5\/5m;/, qr/"audit_bruteforce" needs "audit_zone"/ ],
+    [ "audit_session_keys %%DIR%%/hmac.key;\n    server {\n        location /logout {\n"
+      . "            audit_logout;\n        }\n    }",
+      qr/audit_logout;/, qr/"audit_logout" needs "audit_zone": without it a logged-out session stays valid/ ],
     [ "audit_pg \"host=127.0.0.1\";\n    server {\n        listen 127.0.0.1:%%PORT%%;\n    }",
       qr/audit_pg /, qr/"audit_pg" needs "audit_spool"/ ],
     [ "audit_session_keys %%DIR%%/hmac.key;\n    audit_session_algorithms RS256;\n"

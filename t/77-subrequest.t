@@ -28,6 +28,7 @@ for my $dir (qw(open ward lobby)) {
 }
 $t->file('www/ward/other.html', "<!--# include virtual=\"/other/x\" -->\n");
 $t->file('www/ward/public.html', "<!--# include virtual=\"/help/x\" -->\n");
+$t->file('www/open/public.html', "<!--# include virtual=\"/help/x\" -->\n");
 
 $t->write_nginx_conf(<<'CONF');
     audit_log %%DIR%%/audit.jsonl flush=100ms;
@@ -121,6 +122,26 @@ $r = page('/ward/public.html', cookie => $nurse);
 like($r->{content}, qr{"uri":"/help/x"}, 'a public location: included');
 my @new = portal_requests(); splice(@new, 0, $before);
 is_deeply([map { $_->{uri} } @new], ['/help/x'], 'the portal saw the public include only');
+
+# a public location greets whoever its identity headers name: from a page
+# this module did not judge, they are the client's, and must not arrive
+sub help_headers {
+    my ($path, %o) = @_;
+    my $n = () = portal_requests();
+    my $res = page($path, %o);
+    my @got = portal_requests(); splice(@got, 0, $n);
+    my ($h) = map { $_->{headers} } grep { $_->{uri} eq '/help/x' } @got;
+    return ($res, $h || {});
+}
+my ($pr, $h) = help_headers('/open/public.html', headers => { %$forged, 'X-Original-URL' => '/admin/users' });
+like($pr->{content}, qr{"uri":"/help/x"}, 'a page without the module includes a public location');
+is_deeply([grep { /^x-audit-|^x-original-url$/ } sort keys %$h], [],
+          '... whose upstream gets none of the identity or path headers the client forged');
+($pr, $h) = help_headers('/open/public.html', cookie => $nurse, headers => $forged);
+is($h->{'x-audit-user-id'}, undef, '... not with a session cookie either (nothing proved it there)');
+($pr, $h) = help_headers('/ward/public.html', cookie => $nurse, headers => $forged);
+is($h->{'x-audit-user-id'}, 'u-nurse', 'from the nurse\'s ward page: the nurse\'s identity, not the forged one');
+is($h->{'x-audit-role'}, 'nurse', '... and role');
 
 my $log = $t->error_log;
 like($log, qr/audit: subrequest "\/admin\/secret" refused: the main request proved no session/,
