@@ -63,6 +63,7 @@ $t->write_nginx_conf(<<'CONF');
             location /ward/open/ { audit_public on; proxy_pass http://%%PORTAL%%; }
         }
         location /claims/ {
+            proxy_set_header X-User-Name $audit_claim_name;
             add_header X-Claim-Dept $audit_claim_dept always;
             add_header X-Decision $audit_decision always;
             add_header X-Reason $audit_reason always;
@@ -227,6 +228,18 @@ $r = $t->request(GET => '/claims/x', cookie => 'session=' . token(dept => 'cardi
                  headers => $api);
 is($r->{headers}{'x-claim-dept'}, 'cardiology', '$audit_claim_dept');
 is($r->{headers}{'x-decision'}, 'permitted', '$audit_decision');
+# a signed claim with CR/LF in it must not start a header line of its own
+my $crlf = 'session=' . token(name => "Bob\r\nX-Audit-Role: admin\r\nX-Audit-User-Id: u-admin");
+for my $try ('', ' (cached session)') {
+    $r = $t->request(GET => '/claims/x', cookie => $crlf, headers => $api);
+    is($r->{status}, 200, "a display name with CR/LF in it: 200$try");
+    my $h = $r->{json}{headers} || {};
+    is($h->{'x-user-name'}, undef, '... $audit_claim_name is empty');
+    unlike(join(',', grep { defined } @$h{qw(x-audit-role x-audit-user-id)}), qr/admin/,
+           '... and no identity header of the claim\'s making reaches the portal');
+}
+like($t->error_log, qr/the claim of "\$audit_claim_name" has a control character/,
+     '... which the error log names (without the value)');
 $r = $t->request(GET => '/claims/x', cookie => 'session=' . token(exp => $now - 60 * 60),
                  headers => $api);
 is($r->{headers}{'x-reason'}, 'expired', '$audit_reason on a refusal');
