@@ -403,6 +403,7 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_audit_loc_conf_t  *prev = parent;
     ngx_http_audit_loc_conf_t  *conf = child;
 
+    ngx_uint_t                   own_rules;
     ngx_http_audit_main_conf_t  *amcf;
 
     static ngx_http_audit_headers_t  default_headers = {
@@ -422,7 +423,9 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->algs_at = prev->algs_at;
     }
 
-    if (conf->rules == NGX_CONF_UNSET_PTR) {
+    own_rules = (conf->rules != NGX_CONF_UNSET_PTR);
+
+    if (!own_rules) {
         conf->rules_at = prev->rules_at;
     }
 
@@ -450,6 +453,24 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->public, prev->public, 0);
     ngx_conf_merge_value(conf->encoded_slashes, prev->encoded_slashes, 0);
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
+
+    /*
+     * A public page lets anyone in and its roles decide nothing: roles
+     * written for a block that "audit_public on" reaches (from an
+     * enclosing block, say) would look like a policy and be none.  Roles
+     * inherited into a public location (a login page) are what public
+     * means.
+     */
+
+    if (own_rules && conf->rules && conf->public) {
+        ngx_http_audit_conf_error(cf, &conf->rules_at,
+                                  "\"audit_require_role\" has no effect "
+                                  "where \"audit_public on\" applies (set "
+                                  "here or in an enclosing block): add "
+                                  "\"audit_public off;\" or remove the "
+                                  "roles");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_ptr_value(conf->headers, prev->headers, &default_headers);
     ngx_conf_merge_uint_value(conf->authz_log, prev->authz_log,
                               NGX_HTTP_AUDIT_AUTHZ_ALL);
