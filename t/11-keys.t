@@ -110,6 +110,29 @@ $t->file('keys.jwks', '{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA"');
 my ($ok, $out) = $t->nginx_test;
 ok(!$ok, 'nginx -t refuses the broken key file');
 like($out, qr/"audit_session_keys" cannot use/, '... naming the directive');
+# a public key in another dress is refused, never taken as an HMAC secret
+# (anyone holding it could sign HS256 tokens): bare base64 as an identity
+# provider shows it, an OpenSSH line; a JWKS saved with a byte order mark
+# is the JWKS
+{
+    open my $fh, '<', $rsa->{public} or die "$rsa->{public}: $!";
+    my $bare = do { local $/; <$fh> };
+    $bare =~ s/-----[^\n]*-----\n?//g;
+    $bare =~ s/\s+//g;
+    for my $c (["$bare\n", 'bare base64 SubjectPublicKeyInfo', qr/a base64 public key \(SubjectPublicKeyInfo\) is not an HMAC secret/],
+               ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl idp\n",
+                'an OpenSSH public key', qr/an OpenSSH public key is not an HMAC secret/]) {
+        my ($content, $what, $want) = @$c;
+        $t->file('keys.jwks', $content);
+        my ($bad, $msg) = $t->nginx_test;
+        ok(!$bad, "nginx -t refuses $what as the key file");
+        like($msg, qr/"audit_session_keys" cannot use .*$want.* in \S+nginx\.conf:\d+/, '... naming the directive, why and its line');
+    }
+    $t->file('keys.jwks', "\xEF\xBB\xBF" . Audit::Token::jwks($ec2->{jwk}));
+    my ($good, $msg) = $t->nginx_test;
+    ok($good, 'a JWKS saved with a UTF-8 byte order mark passes nginx -t') or diag $msg;
+    $t->file('keys.jwks', '{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA"');
+}
 ok(!eval { $t->reload(timeout => 3); 1 }, 'the reload is refused');
 like($@, qr/audit_session_keys/, '... the error log names the directive');
 $r = get('/chart', es2());

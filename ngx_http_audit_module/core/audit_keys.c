@@ -87,7 +87,7 @@ audit_keyset_t *
 audit_keyset_parse(const unsigned char *data, size_t len, char *err,
     size_t errlen)
 {
-    size_t               i;
+    size_t               i, bom;
     int                  rc;
     audit_keys_parse_t   p;
 
@@ -116,7 +116,12 @@ audit_keyset_parse(const unsigned char *data, size_t len, char *err,
         return NULL;
     }
 
-    for (i = 0; i < len && audit_keys_is_space(data[i]); i++) {
+    /* a UTF-8 byte order mark, as some editors save JSON, before a JWKS */
+
+    bom = (len >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF)
+          ? 3 : 0;
+
+    for (i = bom; i < len && audit_keys_is_space(data[i]); i++) {
         /* void */
     }
 
@@ -126,7 +131,7 @@ audit_keyset_parse(const unsigned char *data, size_t len, char *err,
      * confusion.
      */
     if (i < len && data[i] == '{') {
-        rc = audit_keys_parse_jwks(&p, data, len);
+        rc = audit_keys_parse_jwks(&p, data + bom, len - bom);
 
     } else if (audit_keys_is_pem(data, len)) {
         rc = audit_keys_parse_pem(&p, data, len);

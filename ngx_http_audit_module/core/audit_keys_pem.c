@@ -1,16 +1,21 @@
 
 /*
  * Key sets that are not JSON: PEM "PUBLIC KEY" blocks, and a raw HMAC
- * secret when nothing looks like a key format.
+ * secret when nothing looks like a key format.  A public key in another
+ * dress (bare base64 DER, as identity providers show a realm's key, or an
+ * OpenSSH line) is refused rather than taken as a secret: anyone holding
+ * the public key could then sign HS256 tokens.
  */
 
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "audit_keys.h"
 #include "audit_keys_int.h"
@@ -18,6 +23,7 @@
 
 static const unsigned char *audit_keys_memstr(const unsigned char *s,
     size_t len, const char *needle);
+static int audit_keys_is_der_pubkey(const unsigned char *data, size_t len);
 
 
 static const char  audit_pem_begin[] = "-----BEGIN ";
@@ -117,6 +123,22 @@ audit_keys_parse_secret(audit_keys_parse_t *p, const unsigned char *data,
         }
     }
 
+    if ((len >= 4 && memcmp(data, "ssh-", 4) == 0)
+        || (len >= 6 && memcmp(data, "ecdsa-", 6) == 0))
+    {
+        audit_keys_fail(p, "an OpenSSH public key is not an HMAC secret: "
+                        "use a PEM \"PUBLIC KEY\" block or a JWKS");
+        return -1;
+    }
+
+    if (audit_keys_is_der_pubkey(data, len)) {
+        audit_keys_fail(p, "a base64 public key (SubjectPublicKeyInfo) is "
+                        "not an HMAC secret: put it between \"-----BEGIN "
+                        "PUBLIC KEY-----\" and \"-----END PUBLIC KEY-----\" "
+                        "lines, or use a JWKS");
+        return -1;
+    }
+
     mac = audit_keys_hmac_new(p, data, len);
     if (mac == NULL) {
         return -1;
@@ -142,4 +164,86 @@ audit_keys_memstr(const unsigned char *s, size_t len, const char *needle)
     }
 
     return NULL;
+}
+
+
+/*
+ * Base64 (standard or URL-safe alphabet, line breaks allowed) that decodes
+ * to a DER SubjectPublicKeyInfo OpenSSL can read
+ */
+
+static int
+audit_keys_is_der_pubkey(const unsigned char *data, size_t len)
+{
+    int                   n, found;
+    size_t                i, m;
+    EVP_PKEY             *pkey;
+    unsigned char        *b64, *der;
+    const unsigned char  *q;
+
+    b64 = malloc(len + 4);
+    der = malloc(len + 4);
+
+    if (b64 == NULL || der == NULL) {
+        free(b64);
+        free(der);
+        return 0;
+    }
+
+    found = 0;
+
+    for (i = 0, m = 0; i < len; i++) {
+
+        if (data[i] == '\r' || data[i] == '\n' || data[i] == ' '
+            || data[i] == '\t')
+        {
+            continue;
+        }
+
+        if (!((data[i] >= 'A' && data[i] <= 'Z')
+              || (data[i] >= 'a' && data[i] <= 'z')
+              || (data[i] >= '0' && data[i] <= '9')
+              || data[i] == '+' || data[i] == '/' || data[i] == '='
+              || data[i] == '-' || data[i] == '_'))
+        {
+            goto done;
+        }
+
+        b64[m++] = (data[i] == '-') ? '+' : (data[i] == '_') ? '/' : data[i];
+    }
+
+    /* an SPKI starts with a SEQUENCE: "MI" or "MF" in base64 */
+
+    if (m < 8 || b64[0] != 'M') {
+        goto done;
+    }
+
+    while (m % 4) {
+        b64[m++] = '=';
+    }
+
+    n = EVP_DecodeBlock(der, b64, (int) m);
+    if (n <= 0) {
+        goto done;
+    }
+
+    /* EVP_DecodeBlock() counts the padding as zero bytes */
+    for (i = m; i > 0 && b64[i - 1] == '='; i--) {
+        n--;
+    }
+
+    q = der;
+    pkey = d2i_PUBKEY(NULL, &q, n);
+
+    if (pkey != NULL) {
+        EVP_PKEY_free(pkey);
+        found = 1;
+    }
+
+done:
+
+    free(b64);
+    free(der);
+
+    return found;
 }

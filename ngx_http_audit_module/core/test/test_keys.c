@@ -188,6 +188,126 @@ test_alg_names(void)
 }
 
 
+/* a file's contents, NUL-terminated, or NULL */
+static char *
+slurp(const char *path)
+{
+    long   n;
+    char  *buf;
+    FILE  *f;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    buf = malloc(n + 1);
+    if (buf != NULL && fread(buf, 1, n, f) == (size_t) n) {
+        buf[n] = '\0';
+
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+
+    fclose(f);
+
+    return buf;
+}
+
+
+/* a public key dressed as something else is refused, never an HMAC secret */
+static void
+test_public_key_not_secret(void)
+{
+    char            *pem, *body, *w, *bom;
+    char             err[256];
+    const char      *r;
+    audit_keyset_t  *ks;
+
+    pem = slurp(V("rs1.pub"));
+    ok(pem != NULL, "rs1.pub read");
+    if (pem == NULL) {
+        return;
+    }
+
+    /* the PEM body with its line breaks, then on one line (Keycloak's) */
+    r = strchr(pem, '\n') + 1;
+    body = malloc(strlen(r) + 1);
+    strcpy(body, r);
+    *strstr(body, "-----END") = '\0';
+
+    ks = parse(body, err, sizeof(err));
+    ok(ks == NULL && strstr(err, "base64 public key") != NULL,
+       "a PEM body without its armour lines: %s", err);
+    audit_keyset_free(ks);
+
+    for (w = body, r = body; *r; r++) {
+        if (*r != '\n') {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+
+    ks = parse(body, err, sizeof(err));
+    ok(ks == NULL && strstr(err, "base64 public key") != NULL,
+       "bare base64 SubjectPublicKeyInfo on one line: %s", err);
+    audit_keyset_free(ks);
+
+    for (w = body; *w; w++) {
+        if (*w == '+') {
+            *w = '-';
+
+        } else if (*w == '/') {
+            *w = '_';
+
+        } else if (*w == '=') {
+            *w = '\0';
+            break;
+        }
+    }
+
+    ks = parse(body, err, sizeof(err));
+    ok(ks == NULL && strstr(err, "base64 public key") != NULL,
+       "the same in base64url without padding: %s", err);
+    audit_keyset_free(ks);
+
+    ks = parse("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH"
+               "5C9okWi0dh2l9GKJl admin@clinic\n", err, sizeof(err));
+    ok(ks == NULL && strstr(err, "OpenSSH") != NULL, "an OpenSSH public key: %s",
+       err);
+    audit_keyset_free(ks);
+
+    /* a random secret in base64 that happens to start with "M" is one */
+    ks = parse("MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=\n", err,
+               sizeof(err));
+    ok(ks != NULL && audit_keyset_algs(ks) == AUDIT_ALG_HS256,
+       "a base64 secret that is no key stays an HMAC secret (%s)", err);
+    audit_keyset_free(ks);
+
+    /* a JWKS saved with a byte order mark is read as the JWKS it is */
+    free(pem);
+    pem = slurp(V("jwks.json"));
+    bom = malloc(strlen(pem) + 4);
+    strcpy(bom, "\xEF\xBB\xBF");
+    strcat(bom, pem);
+
+    ks = parse(bom, err, sizeof(err));
+    ok(ks != NULL && audit_keyset_size(ks) == 5
+       && audit_keyset_algs(ks) == AUDIT_ALG_ALL,
+       "a JWKS after a UTF-8 byte order mark: the JWKS (%s)", err);
+    audit_keyset_free(ks);
+
+    free(bom);
+    free(body);
+    free(pem);
+}
+
+
 int
 main(void)
 {
@@ -195,6 +315,7 @@ main(void)
     test_bad_files();
     test_parse_errors();
     test_alg_names();
+    test_public_key_not_secret();
 
     return done_testing();
 }
