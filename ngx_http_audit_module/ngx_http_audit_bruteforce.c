@@ -187,6 +187,7 @@ ngx_http_audit_bruteforce_count(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_uint_t                    result;
     ngx_slab_pool_t              *shpool;
     ngx_http_audit_shctx_t       *sh;
+    ngx_http_audit_keyed_t       *room[2];
     ngx_http_audit_keyed_node_t  *kn;
 
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
@@ -214,7 +215,10 @@ ngx_http_audit_bruteforce_count(ngx_shm_zone_t *zone, ngx_str_t *key,
     if (kn == NULL) {
         ngx_http_audit_keyed_expire(&sh->bf, shpool, now);
 
-        kn = ngx_http_audit_keyed_add(&sh->bf, shpool, key);
+        room[0] = &sh->bf;
+        room[1] = NULL;
+
+        kn = ngx_http_audit_keyed_add(&sh->bf, shpool, key, room);
         if (kn == NULL) {
             ngx_shmtx_unlock(&shpool->mutex);
             return 0;

@@ -89,6 +89,7 @@ ngx_http_audit_cache_insert(ngx_shm_zone_t *zone, u_char *hash, time_t exp,
     ngx_str_t                     key;
     ngx_slab_pool_t              *shpool;
     ngx_http_audit_shctx_t       *sh;
+    ngx_http_audit_keyed_t       *room[2];
     ngx_http_audit_keyed_node_t  *kn;
 
     if (exp <= now) {
@@ -108,7 +109,10 @@ ngx_http_audit_cache_insert(ngx_shm_zone_t *zone, u_char *hash, time_t exp,
         /* expired entries go first; a full zone drops the least used */
         ngx_http_audit_keyed_expire(&sh->cache, shpool, now);
 
-        kn = ngx_http_audit_keyed_add(&sh->cache, shpool, &key);
+        room[0] = &sh->cache;
+        room[1] = NULL;
+
+        kn = ngx_http_audit_keyed_add(&sh->cache, shpool, &key, room);
         if (kn) {
             kn->expires = exp;
         }

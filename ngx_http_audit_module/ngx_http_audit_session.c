@@ -565,6 +565,7 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
     ngx_str_t                     key;
     ngx_slab_pool_t              *shpool;
     ngx_http_audit_shctx_t       *sh;
+    ngx_http_audit_keyed_t       *room[3];
     ngx_http_audit_keyed_node_t  *kn;
     ngx_http_audit_main_conf_t   *amcf;
 
@@ -591,7 +592,17 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
     kn = ngx_http_audit_keyed_find(&sh->revoked, &key);
 
     if (kn == NULL) {
-        kn = ngx_http_audit_keyed_add(&sh->revoked, shpool, &key);
+        /*
+         * A revocation still in force is never dropped to make room (a
+         * flood of failed logins would bring a logged-out cookie back):
+         * cached tokens and failed-login counters go instead
+         */
+
+        room[0] = &sh->cache;
+        room[1] = &sh->bf;
+        room[2] = NULL;
+
+        kn = ngx_http_audit_keyed_add(&sh->revoked, shpool, &key, room);
 
         if (kn) {
             sh->nrevoked++;
@@ -609,7 +620,7 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (kn == NULL) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "audit: audit_zone full, a logged-out session stays "
                       "valid until its token expires");
     }

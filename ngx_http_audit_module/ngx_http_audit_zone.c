@@ -207,15 +207,20 @@ ngx_http_audit_keyed_find(ngx_http_audit_keyed_t *map, ngx_str_t *key)
 
 /*
  * Adds a zeroed entry for key, most recently used.  When the zone is full
- * the least recently used entry of this map makes room.  NULL when even
- * that does not help.
+ * the least recently used entries of the maps in room (NULL-terminated, in
+ * that order) make room: a map lists itself when its own entries may go
+ * (a cache, counters), and a map whose entries must stay (revocations)
+ * lists only the others.  NULL when that does not help.
  */
+
+#define NGX_HTTP_AUDIT_KEYED_EVICT_MAX  64
 
 ngx_http_audit_keyed_node_t *
 ngx_http_audit_keyed_add(ngx_http_audit_keyed_t *map, ngx_slab_pool_t *shpool,
-    ngx_str_t *key)
+    ngx_str_t *key, ngx_http_audit_keyed_t **room)
 {
     size_t                        size;
+    ngx_uint_t                    i, n;
     ngx_http_audit_keyed_node_t  *kn;
 
     if (key->len > 0xffff) {
@@ -226,9 +231,19 @@ ngx_http_audit_keyed_add(ngx_http_audit_keyed_t *map, ngx_slab_pool_t *shpool,
 
     kn = ngx_slab_alloc_locked(shpool, size);
 
-    if (kn == NULL && !ngx_queue_empty(&map->lru)) {
-        ngx_http_audit_keyed_delete(map, shpool,
-            ngx_queue_data(ngx_queue_last(&map->lru),
+    /* a freed entry of another size may not fit: a few more, bounded */
+
+    for (i = 0, n = 0;
+         kn == NULL && room[i] && n < NGX_HTTP_AUDIT_KEYED_EVICT_MAX;
+         n++)
+    {
+        if (ngx_queue_empty(&room[i]->lru)) {
+            i++;
+            continue;
+        }
+
+        ngx_http_audit_keyed_delete(room[i], shpool,
+            ngx_queue_data(ngx_queue_last(&room[i]->lru),
                            ngx_http_audit_keyed_node_t, queue));
 
         kn = ngx_slab_alloc_locked(shpool, size);

@@ -151,7 +151,8 @@ void ngx_http_audit_keyed_init(ngx_http_audit_keyed_t *map);
 ngx_http_audit_keyed_node_t *ngx_http_audit_keyed_find(
     ngx_http_audit_keyed_t *map, ngx_str_t *key);
 ngx_http_audit_keyed_node_t *ngx_http_audit_keyed_add(
-    ngx_http_audit_keyed_t *map, ngx_slab_pool_t *shpool, ngx_str_t *key);
+    ngx_http_audit_keyed_t *map, ngx_slab_pool_t *shpool, ngx_str_t *key,
+    ngx_http_audit_keyed_t **room);
 void ngx_http_audit_keyed_touch(ngx_http_audit_keyed_t *map,
     ngx_http_audit_keyed_node_t *kn);
 void ngx_http_audit_keyed_expire(ngx_http_audit_keyed_t *map,
