@@ -42,9 +42,10 @@ static void ngx_http_audit_console_event(ngx_http_audit_record_t *rec);
 static void ngx_http_audit_console_store(ngx_http_audit_console_shctx_t *sh,
     ngx_http_audit_record_t *rec);
 static void ngx_http_audit_console_keys(ngx_http_audit_record_t *rec,
-    ngx_str_t *route, ngx_str_t *record);
+    ngx_str_t *route, ngx_str_t *record, ngx_str_t *tried);
 static void ngx_http_audit_console_count(ngx_http_audit_console_shctx_t *sh,
-    ngx_http_audit_record_t *rec, ngx_str_t *route, ngx_str_t *record);
+    ngx_http_audit_record_t *rec, ngx_str_t *route, ngx_str_t *record,
+    ngx_str_t *tried);
 static void ngx_http_audit_console_top(ngx_http_audit_console_shctx_t *sh,
     ngx_uint_t table, ngx_uint_t bucket, const char *key, size_t len);
 static void ngx_http_audit_console_failure(
@@ -391,8 +392,8 @@ ngx_http_audit_console_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_http_audit_console_event(ngx_http_audit_record_t *rec)
 {
-    u_char                               buf[2 * 256];
-    ngx_str_t                            route, record;
+    u_char                               buf[2 * 256 + 512];
+    ngx_str_t                            route, record, tried;
     ngx_slab_pool_t                     *shpool;
     ngx_http_audit_console_shctx_t      *sh;
     ngx_http_audit_console_main_conf_t  *cmcf;
@@ -409,12 +410,13 @@ ngx_http_audit_console_event(ngx_http_audit_record_t *rec)
         /* the keys are made before the lock is taken */
         route.data = buf;
         record.data = buf + 256;
-        ngx_http_audit_console_keys(rec, &route, &record);
+        tried.data = buf + 512;
+        ngx_http_audit_console_keys(rec, &route, &record, &tried);
 
         ngx_shmtx_lock(&shpool->mutex);
 
         ngx_http_audit_console_store(sh, rec);
-        ngx_http_audit_console_count(sh, rec, &route, &record);
+        ngx_http_audit_console_count(sh, rec, &route, &record, &tried);
 
         ngx_shmtx_unlock(&shpool->mutex);
     }
@@ -492,25 +494,31 @@ ngx_http_audit_console_store(ngx_http_audit_console_shctx_t *sh,
 
 
 /*
- * The route as the line has it (scrubbed), without its query, and the
- * record ("patient/42"), each into 256 bytes the caller has.
+ * The keys the tables count by, made as the log line makes them: the
+ * route without its query and scrubbed, the record ("patient/42") and the
+ * account a login tried with credentials filtered ("/records/<jwt>", a
+ * token pasted as a username); into 256, 256 and 512 bytes the caller has
  */
 
 static void
 ngx_http_audit_console_keys(ngx_http_audit_record_t *rec, ngx_str_t *route,
-    ngx_str_t *record)
+    ngx_str_t *record, ngx_str_t *tried)
 {
+    char                         id[512];
     size_t                       n, i;
+    audit_str_t                  v;
     audit_event_t               *ev;
     ngx_http_audit_main_conf_t  *amcf;
 
     ev = rec->ev;
     route->len = 0;
     record->len = 0;
+    tried->len = 0;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_audit_module);
 
     if (ev->uri.len) {
-        amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                                   ngx_http_audit_module);
         n = audit_scrub_uri(amcf ? amcf->scrub : NULL, ev->uri.data,
                             ev->uri.len, (char *) route->data, 256);
 
@@ -521,15 +529,36 @@ ngx_http_audit_console_keys(ngx_http_audit_record_t *rec, ngx_str_t *route,
         route->len = i;
     }
 
+    if (ev->attempted_user.len) {
+        v = ev->attempted_user;
+
+        if (amcf && amcf->scrub) {
+            v.len = audit_scrub_credentials(v.data, v.len,
+                                            (char *) tried->data, 512);
+            v.data = (const char *) tried->data;
+        }
+
+        tried->data = (u_char *) v.data;
+        tried->len = v.len;
+    }
+
     if (ev->action == AUDIT_RECORD_ACCESS && ev->resource_type.len
-        && ev->resource_id.len
-        && ev->resource_type.len + ev->resource_id.len + 1 < 256)
+        && ev->resource_id.len)
     {
-        record->len = ngx_sprintf(record->data, "%*s/%*s",
-                                  ev->resource_type.len,
-                                  ev->resource_type.data,
-                                  ev->resource_id.len, ev->resource_id.data)
-                      - record->data;
+        v = ev->resource_id;
+
+        if (amcf && amcf->scrub) {
+            v.len = audit_scrub_credentials(v.data, v.len, id, sizeof(id));
+            v.data = id;
+        }
+
+        if (ev->resource_type.len + v.len + 1 < 256) {
+            record->len = ngx_sprintf(record->data, "%*s/%*s",
+                                      ev->resource_type.len,
+                                      ev->resource_type.data,
+                                      v.len, v.data)
+                          - record->data;
+        }
     }
 }
 
@@ -538,8 +567,11 @@ ngx_http_audit_console_keys(ngx_http_audit_record_t *rec, ngx_str_t *route,
 
 static void
 ngx_http_audit_console_count(ngx_http_audit_console_shctx_t *sh,
-    ngx_http_audit_record_t *rec, ngx_str_t *route, ngx_str_t *record)
+    ngx_http_audit_record_t *rec, ngx_str_t *route, ngx_str_t *record,
+    ngx_str_t *tried)
 {
+    audit_str_t                          user;
+
     time_t                               now;
     uint32_t                             hour;
     ngx_uint_t                           b, i, t;
@@ -590,10 +622,12 @@ ngx_http_audit_console_count(ngx_http_audit_console_shctx_t *sh,
                                    (const char *) record->data, record->len);
     }
 
+    user.data = (const char *) tried->data;
+    user.len = tried->len;
+
     if (ev->action == AUDIT_LOGIN_FAILURE) {
         ngx_http_audit_console_failure(sh->failed_ip, now, &ev->ip, 0);
-        ngx_http_audit_console_failure(sh->failed_user, now,
-                                       &ev->attempted_user, 0);
+        ngx_http_audit_console_failure(sh->failed_user, now, &user, 0);
 
     } else if (ev->action == AUDIT_BRUTEFORCE_SUSPECTED) {
         if (ev->reason.len == 2 && ngx_strncmp(ev->reason.data, "ip", 2) == 0)
@@ -601,8 +635,7 @@ ngx_http_audit_console_count(ngx_http_audit_console_shctx_t *sh,
             ngx_http_audit_console_failure(sh->failed_ip, now, &ev->ip, 1);
 
         } else {
-            ngx_http_audit_console_failure(sh->failed_user, now,
-                                           &ev->attempted_user, 1);
+            ngx_http_audit_console_failure(sh->failed_user, now, &user, 1);
         }
     }
 }
