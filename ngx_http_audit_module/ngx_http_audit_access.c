@@ -17,6 +17,7 @@
 
 static ngx_int_t ngx_http_audit_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_subrequest_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_audit_passed_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_subrequest_refuse(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_uint_t ngx_http_audit_same_realm(ngx_http_audit_loc_conf_t *a,
@@ -69,6 +70,15 @@ ngx_http_audit_access_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_audit_subrequest_handler;
+
+    /* what "satisfy any" served although this module refused it */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_audit_passed_handler;
 
     if (ngx_http_audit_ctx_init(cf) != NGX_OK) {
         return NGX_ERROR;
@@ -270,6 +280,38 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
                       "audit: subrequest \"%V\" refused: role \"%V\" "
                       "not admitted", &r->uri, &ctx->role);
         return ngx_http_audit_subrequest_refuse(r, NGX_HTTP_FORBIDDEN);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A request this module refused that reaches the content phase of the
+ * location that refused it: "satisfy any" with an "allow" (or another
+ * access module) let it through, and the portal will answer it.  The log
+ * phase then records what it was given (audit_record) beside the refusal.
+ * An error page answering the refusal (error_page 401 = @signin) is
+ * another location's, and is not marked.
+ */
+
+static ngx_int_t
+ngx_http_audit_passed_handler(ngx_http_request_t *r)
+{
+    ngx_http_audit_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_audit_get_ctx(r);
+
+    if (ctx != NULL
+        && (ctx->decision == NGX_HTTP_AUDIT_DENIED
+            || ctx->decision == NGX_HTTP_AUDIT_UNAUTHENTICATED)
+        && ctx->alcf == ngx_http_get_module_loc_conf(r, ngx_http_audit_module))
+    {
+        ctx->passed = 1;
     }
 
     return NGX_DECLINED;

@@ -120,10 +120,22 @@ ngx_http_audit_events_request(ngx_http_request_t *r)
 
     case NGX_HTTP_AUDIT_UNAUTHENTICATED:
         ngx_http_audit_event_session_invalid(r, alcf, ctx);
+
+        /* "satisfy any" served it all the same: the record was read */
+
+        if (ctx->passed && alcf->record_type.len) {
+            ngx_http_audit_event_record(r, alcf, ctx);
+        }
+
         break;
 
     case NGX_HTTP_AUDIT_DENIED:
         ngx_http_audit_event_authz(r, alcf, ctx);
+
+        if (ctx->passed && alcf->record_type.len) {
+            ngx_http_audit_event_record(r, alcf, ctx);
+        }
+
         break;
 
     case NGX_HTTP_AUDIT_REJECTED:

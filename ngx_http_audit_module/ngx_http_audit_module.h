@@ -193,6 +193,9 @@ typedef struct {
     unsigned                     html:1;           /* a page, not JSON */
     unsigned                     override_unknown:1; /* a body too long to
                                                       look into */
+    unsigned                     passed:1;         /* served in spite of
+                                                      our refusal ("satisfy
+                                                      any") */
 
     ngx_str_t                    reject;           /* why 400, or empty */
     audit_override_t             override;         /* method overrides */
