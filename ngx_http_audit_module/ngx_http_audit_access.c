@@ -135,6 +135,23 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
     ctx->alcf = alcf;
 
     /*
+     * audit_record's ID now, while "$1" is still the location's capture:
+     * by the log phase a map or a regex the proxy evaluated may have
+     * replaced it
+     */
+
+    if (alcf->record_type.len) {
+        if (ngx_http_complex_value(r, alcf->record_id, &ctx->record_id)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        ngx_str_null(&ctx->record_id);
+    }
+
+    /*
      * What the portal will act on, judged once per request: a target it
      * could read as another path, or an ambiguous method override, is
      * refused; the session is still verified so the event names who.

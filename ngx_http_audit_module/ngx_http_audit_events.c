@@ -257,9 +257,16 @@ ngx_http_audit_event_record(ngx_http_request_t *r,
         return;
     }
 
-    if (ngx_http_complex_value(r, alcf->record_id, &id) != NGX_OK
-        || id.len == 0)
-    {
+    /* the ID as the access phase saw it (see ngx_http_audit_access.c) */
+
+    if (ctx->alcf == alcf) {
+        id = ctx->record_id;
+
+    } else if (ngx_http_complex_value(r, alcf->record_id, &id) != NGX_OK) {
+        return;
+    }
+
+    if (id.len == 0) {
         return;
     }
 

@@ -197,6 +197,9 @@ typedef struct {
                                                       our refusal ("satisfy
                                                       any") */
 
+    ngx_str_t                    record_id;        /* audit_record's ID,
+                                                      as the location
+                                                      matched it */
     ngx_str_t                    reject;           /* why 400, or empty */
     audit_override_t             override;         /* method overrides */
 
