@@ -403,7 +403,8 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_audit_loc_conf_t  *prev = parent;
     ngx_http_audit_loc_conf_t  *conf = child;
 
-    ngx_uint_t                   own_rules;
+    ngx_uint_t                   own_rules, i;
+    audit_policy_rule_t         *rule;
     ngx_http_audit_main_conf_t  *amcf;
 
     static ngx_http_audit_headers_t  default_headers = {
@@ -461,6 +462,36 @@ ngx_http_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
      * inherited into a public location (a login page) are what public
      * means.
      */
+
+    /*
+     * A block with roles of its own inherits none of its parent's (as
+     * add_header): roles that all name methods would leave every other
+     * method to any valid session, where the parent had required roles
+     */
+
+    if (own_rules && conf->rules && prev->rules
+        && prev->rules != NGX_CONF_UNSET_PTR)
+    {
+        rule = conf->rules->elts;
+
+        for (i = 0; i < conf->rules->nelts; i++) {
+            if (rule[i].methods == 0) {
+                break;
+            }
+        }
+
+        if (i == conf->rules->nelts) {
+            ngx_http_audit_conf_error(cf, &conf->rules_at,
+                                      "\"audit_require_role\" with "
+                                      "\"methods=\" only: a block with "
+                                      "roles of its own inherits none of "
+                                      "the enclosing block's, so every other "
+                                      "method would be open to any valid "
+                                      "session; add an \"audit_require_role\" "
+                                      "without \"methods=\" here");
+            return NGX_CONF_ERROR;
+        }
+    }
 
     if (own_rules && conf->rules && conf->public) {
         ngx_http_audit_conf_error(cf, &conf->rules_at,

@@ -118,6 +118,9 @@ my @where = (
       qr/audit_bruteforce 5\/5m;/, qr/"audit_bruteforce" needs "audit_zone"/ ],
     [ "server {\n        location /l {\n            audit_bruteforce 5/5m;\n        }\n    }",
       qr/audit_bruteforce 5\/5m;/, qr/"audit_bruteforce" needs "audit_zone"/ ],
+    [ "audit_session_keys %%DIR%%/hmac.key;\n    server {\n        audit_require_role doctor nurse;\n"
+      . "        location /patients/ {\n            audit_require_role admin methods=DELETE;\n        }\n    }",
+      qr/audit_require_role admin methods=DELETE;/, qr/"audit_require_role" with "methods=" only: a block with roles of its own inherits none/ ],
     [ "audit_session_keys %%DIR%%/hmac.key;\n    server {\n        audit_public on;\n"
       . "        location /patients/ {\n            audit_require_role doctor;\n        }\n    }",
       qr/audit_require_role doctor;/, qr/"audit_require_role" has no effect where "audit_public on" applies/ ],
