@@ -184,6 +184,14 @@ my @overrides = (
     ['_method in a JSON body'        => type => 'application/json', body => '{"_method":"DELETE"}'],
     ['_method in a body without Content-Type (Rack reads it as a form)'
                                      => body => 'note=x&_method=DELETE'],
+    ['.method in the query (PHP reads _method)' => query => '.method=DELETE'],
+    [' _method in a form body (PHP drops the blank)' => type => 'application/x-www-form-urlencoded',
+                                        body => 'note=x&+_method=DELETE'],
+    ['_method in a text/json body (Laravel reads JSON)' => type => 'text/json', body => '{"_method":"DELETE"}'],
+    ['_method in an application/x-json body' => type => 'application/x-json', body => '{"_method":"DELETE"}'],
+    ['NAME=\'_method\' in a multipart body with LF line ends' => type => 'multipart/form-data; boundary=BB',
+                                        body => "--BB\nContent-Disposition: form-data; NAME='_method'\n\n"
+                                              . "DELETE\n--BB--\n"],
     ['_method in a 2 MiB form body'  => type => 'application/x-www-form-urlencoded',
                                         body => 'note=' . ('x' x (2 << 20)) . '&_method=DELETE'],
 );

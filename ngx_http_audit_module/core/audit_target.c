@@ -32,6 +32,10 @@ static void audit_override_multipart(audit_override_t *o, const char *body,
     size_t len);
 static const char *audit_target_find(const char *p, const char *end,
     const char *s, size_t n);
+static const char *audit_target_find_ci(const char *p, const char *end,
+    const char *s, size_t n);
+static int audit_override_name_char(int c, size_t *n, char *name);
+static int audit_override_jsonish(const char *ct, size_t len);
 
 
 audit_target_class_t
@@ -228,9 +232,9 @@ void
 audit_override_form(audit_override_t *o, const char *s, size_t len)
 {
     int          c;
-    size_t       n;
-    char         v[AUDIT_OVERRIDE_MAX + 1];
-    const char  *param, *amp, *eq, *end, *f;
+    size_t       n, k;
+    char         v[AUDIT_OVERRIDE_MAX + 1], key[sizeof("_method")];
+    const char  *param, *amp, *eq, *end;
     audit_pct_t  d;
 
     static const char  name[] = "_method";
@@ -250,14 +254,17 @@ audit_override_form(audit_override_t *o, const char *s, size_t len)
         d.p = (const unsigned char *) param;
         d.end = (const unsigned char *) (eq ? eq : amp);
         d.plus = 1;
+        k = 0;
 
-        for (f = name; (c = audit_pct_next(&d)) >= 0; f++) {
-            if (*f == '\0' || (unsigned char) *f != c) {
+        while ((c = audit_pct_next(&d)) >= 0) {
+            if (!audit_override_name_char(c, &k, key)) {
                 break;
             }
         }
 
-        if (c >= 0 || *f != '\0' || eq == NULL) {
+        if (c >= 0 || eq == NULL || k != sizeof(name) - 1
+            || memcmp(key, name, k) != 0)
+        {
             continue;
         }
 
@@ -304,18 +311,20 @@ audit_override_body(audit_override_t *o, const char *content_type,
         return;
     }
 
-    if (!audit_target_media(content_type, ct_len, "application/json")
-        && audit_target_find(content_type, content_type + ct_len, "+json", 5)
-           == NULL)
-    {
+    /*
+     * JSON, by any name a framework reads as JSON (Laravel: "/json" or
+     * "+json" anywhere; Rails: text/x-json too), read as the login reader
+     * reads application/json; a "_method" it cannot take as a string
+     * (another type, too long, a malformed body) is no guess
+     */
+
+    if (!audit_override_jsonish(content_type, ct_len)) {
         return;
     }
 
-    /* JSON, as the login reader reads it; a "_method" it cannot take as a
-     * string (another type, too long, a malformed body) is no guess */
-
-    n = audit_login_username(content_type, ct_len, body, len, "_method", v,
-                             sizeof(v));
+    n = audit_login_username("application/json",
+                             sizeof("application/json") - 1, body, len,
+                             "_method", v, sizeof(v));
 
     if (n > 0) {
         audit_override_add(o, v, (size_t) n);
@@ -329,50 +338,128 @@ audit_override_body(audit_override_t *o, const char *content_type,
 
 
 /*
- * Each part whose Content-Disposition names "_method": the value is the
- * part's body, up to the CRLF before the next boundary.
+ * Each part whose Content-Disposition names "_method" (as PHP reads a
+ * name: see audit_override_name_char()), in any case of "name=", in
+ * double, single or no quotes, with CRLF or bare LF line ends, as PHP's
+ * and Rack's parsers accept them: the value is the part's body, up to the
+ * line end before the next boundary.
  */
 
 static void
 audit_override_multipart(audit_override_t *o, const char *body, size_t len)
 {
+    char         q, key[sizeof("_method")];
+    size_t       k;
     const char  *p, *end, *hdr, *val, *eol;
 
     end = body + len;
 
-    for (p = body; (p = audit_target_find(p, end, "name=", 5)) != NULL; ) {
+    for (p = body; (p = audit_target_find_ci(p, end, "name=", 5)) != NULL; ) {
         p += 5;
+        q = 0;
 
-        if (p < end && *p == '"') {
-            p++;
+        if (p < end && (*p == '"' || *p == '\'')) {
+            q = *p++;
         }
 
-        if ((size_t) (end - p) < 7 || memcmp(p, "_method", 7) != 0) {
-            continue;
+        k = 0;
+
+        for ( /* void */ ; p < end; p++) {
+            if (q ? *p == q
+                  : (*p == ';' || *p == '\r' || *p == '\n' || *p == ' '
+                     || *p == '\t'))
+            {
+                break;
+            }
+
+            if (!audit_override_name_char((unsigned char) *p, &k, key)) {
+                break;
+            }
         }
 
-        p += 7;
-
-        if (p < end && *p == '"') {
-            p++;
+        if (k != sizeof(key) - 1 || memcmp(key, "_method", k) != 0
+            || (p < end
+                && !(q ? *p == q
+                       : (*p == ';' || *p == '\r' || *p == '\n'
+                          || *p == ' ' || *p == '\t'))))
+        {
+            continue;           /* another name, "_methods" */
         }
 
-        if (p < end && *p != ';' && *p != '\r' && *p != '\n') {
-            continue;           /* "_methods" */
+        /* the part's headers end at a blank line */
+
+        hdr = audit_target_find(p, end, "\n\r\n", 3);
+        eol = audit_target_find(p, end, "\n\n", 2);
+
+        if (hdr == NULL || (eol != NULL && eol < hdr)) {
+            hdr = eol;
+            val = hdr ? hdr + 2 : NULL;
+
+        } else {
+            val = hdr + 3;
         }
 
-        hdr = audit_target_find(p, end, "\r\n\r\n", 4);
-        if (hdr == NULL) {
+        if (val == NULL) {
             return;
         }
 
-        val = hdr + 4;
-        eol = audit_target_find(val, end, "\r\n", 2);
+        eol = memchr(val, '\n', end - val);
+        eol = eol ? eol : end;
 
-        audit_override_add(o, val, (size_t) ((eol ? eol : end) - val));
+        if (eol > val && eol[-1] == '\r') {
+            eol--;
+        }
+
+        audit_override_add(o, val, (size_t) (eol - val));
 
         p = val;
     }
+}
+
+
+/*
+ * One more byte of a parameter name, as PHP registers it: leading blanks
+ * dropped, " " and "." read as "_" (so ".method" and " _method" are its
+ * "_method").  The name is kept in name[] while it can still be
+ * "_method"; 0 once it cannot.
+ */
+
+static int
+audit_override_name_char(int c, size_t *n, char *name)
+{
+    if (c == ' ' && *n == 0) {
+        return 1;
+    }
+
+    if (c == ' ' || c == '.') {
+        c = '_';
+    }
+
+    if (*n == sizeof("_method") - 1 || c != "_method"[*n]) {
+        *n = (size_t) -1;
+        return 0;
+    }
+
+    name[(*n)++] = (char) c;
+
+    return 1;
+}
+
+
+/* a media type with "json" in it, in any case */
+
+static int
+audit_override_jsonish(const char *ct, size_t len)
+{
+    const char  *semi;
+
+    semi = memchr(ct, ';', len);
+
+    if (semi != NULL) {
+        len = (size_t) (semi - ct);
+    }
+
+    return audit_target_find_ci(ct, ct + len, "json", 4) != NULL;
 }
 
 
@@ -414,6 +501,29 @@ audit_target_find(const char *p, const char *end, const char *s, size_t n)
         }
 
         if (memcmp(p, s, n) == 0) {
+            return p;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* s (lowercase) in p[0..end) in any case */
+
+static const char *
+audit_target_find_ci(const char *p, const char *end, const char *s, size_t n)
+{
+    size_t  i;
+
+    for ( /* void */ ; (size_t) (end - p) >= n; p++) {
+        for (i = 0; i < n; i++) {
+            if ((p[i] | 0x20) != s[i] && p[i] != s[i]) {
+                break;
+            }
+        }
+
+        if (i == n) {
             return p;
         }
     }

@@ -183,6 +183,49 @@ test_overrides(void)
            "another content type");
     is_str(override(NULL, "", "a=1&_method=DELETE", NULL), "DELETE",
            "no content type: a form, as Rack reads it");
+
+    /* the names PHP registers as "_method", and what it reads as JSON */
+
+    is_str(override(".method=DELETE", NULL, NULL, NULL), "DELETE",
+           "query \".method\" (PHP reads \"_method\")");
+    is_str(override(NULL, "application/x-www-form-urlencoded",
+                    "+method=DELETE&%20method=PUT", NULL),
+           "none", "form \"+method\", \"%%20method\": PHP drops the leading "
+           "blank, \"method\"");
+    is_str(override(NULL, "application/x-www-form-urlencoded",
+                    "x=1&+%20_method=DELETE", NULL),
+           "DELETE", "form \"  _method\": \"_method\"");
+    is_str(override(NULL, "application/x-www-form-urlencoded",
+                    "+_method=DELETE", NULL),
+           "DELETE", "form \" _method\" (a leading blank is dropped)");
+    is_str(override(NULL, "application/x-www-form-urlencoded",
+                    "_.method=DELETE&method=PUT&x.method=PUT", NULL),
+           "none", "\"_.method\", \"method\", \"x.method\" are other names");
+    is_str(override(NULL, "text/json", "{\"_method\":\"DELETE\"}", NULL),
+           "DELETE", "text/json (Laravel's isJson)");
+    is_str(override(NULL, "application/x-json; charset=utf-8",
+                    "{\"_method\":\"DELETE\"}", NULL),
+           "DELETE", "application/x-json");
+    is_str(override(NULL, "multipart/form-data; boundary=XX",
+                    "--XX\r\nContent-Disposition: form-data; "
+                    "NAME=\"_method\"\r\n\r\nDELETE\r\n--XX--\r\n", NULL),
+           "DELETE", "multipart NAME= in capitals");
+    is_str(override(NULL, "multipart/form-data; boundary=XX",
+                    "--XX\r\nContent-Disposition: form-data; "
+                    "name='_method'\r\n\r\nDELETE\r\n--XX--\r\n", NULL),
+           "DELETE", "multipart name in single quotes");
+    is_str(override(NULL, "multipart/form-data; boundary=XX",
+                    "--XX\nContent-Disposition: form-data; "
+                    "name=\"_method\"\n\nDELETE\n--XX--\n", NULL),
+           "DELETE", "multipart with bare LF line ends");
+    is_str(override(NULL, "multipart/form-data; boundary=XX",
+                    "--XX\r\nContent-Disposition: form-data; "
+                    "name=\".method\"\r\n\r\nPUT\r\n--XX--\r\n", NULL),
+           "PUT", "multipart \".method\"");
+    is_str(override(NULL, "multipart/form-data; boundary=XX",
+                    "--XX\r\nContent-Disposition: form-data; "
+                    "name=_method\r\n\r\nPATCH\r\n--XX--\r\n", NULL),
+           "PATCH", "multipart name without quotes");
 }
 
 
