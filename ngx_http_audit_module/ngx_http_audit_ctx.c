@@ -75,6 +75,7 @@ ngx_http_audit_create_ctx(ngx_http_request_t *r)
         ctx->status = 0;
         ctx->redirect = 0;
         ctx->html = 0;
+        ctx->passed = 0;
         ngx_str_null(&ctx->reason);
         ngx_str_null(&ctx->rule);
         return ctx;
