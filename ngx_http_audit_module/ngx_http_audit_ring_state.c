@@ -112,6 +112,16 @@ ngx_http_audit_ring_state_put(ngx_http_audit_ring_t *ring,
 
     last = buf + sizeof(buf) - 1;
 
+    /*
+     * No event yet: no producer.  "%V" of a NULL string copies from NULL
+     * (undefined, and under UBSan a report per snapshot whose symbolizer
+     * two workers of one master share: one of them hung on it)
+     */
+
+    if (o->producer.data == NULL) {
+        ngx_str_set(&o->producer, "");
+    }
+
     p = ngx_slprintf(buf, last,
                      "zone=%uL pid=%P gen=%uA events=%ui log=%ui pg=%ui "
                      "first=%uL last=%uL at=%T producer=%V",
