@@ -410,12 +410,6 @@ ngx_http_audit_chain_append(ngx_http_audit_main_conf_t *amcf,
     p->has_prev = 1;
     p->seq++;
 
-    /* the slot's record, unless a newer worker has taken the slot */
-    if (p->chain && p->chain->pid == ngx_pid) {
-        p->chain->seq = ev->seq;
-        p->chain->used = 1;
-    }
-
     if (amcf->shm_zone) {
         sh = amcf->shm_zone->data;
         (void) ngx_atomic_fetch_add(&sh->events[ev->action], 1);
@@ -438,6 +432,17 @@ ngx_http_audit_chain_append(ngx_http_audit_main_conf_t *amcf,
     if (ring) {
         (void) ngx_http_audit_ring_append(ring, rec.line, rec.len,
                                           &rec.ring_start, &rec.ring_end);
+    }
+
+    /*
+     * The slot's record (unless a newer worker has taken the slot), once
+     * the line is in the ring: the next chain's "after" must not name a
+     * seq that a kill -9 just here left without a line
+     */
+
+    if (p->chain && p->chain->pid == ngx_pid) {
+        p->chain->seq = ev->seq;
+        p->chain->used = 1;
     }
 
     ngx_http_audit_top_event_sink(&rec);
