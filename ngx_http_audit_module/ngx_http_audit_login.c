@@ -19,8 +19,6 @@
 #include "ngx_http_audit_module.h"
 #include "audit_cookie.h"
 
-#include <openssl/evp.h>
-
 
 /*
  * Longer bodies are not looked into for a username: no login form is
@@ -424,26 +422,8 @@ static void
 ngx_http_audit_login_session_hash(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx)
 {
-    u_char  *p, md[32];
-
-    if (ctx->session_id.len) {
-        return;
+    if (ctx->session_id.len == 0) {
+        (void) ngx_http_audit_session_token_id(r, &ctx->raw, "",
+                                               &ctx->session_id);
     }
-
-    if (EVP_Digest(ctx->raw.data, ctx->raw.len, md, NULL,
-                   ngx_http_audit_sha256(), NULL)
-        != 1)
-    {
-        return;
-    }
-
-    p = ngx_pnalloc(r->pool, 32);
-    if (p == NULL) {
-        return;
-    }
-
-    ngx_hex_dump(p, md, 16);
-
-    ctx->session_id.data = p;
-    ctx->session_id.len = 32;
 }

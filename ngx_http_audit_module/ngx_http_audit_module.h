@@ -257,6 +257,8 @@ ngx_int_t ngx_http_audit_session_verify_value(ngx_http_request_t *r,
     ngx_str_t *token);
 void ngx_http_audit_session_revoke(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx);
+ngx_int_t ngx_http_audit_session_token_id(ngx_http_request_t *r,
+    ngx_str_t *token, const char *prefix, ngx_str_t *id);
 
 /* login observation */
 char *ngx_http_audit_login(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -629,38 +629,54 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
 
 /*
  * What a logout revokes: the session's id, or for a token without one the
- * token itself, as "token:" and the first 16 bytes of its SHA-256 in hex
- * (an issuer's session id cannot look like that by accident)
+ * token itself, as "token:" and its id below (an issuer's session id
+ * cannot look like that by accident)
  */
 
 static ngx_int_t
 ngx_http_audit_session_revoke_key(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx, ngx_str_t *key)
 {
-    u_char  *p, md[32];
-
     if (ctx->session_id.len) {
         *key = ctx->session_id;
         return NGX_OK;
     }
 
-    if (ctx->raw.len == 0
-        || EVP_Digest(ctx->raw.data, ctx->raw.len, md, NULL,
+    return ngx_http_audit_session_token_id(r, &ctx->raw, "token:", key);
+}
+
+
+/*
+ * A token without a session id stands for its session: prefix and the
+ * first 16 bytes of its SHA-256 in hex, never the token
+ */
+
+ngx_int_t
+ngx_http_audit_session_token_id(ngx_http_request_t *r, ngx_str_t *token,
+    const char *prefix, ngx_str_t *id)
+{
+    u_char  *p, md[32];
+    size_t   n;
+
+    n = ngx_strlen(prefix);
+
+    if (token->len == 0
+        || EVP_Digest(token->data, token->len, md, NULL,
                       ngx_http_audit_sha256(), NULL)
            != 1)
     {
         return NGX_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, sizeof("token:") - 1 + 32);
+    p = ngx_pnalloc(r->pool, n + 32);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    key->data = p;
-    p = ngx_cpymem(p, "token:", sizeof("token:") - 1);
+    id->data = p;
+    p = ngx_cpymem(p, prefix, n);
     p = ngx_hex_dump(p, md, 16);
-    key->len = p - key->data;
+    id->len = p - id->data;
 
     return NGX_OK;
 }
