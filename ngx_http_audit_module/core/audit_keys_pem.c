@@ -19,6 +19,7 @@
 
 #include "audit_keys.h"
 #include "audit_keys_int.h"
+#include "audit_b64url_int.h"
 
 
 static const unsigned char *audit_keys_memstr(const unsigned char *s,
@@ -168,21 +169,23 @@ audit_keys_memstr(const unsigned char *s, size_t len, const char *needle)
 
 
 /*
- * Base64 (standard or URL-safe alphabet, line breaks allowed) that decodes
- * to a DER SubjectPublicKeyInfo OpenSSL can read
+ * Base64 (standard or URL-safe alphabet, padded or not, line breaks
+ * allowed) that decodes to a DER SubjectPublicKeyInfo OpenSSL can read:
+ * written in the URL-safe alphabet without padding, for the decoder JWKS
+ * keys use
  */
 
 static int
 audit_keys_is_der_pubkey(const unsigned char *data, size_t len)
 {
-    int                   n, found;
-    size_t                i, m;
+    int                   found;
+    size_t                i, m, n;
     EVP_PKEY             *pkey;
     unsigned char        *b64, *der;
     const unsigned char  *q;
 
-    b64 = malloc(len + 4);
-    der = malloc(len + 4);
+    b64 = malloc(len + 1);
+    der = malloc(AUDIT_B64URL_DECODED_MAX(len) + 1);
 
     if (b64 == NULL || der == NULL) {
         free(b64);
@@ -194,46 +197,42 @@ audit_keys_is_der_pubkey(const unsigned char *data, size_t len)
 
     for (i = 0, m = 0; i < len; i++) {
 
-        if (data[i] == '\r' || data[i] == '\n' || data[i] == ' '
-            || data[i] == '\t')
-        {
+        switch (data[i]) {
+
+        case '\r': case '\n': case ' ': case '\t': case '=':
+            continue;
+
+        case '+': case '-':
+            b64[m++] = '-';
+            continue;
+
+        case '/': case '_':
+            b64[m++] = '_';
             continue;
         }
 
         if (!((data[i] >= 'A' && data[i] <= 'Z')
               || (data[i] >= 'a' && data[i] <= 'z')
-              || (data[i] >= '0' && data[i] <= '9')
-              || data[i] == '+' || data[i] == '/' || data[i] == '='
-              || data[i] == '-' || data[i] == '_'))
+              || (data[i] >= '0' && data[i] <= '9')))
         {
             goto done;
         }
 
-        b64[m++] = (data[i] == '-') ? '+' : (data[i] == '_') ? '/' : data[i];
+        b64[m++] = data[i];
     }
 
     /* an SPKI starts with a SEQUENCE: "MI" or "MF" in base64 */
 
-    if (m < 8 || b64[0] != 'M') {
+    if (m < 8 || b64[0] != 'M'
+        || audit_b64url_decode(b64, m, der, AUDIT_B64URL_DECODED_MAX(len) + 1,
+                               &n)
+           != 0)
+    {
         goto done;
-    }
-
-    while (m % 4) {
-        b64[m++] = '=';
-    }
-
-    n = EVP_DecodeBlock(der, b64, (int) m);
-    if (n <= 0) {
-        goto done;
-    }
-
-    /* EVP_DecodeBlock() counts the padding as zero bytes */
-    for (i = m; i > 0 && b64[i - 1] == '='; i--) {
-        n--;
     }
 
     q = der;
-    pkey = d2i_PUBKEY(NULL, &q, n);
+    pkey = d2i_PUBKEY(NULL, &q, (long) n);
 
     if (pkey != NULL) {
         EVP_PKEY_free(pkey);
