@@ -17,6 +17,7 @@ my $now = time;
 my %users = (
     'ann@clinic.example' => { password => 'correct-horse', user_id => 'u-ann', role => 'doctor' },
     'bob@clinic.example' => { password => 'battery-staple', user_id => 'u-bob', role => 'nurse' },
+    'carol@clinic.example' => { password => 'correct-carol', user_id => 'u-carol', role => 'doctor' },
 );
 my $n = 0;
 sub mint {
@@ -144,6 +145,42 @@ sleep 0.3;
 is(scalar @bf, 1, 'five failures for one account: one bruteforce_suspected for it');
 is($bf[0]{attempted_user}, 'ann@clinic.example', '... naming the account');
 
+# the account tried is named whatever body type the portal reads as a
+# form or JSON (text/json and application/x-json are JSON to Laravel and
+# Rails, multipart/form-data is a form to every framework): before, those
+# logins named nobody and their failures counted for no account
+my $multipart = sub {
+    my ($b, %f) = @_;
+    return join('', map { "--$b\r\nContent-Disposition: form-data; name=\"$_\"\r\n\r\n$f{$_}\r\n" }
+                    sort keys %f) . "--$b--\r\n";
+};
+my @bodies = (
+    ['text/json', '{"email":"carol@clinic.example","password":"tj-pw-1"}'],
+    ['application/x-json; charset=utf-8', '{"password":"xj-pw-2","email":"carol@clinic.example"}'],
+    ['multipart/form-data; boundary=----f0rmB0undary',
+     $multipart->('----f0rmB0undary', password => 'mp-pw-3', email => 'carol@clinic.example')],
+    ['multipart/form-data; boundary="q b"',
+     $multipart->('q b', email => 'carol@clinic.example', password => 'mp-pw-4')],
+    ['Multipart/Form-Data; BOUNDARY=x',
+     $multipart->('x', email => 'carol@clinic.example', password => 'mp-pw-5', remember => 'on')],
+);
+for my $b (@bodies) {
+    $r = $t->request(POST => '/login', body => $b->[1], headers => { 'Content-Type' => $b->[0] });
+    is($r->{status}, 401, "$b->[0]: the portal read the login (401: wrong password)");
+}
+$t->wait_until(sub { grep { ($_->{attempted_user} // '') eq 'carol@clinic.example'
+                            && $_->{action} eq 'bruteforce_suspected' } $t->log_events($log) },
+               timeout => 5);
+sleep 0.3;
+my @carol = grep { ($_->{attempted_user} // '') eq 'carol@clinic.example' } $t->log_events($log);
+is(scalar(grep { $_->{action} eq 'login_failure' } @carol), 5,
+   'each of them: a login_failure naming the account tried');
+is(scalar(grep { $_->{action} eq 'bruteforce_suspected' && $_->{reason} eq 'attempted_user' } @carol), 1,
+   '... and five of them: one bruteforce_suspected for that account');
+$r = $t->request(POST => '/login', body => $multipart->('B', email => 'carol@clinic.example', password => 'correct-carol'),
+                 headers => { 'Content-Type' => 'multipart/form-data; boundary=B' });
+is($r->{status}, 302, 'a multipart login with the right password still reaches the portal whole');
+
 # a 16 KiB username with quotes, a line break and invalid UTF-8: one line,
 # valid JSON, the name cut to its cap
 my $huge = "x\"\n\xff" . ('u' x 16384) . '@clinic.example';
@@ -160,7 +197,8 @@ like($last->{attempted_user} // "", qr/^x"\n.u+/s, "... quote and line break kep
 
 # passwords never anywhere
 my $all = join '', $t->log_lines($log), $t->error_log;
-for my $pw ('correct-horse', 'battery-staple', 'hunter2-wrong', 'pw-secret-3', 'nope2', 'huge-pw-1') {
+for my $pw ('correct-horse', 'battery-staple', 'hunter2-wrong', 'pw-secret-3', 'nope2', 'huge-pw-1',
+            'tj-pw-1', 'xj-pw-2', 'mp-pw-3', 'mp-pw-4', 'mp-pw-5', 'correct-carol') {
     unlike($all, qr/\Q$pw\E/, "password '$pw' appears nowhere");
 }
 unlike($all, qr/eyJ/, 'no token appears anywhere');

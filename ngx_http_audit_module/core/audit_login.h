@@ -23,10 +23,16 @@
  *       the first parameter whose %-decoded name is field; its value is
  *       %-decoded with '+' as a space (a '%' not followed by two hex
  *       digits is kept as it is; a name without '=' has an empty value);
- *   application/json, application/<anything>+json
+ *   a media type with "json" in it (application/json, <type>/<sub>+json,
+ *   text/json, application/x-json: what frameworks read as JSON)
  *       the top-level member field when it is a string; the body must be
  *       one JSON object without duplicate keys and nested no deeper than
- *       jansson allows.
+ *       jansson allows;
+ *   multipart/form-data; boundary=...
+ *       the body of the first part whose Content-Disposition names field
+ *       (name="field", 'field' or field) and no file, up to the line end
+ *       before the next delimiter (CRLF or a bare LF); the part must be
+ *       closed by a delimiter.
  *
  * Returns the length of the value (without the NUL; it may hold NUL bytes
  * from %00), or -1 when the content type is another one, the field is

@@ -2,9 +2,10 @@
  * libFuzzer target: audit_login_username().
  *
  * Input: one byte choosing the content type and the size of out, then the
- * body.  Form bodies get "&password=<marker>" appended, once with one
- * marker and once with another of the same length: the result must be the
- * same both times, so nothing of the password reaches out.  (Comparing out
+ * body.  Form bodies get "&password=<marker>" appended, multipart bodies a
+ * part named "password" holding the marker, once with one marker and once
+ * with another of the same length: the result must be the same both times,
+ * so nothing of the password reaches out.  (Comparing out
  * with the raw input is wrong: a field such as email=%50w%01Marker%02
  * %-decodes to the marker without the input holding it.)  A JSON result
  * must be what jansson itself finds in the body.
@@ -36,8 +37,20 @@ static const char  *audit_fuzz_types[] = {
     "application/vnd.api+json",
     "text/plain",
     "",
-    "application/+json"
+    "application/+json",
+    "multipart/form-data; boundary=B",
+    "multipart/form-data; boundary=\"B\"; charset=utf-8",
+    "text/json",
+    "multipart/form-data",
+    "multipart/form-data; boundary=",
+    "application/x-json",
+    "Multipart/Form-Data; BOUNDARY=B",
+    "text/x-json; charset=utf-8"
 };
+
+
+#define AUDIT_FUZZ_PART  "\r\n--B\r\nContent-Disposition: form-data; " \
+                         "name=\"password\"\r\n\r\n"
 
 
 int
@@ -53,12 +66,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    ct = audit_fuzz_types[data[0] & 7];
-    osize = (data[0] >> 3) ? (size_t) (data[0] >> 3) * 8 : 1;
+    ct = audit_fuzz_types[data[0] & 15];
+    osize = (data[0] >> 4) ? (size_t) (data[0] >> 4) * 16 : 1;
     len = size - 1;
     mlen = sizeof(AUDIT_FUZZ_MARK) - 1;
 
-    body = malloc(len + sizeof("&password=") - 1 + mlen);
+    body = malloc(len + sizeof(AUDIT_FUZZ_PART) - 1 + mlen
+                  + sizeof("\r\n--B--") - 1);
     out = malloc(osize);
     out2 = malloc(osize);
     if (body == NULL || out == NULL || out2 == NULL) {
@@ -70,10 +84,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memcpy(body, data + 1, len);
 
-    if ((data[0] & 7) == 0 || (data[0] & 7) == 3) {
+    if ((data[0] & 15) == 0 || (data[0] & 15) == 3) {
         memcpy(body + len, "&password=", 10);
         memcpy(body + len + 10, AUDIT_FUZZ_MARK, mlen);
         len += 10 + mlen;
+    }
+
+    if ((data[0] & 15) == 8 || (data[0] & 15) == 9 || (data[0] & 15) == 14) {
+        memcpy(body + len, AUDIT_FUZZ_PART, sizeof(AUDIT_FUZZ_PART) - 1);
+        len += sizeof(AUDIT_FUZZ_PART) - 1;
+        memcpy(body + len, AUDIT_FUZZ_MARK, mlen);
+        len += mlen;
+        memcpy(body + len, "\r\n--B--", 7);
+        len += 7;
     }
 
     n = audit_login_username(ct, strlen(ct), body, len, "email", out, osize);
@@ -84,7 +107,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (len > size - 1) {
         /* the same body with the other password */
-        memcpy(body + len - mlen, AUDIT_FUZZ_MARK2, mlen);
+        memcpy(body + len - mlen - ((data[0] & 15) >= 8 ? 7 : 0),
+               AUDIT_FUZZ_MARK2, mlen);
 
         n2 = audit_login_username(ct, strlen(ct), body, len, "email", out2,
                                   osize);
@@ -94,7 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    if ((data[0] & 7) == 1 && n >= 0) {
+    if (((data[0] & 15) == 1 || (data[0] & 15) == 10) && n >= 0) {
         root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
         v = json_object_get(root, "email");
 

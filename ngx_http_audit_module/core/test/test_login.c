@@ -179,16 +179,19 @@ test_types(void)
     is_int(user("  application/json  ", body, "email"), 3, "blanks");
     is_int(user("application/vnd.api+json", body, "email"), 3,
            "application/*+json");
-    is_int(user("application/+json", body, "email"), -1,
-           "application/+json has no subtype");
-    is_int(user("application/a/b+json", body, "email"), -1,
-           "no second slash");
-    is_int(user("text/json", body, "email"), -1, "text/json refused");
-    is_int(user("application/jsonp", body, "email"), -1,
-           "application/jsonp refused");
+    /* what Laravel ("/json", "+json") and Rails (text/x-json) read as JSON */
+    is_int(user("text/json", body, "email"), 3, "text/json");
+    is_int(user("application/x-json", body, "email"), 3,
+           "application/x-json");
+    is_int(user("text/x-json; charset=utf-8", body, "email"), 3,
+           "text/x-json");
+    is_int(user("application/jsonp", body, "email"), 3, "application/jsonp");
+    is_int(user("application/+json", body, "email"), 3, "application/+json");
+    is_int(user("text/plain; x=json", body, "email"), -1,
+           "json in a parameter only: not JSON");
     is_int(user("text/plain", "email=a", "email"), -1, "text/plain refused");
     is_int(user("multipart/form-data; boundary=x", "email=a", "email"), -1,
-           "multipart refused");
+           "a form body sent as multipart");
     is_int(user("", "email=a", "email"), -1, "no content type refused");
     is_int(user(FORM "; charset=UTF-8", "email=a", "email"), 1,
            "form with a charset");
@@ -204,12 +207,100 @@ test_types(void)
 }
 
 
+#define MP  "multipart/form-data; boundary=XyZ"
+
+static void
+test_multipart(void)
+{
+    const char  *body;
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"password\"\r\n\r\n"
+           PW "\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "ann@clinic.example\r\n"
+           "--XyZ--\r\n";
+
+    is_int(user(MP, body, "email"), 18, "multipart: length");
+    is_str(out, "ann@clinic.example", "multipart: value, after the password");
+    is_int(user(MP, body, "password2"), -1, "multipart: field absent");
+    is_int(user("Multipart/Form-Data; charset=utf-8; BOUNDARY=\"XyZ\"", body,
+                "email"), 18, "multipart: quoted boundary, any case");
+    is_int(user("multipart/form-data", body, "email"), -1,
+           "multipart: no boundary");
+    is_int(user("multipart/form-data; boundary=Other", body, "email"), -1,
+           "multipart: another boundary");
+
+    body = "preamble\n--XyZ\n"
+           "content-disposition: form-data; name=email\n\n"
+           "bob\n--XyZ\n"
+           "Content-Disposition: form-data; name='password'\n\n"
+           PW "\n--XyZ--";
+    is_int(user(MP, body, "email"), 3, "multipart: bare LF, no quotes");
+    is_str(out, "bob", "multipart: ... value");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name='email'\r\n"
+           "Content-Type: text/plain\r\n\r\n"
+           "line one\r\nline two\r\n--XyZ--\r\n";
+    is_int(user(MP, body, "email"), 18, "multipart: single quotes, headers");
+    is_str(out, "line one\r\nline two", "multipart: ... the whole body");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"; "
+           "filename=\"a.txt\"\r\n\r\n"
+           "not-a-user\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; filename=\"email\"; "
+           "name=\"emails\"\r\n\r\n"
+           "no\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "carol\r\n--XyZ--\r\n";
+    is_int(user(MP, body, "email"), 5, "multipart: files and other names skipped");
+    is_str(out, "carol", "multipart: ... the field's value");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "dave\r\n";
+    is_int(user(MP, body, "email"), -1, "multipart: a part never closed");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n"
+           "dave\r\n--XyZ--\r\n";
+    is_int(user(MP, body, "email"), -1, "multipart: no blank line");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "--XyZ--\r\n";
+    is_int(user(MP, body, "email"), 0, "multipart: empty value");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "x--XyZ\r\n--XyZ--\r\n";
+    is_int(user(MP, body, "email"), 6, "multipart: a delimiter only at a line start");
+    is_str(out, "x--XyZ", "multipart: ... value");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "abcdef\r\n--XyZ--\r\n";
+    is_int(username(MP, body, strlen(body), "email", 6), -1,
+           "multipart: too long for out");
+    is_int(username(MP, body, strlen(body), "email", 7), 6,
+           "multipart: exactly fits");
+    is_int(username(MP, body, 40, "email", sizeof(out)), -1,
+           "multipart: only len bytes read");
+}
+
+
 int
 main(void)
 {
     test_form();
     test_json();
     test_types();
+    test_multipart();
 
     return done_testing();
 }

@@ -298,15 +298,29 @@ sub _logout {
             $JSON->encode({logged_out => \1}));
 }
 
-# Fields of a JSON object or urlencoded form body.
+# Fields of a JSON object, multipart/form-data or urlencoded form body
+# (the first of a name; multipart parts with a filename are files).
 sub _form {
     my ($req) = @_;
     my $type = $req->{headers}{'content-type'} || '';
+    my %f;
     if ($type =~ m{\bjson\b}i) {
         my $data = eval { $JSON->decode($req->{body}) };
         return ref $data eq 'HASH' ? $data : {};
     }
-    my %f;
+    if ($type =~ m{^\s*multipart/form-data\s*;.*?\bboundary="?([^";\s]+)}i) {
+        my $b = quotemeta $1;
+        for my $part (split /\r?\n?--$b(?:--)?[ \t]*\r?\n?/, $req->{body}) {
+            my ($head, $value) = split /\r?\n\r?\n/, $part, 2;
+            next unless defined $value
+                && $head =~ /^content-disposition:[^\n]*;\s*name=["']?([^"';\r\n]+)/mi;
+            my $k = $1;
+            next if $head =~ /filename=/i || exists $f{$k};
+            utf8::decode($value);
+            $f{$k} = $value;
+        }
+        return \%f;
+    }
     for my $pair (split /[&;]/, $req->{body}) {
         my ($k, $v) = map { _unescape($_) } split /=/, $pair, 2;
         $f{$k} = defined $v ? $v : '' if defined $k && !exists $f{$k};
