@@ -114,6 +114,13 @@ ngx_http_audit_bruteforce_failure(ngx_http_request_t *r,
         v->user = ngx_http_audit_bruteforce_add(r, alcf, amcf->shm_zone,
                                                 &ctx->attempted_user, 1);
     }
+
+    /* a body that named two accounts: a failure against each */
+
+    if (ctx->attempted_first.len) {
+        v->first = ngx_http_audit_bruteforce_add(r, alcf, amcf->shm_zone,
+                                                 &ctx->attempted_first, 1);
+    }
 }
 
 

@@ -10,8 +10,7 @@
 
 
 static void ngx_http_audit_events_bruteforce(ngx_http_request_t *r,
-    ngx_http_audit_ctx_t *ctx, ngx_uint_t count, time_t window,
-    ngx_uint_t by_user);
+    ngx_uint_t count, time_t window, ngx_str_t *account);
 static void ngx_http_audit_events_who(audit_event_t *ev,
     ngx_http_audit_ctx_t *ctx);
 
@@ -56,11 +55,17 @@ ngx_http_audit_events_login(ngx_http_request_t *r,
         ngx_http_audit_bruteforce_failure(r, ctx, &v);
 
         if (v.ip) {
-            ngx_http_audit_events_bruteforce(r, ctx, v.ip, v.window, 0);
+            ngx_http_audit_events_bruteforce(r, v.ip, v.window, NULL);
         }
 
         if (v.user) {
-            ngx_http_audit_events_bruteforce(r, ctx, v.user, v.window, 1);
+            ngx_http_audit_events_bruteforce(r, v.user, v.window,
+                                             &ctx->attempted_user);
+        }
+
+        if (v.first) {
+            ngx_http_audit_events_bruteforce(r, v.first, v.window,
+                                             &ctx->attempted_first);
         }
 
         return;
@@ -79,10 +84,11 @@ ngx_http_audit_events_login(ngx_http_request_t *r,
 }
 
 
+/* account NULL: the count is the client address's */
+
 static void
-ngx_http_audit_events_bruteforce(ngx_http_request_t *r,
-    ngx_http_audit_ctx_t *ctx, ngx_uint_t count, time_t window,
-    ngx_uint_t by_user)
+ngx_http_audit_events_bruteforce(ngx_http_request_t *r, ngx_uint_t count,
+    time_t window, ngx_str_t *account)
 {
     audit_event_t  ev;
 
@@ -94,9 +100,9 @@ ngx_http_audit_events_bruteforce(ngx_http_request_t *r,
 
     /* the event is about the account when it is keyed by the account */
 
-    if (by_user) {
-        ev.attempted_user.data = (const char *) ctx->attempted_user.data;
-        ev.attempted_user.len = ctx->attempted_user.len;
+    if (account) {
+        ev.attempted_user.data = (const char *) account->data;
+        ev.attempted_user.len = account->len;
         ev.reason.data = "attempted_user";
         ev.reason.len = sizeof("attempted_user") - 1;
 

@@ -180,8 +180,8 @@ ngx_http_audit_login_username(ngx_http_request_t *r,
     ngx_http_audit_loc_conf_t *alcf, ngx_http_audit_ctx_t *ctx,
     ngx_str_t *body)
 {
-    long        n;
-    u_char     *user;
+    long        n, m;
+    u_char     *user, *first;
     ngx_str_t   type;
 
     if (r->headers_in.content_type == NULL) {
@@ -192,19 +192,37 @@ ngx_http_audit_login_username(ngx_http_request_t *r,
 
     /* a value is never longer than the body; the event caps it later */
 
-    user = ngx_pnalloc(r->pool, body->len + 1);
+    user = ngx_pnalloc(r->pool, 2 * (body->len + 1));
     if (user == NULL) {
         return;
     }
 
-    n = audit_login_username((const char *) type.data, type.len,
-                             (const char *) body->data, body->len,
-                             (const char *) alcf->login_field.data,
-                             (char *) user, body->len + 1);
+    first = user + body->len + 1;
+
+    /*
+     * A body that names the field twice logs in the last account for PHP,
+     * Rails, Django and JSON.parse(), the first for Java servlets: the
+     * event names the last, and a failure counts against both
+     */
+
+    n = audit_login_username_last((const char *) type.data, type.len,
+                                  (const char *) body->data, body->len,
+                                  (const char *) alcf->login_field.data,
+                                  (char *) user, body->len + 1);
 
     if (n > 0) {
         ctx->attempted_user.data = user;
         ctx->attempted_user.len = n;
+    }
+
+    m = audit_login_username((const char *) type.data, type.len,
+                             (const char *) body->data, body->len,
+                             (const char *) alcf->login_field.data,
+                             (char *) first, body->len + 1);
+
+    if (m > 0 && (m != n || ngx_memcmp(first, user, m) != 0)) {
+        ctx->attempted_first.data = first;
+        ctx->attempted_first.len = m;
     }
 }
 

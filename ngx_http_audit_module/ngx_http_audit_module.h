@@ -208,6 +208,9 @@ typedef struct {
     ngx_str_t                    session_id;
 
     ngx_str_t                    attempted_user;   /* from a login body */
+    ngx_str_t                    attempted_first;  /* its first value, when
+                                                      the body names the
+                                                      field twice */
     ngx_str_t                    login_reason;     /* why a login failed */
 } ngx_http_audit_ctx_t;
 
@@ -288,6 +291,7 @@ char *ngx_http_audit_bruteforce_conf(ngx_conf_t *cf, ngx_command_t *cmd,
 typedef struct {
     ngx_uint_t                   ip;               /* 0: not now */
     ngx_uint_t                   user;
+    ngx_uint_t                   first;            /* attempted_first */
     time_t                       window;
 } ngx_http_audit_bf_verdict_t;
 

@@ -181,6 +181,41 @@ $r = $t->request(POST => '/login', body => $multipart->('B', email => 'carol@cli
                  headers => { 'Content-Type' => 'multipart/form-data; boundary=B' });
 is($r->{status}, 302, 'a multipart login with the right password still reaches the portal whole');
 
+# a body naming the account twice: PHP, Rails, Django log in the last one,
+# Java servlets the first; the event names the last and every failure
+# counts against both, so a decoy before (or after) the real account
+# hides nothing from the per-account detector
+for my $i (1 .. 5) {
+    my $body = $i % 2
+        ? "email=decoy$i%40clinic.example&password=dup-pw-$i&email=dan%40clinic.example"
+        : $multipart->('B', email => 'dan@clinic.example', password => "dup-pw-$i")
+          =~ s/^/--B\r\nContent-Disposition: form-data; name="email"\r\n\r\ndecoy$i\@clinic.example\r\n/r;
+    $r = $t->request(POST => '/login', body => $body, headers => { 'Content-Type' =>
+        $i % 2 ? 'application/x-www-form-urlencoded' : 'multipart/form-data; boundary=B' });
+    is($r->{status}, 401, "the field twice ($i): the portal answers");
+}
+$t->wait_until(sub { grep { ($_->{attempted_user} // '') eq 'dan@clinic.example'
+                            && $_->{action} eq 'bruteforce_suspected' } $t->log_events($log) },
+               timeout => 5);
+sleep 0.3;
+my @dan = grep { $_->{action} eq 'login_failure' && ($_->{attempted_user} // '') =~ /dan\@|decoy/ }
+    $t->log_events($log);
+is_deeply([map { $_->{attempted_user} } @dan], [('dan@clinic.example') x 5],
+          'the field twice: each login_failure names the last account, as PHP and Rails read it');
+is(scalar(grep { $_->{action} eq 'bruteforce_suspected' && ($_->{attempted_user} // '') eq 'dan@clinic.example' }
+          $t->log_events($log)), 1,
+   '... five failures against it: one bruteforce_suspected for it');
+$r = $t->request(POST => '/login', body => 'email=decoy1%40clinic.example&email=decoy1%40clinic.example&password=x'
+                 . '&email=x2', headers => { 'Content-Type' => 'application/x-www-form-urlencoded' })
+    for 1 .. 4;
+$t->wait_until(sub { grep { ($_->{attempted_user} // '') eq 'decoy1@clinic.example'
+                            && $_->{action} eq 'bruteforce_suspected' } $t->log_events($log) },
+               timeout => 5);
+sleep 0.3;
+is(scalar(grep { $_->{action} eq 'bruteforce_suspected' && ($_->{attempted_user} // '') eq 'decoy1@clinic.example' }
+          $t->log_events($log)), 1,
+   '... and the first account, as Java reads it, is counted too (1 + 4 failures: one bruteforce_suspected)');
+
 # a 16 KiB username with quotes, a line break and invalid UTF-8: one line,
 # valid JSON, the name cut to its cap
 my $huge = "x\"\n\xff" . ('u' x 16384) . '@clinic.example';
@@ -198,7 +233,8 @@ like($last->{attempted_user} // "", qr/^x"\n.u+/s, "... quote and line break kep
 # passwords never anywhere
 my $all = join '', $t->log_lines($log), $t->error_log;
 for my $pw ('correct-horse', 'battery-staple', 'hunter2-wrong', 'pw-secret-3', 'nope2', 'huge-pw-1',
-            'tj-pw-1', 'xj-pw-2', 'mp-pw-3', 'mp-pw-4', 'mp-pw-5', 'correct-carol') {
+            'tj-pw-1', 'xj-pw-2', 'mp-pw-3', 'mp-pw-4', 'mp-pw-5', 'correct-carol',
+            'dup-pw-1', 'dup-pw-2', 'dup-pw-5') {
     unlike($all, qr/\Q$pw\E/, "password '$pw' appears nowhere");
 }
 unlike($all, qr/eyJ/, 'no token appears anywhere');

@@ -23,13 +23,17 @@ typedef enum {
 
 static audit_login_format_t audit_login_format(const char *ct, size_t len);
 static int audit_login_is(const char *p, size_t len, const char *lower);
+static long audit_login_read(const char *content_type, size_t ct_len,
+    const char *body, size_t len, const char *field, char *out, size_t size,
+    int last);
 static long audit_login_form(const char *body, size_t len, const char *field,
-    char *out, size_t size);
+    char *out, size_t size, int last);
 static int audit_login_name_is(const char *p, size_t len, const char *field);
 static long audit_login_json(const char *body, size_t len, const char *field,
-    char *out, size_t size);
+    char *out, size_t size, int last);
 static long audit_login_multipart(const char *ct, size_t ct_len,
-    const char *body, size_t len, const char *field, char *out, size_t size);
+    const char *body, size_t len, const char *field, char *out, size_t size,
+    int last);
 static size_t audit_login_boundary(const char *ct, size_t len,
     const char **boundary);
 static const char *audit_login_delimiter(const char *p, const char *end,
@@ -44,6 +48,24 @@ long
 audit_login_username(const char *content_type, size_t ct_len,
     const char *body, size_t len, const char *field, char *out, size_t size)
 {
+    return audit_login_read(content_type, ct_len, body, len, field, out, size,
+                            0);
+}
+
+
+long
+audit_login_username_last(const char *content_type, size_t ct_len,
+    const char *body, size_t len, const char *field, char *out, size_t size)
+{
+    return audit_login_read(content_type, ct_len, body, len, field, out, size,
+                            1);
+}
+
+
+static long
+audit_login_read(const char *content_type, size_t ct_len, const char *body,
+    size_t len, const char *field, char *out, size_t size, int last)
+{
     if (content_type == NULL || body == NULL || field == NULL
         || out == NULL || size == 0)
     {
@@ -53,14 +75,14 @@ audit_login_username(const char *content_type, size_t ct_len,
     switch (audit_login_format(content_type, ct_len)) {
 
     case AUDIT_LOGIN_FORM:
-        return audit_login_form(body, len, field, out, size);
+        return audit_login_form(body, len, field, out, size, last);
 
     case AUDIT_LOGIN_JSON:
-        return audit_login_json(body, len, field, out, size);
+        return audit_login_json(body, len, field, out, size, last);
 
     case AUDIT_LOGIN_MULTIPART:
         return audit_login_multipart(content_type, ct_len, body, len, field,
-                                     out, size);
+                                     out, size, last);
 
     default:
         return -1;
@@ -143,22 +165,24 @@ audit_login_is(const char *p, size_t len, const char *lower)
 
 
 /*
- * Walks name=value pairs and decodes only the value of the first pair
- * named field; every other value, the password among them, is skipped by
- * memchr() and never decoded.
+ * Walks name=value pairs and decodes only the value of the first (or the
+ * last) pair named field; every other value, the password among them, is
+ * skipped by memchr() and never decoded.
  */
 
 static long
 audit_login_form(const char *body, size_t len, const char *field, char *out,
-    size_t size)
+    size_t size, int last)
 {
     int                 c;
     size_t              n;
-    const char         *param, *amp, *eq, *end;
+    const char         *param, *amp, *eq, *end, *v, *vend;
     audit_pct_t         d;
 
     end = body + len;
     param = body;
+    v = NULL;
+    vend = NULL;
 
     for ( ;; ) {
         amp = memchr(param, '&', end - param);
@@ -168,32 +192,42 @@ audit_login_form(const char *body, size_t len, const char *field, char *out,
 
         eq = memchr(param, '=', amp - param);
 
-        if (!audit_login_name_is(param, (eq ? eq : amp) - param, field)) {
-            if (amp == end) {
-                return -1;
-            }
+        if (audit_login_name_is(param, (eq ? eq : amp) - param, field)) {
+            v = eq ? eq + 1 : amp;
+            vend = amp;
 
-            param = amp + 1;
-            continue;
+            if (!last) {
+                break;
+            }
         }
 
-        d.p = (const unsigned char *) (eq ? eq + 1 : amp);
-        d.end = (const unsigned char *) amp;
-        d.plus = 1;
-        n = 0;
-
-        while ((c = audit_pct_next(&d)) >= 0) {
-            if (n + 1 >= size) {
-                return -1;
-            }
-
-            out[n++] = (char) c;
+        if (amp == end) {
+            break;
         }
 
-        out[n] = '\0';
-
-        return (long) n;
+        param = amp + 1;
     }
+
+    if (v == NULL) {
+        return -1;
+    }
+
+    d.p = (const unsigned char *) v;
+    d.end = (const unsigned char *) vend;
+    d.plus = 1;
+    n = 0;
+
+    while ((c = audit_pct_next(&d)) >= 0) {
+        if (n + 1 >= size) {
+            return -1;
+        }
+
+        out[n++] = (char) c;
+    }
+
+    out[n] = '\0';
+
+    return (long) n;
 }
 
 
@@ -220,14 +254,16 @@ audit_login_name_is(const char *p, size_t len, const char *field)
 
 static long
 audit_login_json(const char *body, size_t len, const char *field, char *out,
-    size_t size)
+    size_t size, int last)
 {
     long           rc;
     size_t         n;
     json_t        *root, *v;
     json_error_t   err;
 
-    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    /* jansson keeps the last of duplicate members, as JSON.parse() does */
+
+    root = json_loadb(body, len, last ? 0 : JSON_REJECT_DUPLICATES, &err);
     if (root == NULL) {
         return -1;
     }
@@ -263,10 +299,10 @@ audit_login_json(const char *body, size_t len, const char *field, char *out,
 
 static long
 audit_login_multipart(const char *ct, size_t ct_len, const char *body,
-    size_t len, const char *field, char *out, size_t size)
+    size_t len, const char *field, char *out, size_t size, int last)
 {
     size_t       blen, n;
-    const char  *b, *p, *end, *value, *next;
+    const char  *b, *p, *end, *value, *next, *v, *vend;
 
     blen = audit_login_boundary(ct, ct_len, &b);
     if (blen == 0) {
@@ -275,53 +311,63 @@ audit_login_multipart(const char *ct, size_t ct_len, const char *body,
 
     end = body + len;
     p = audit_login_delimiter(body, end, b, blen);
+    v = NULL;
+    vend = NULL;
 
     while (p != NULL) {
         p += 2 + blen;
 
         if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
-            return -1;                      /* the close delimiter */
+            break;                          /* the close delimiter */
         }
 
         p = memchr(p, '\n', end - p);
         if (p == NULL) {
-            return -1;
+            break;
         }
 
         p++;
         next = audit_login_delimiter(p, end, b, blen);
         if (next == NULL) {
-            return -1;                      /* a part never closed */
+            break;                          /* a part never closed */
         }
 
         if (audit_login_part_named(p, next, field, &value)) {
+            v = value;
+            vend = next;
 
-            /* the line end before the delimiter is not the value's */
-
-            n = (size_t) (next - value);
-
-            if (n > 0 && value[n - 1] == '\n') {
-                n--;
+            if (!last) {
+                break;
             }
-
-            if (n > 0 && value[n - 1] == '\r') {
-                n--;
-            }
-
-            if (n + 1 > size) {
-                return -1;
-            }
-
-            memcpy(out, value, n);
-            out[n] = '\0';
-
-            return (long) n;
         }
 
         p = next;
     }
 
-    return -1;
+    if (v == NULL) {
+        return -1;
+    }
+
+    /* the line end before the delimiter is not the value's */
+
+    n = (size_t) (vend - v);
+
+    if (n > 0 && v[n - 1] == '\n') {
+        n--;
+    }
+
+    if (n > 0 && v[n - 1] == '\r') {
+        n--;
+    }
+
+    if (n + 1 > size) {
+        return -1;
+    }
+
+    memcpy(out, v, n);
+    out[n] = '\0';
+
+    return (long) n;
 }
 
 

@@ -42,5 +42,14 @@
 long audit_login_username(const char *content_type, size_t ct_len,
     const char *body, size_t len, const char *field, char *out, size_t size);
 
+/*
+ * The same, with the last parameter or part named field, and for JSON
+ * duplicate members allowed, the last one taken: what PHP, Rails, Django,
+ * Laravel and JSON.parse() read where a body names the field twice (Java
+ * servlets read the first).
+ */
+long audit_login_username_last(const char *content_type, size_t ct_len,
+    const char *body, size_t len, const char *field, char *out, size_t size);
+
 
 #endif /* AUDIT_LOGIN_H */

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: audit_login_username().
+ * libFuzzer target: audit_login_username() and audit_login_username_last().
  *
  * Input: one byte choosing the content type and the size of out, then the
  * body.  Form bodies get "&password=<marker>" appended, multipart bodies a
@@ -56,7 +56,10 @@ static const char  *audit_fuzz_types[] = {
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int          last;
     long         n, n2;
+    long       (*read)(const char *, size_t, const char *, size_t,
+                       const char *, char *, size_t);
     char        *body, *out, *out2;
     size_t       len, osize, mlen;
     json_t      *root, *v;
@@ -99,36 +102,45 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len += 7;
     }
 
-    n = audit_login_username(ct, strlen(ct), body, len, "email", out, osize);
+    for (last = 0; last < 2; last++) {
+        read = last ? audit_login_username_last : audit_login_username;
 
-    if (n < -1 || (n >= 0 && ((size_t) n >= osize || out[n] != '\0'))) {
-        __builtin_trap();
-    }
-
-    if (len > size - 1) {
-        /* the same body with the other password */
-        memcpy(body + len - mlen - ((data[0] & 15) >= 8 ? 7 : 0),
-               AUDIT_FUZZ_MARK2, mlen);
-
-        n2 = audit_login_username(ct, strlen(ct), body, len, "email", out2,
-                                  osize);
-
-        if (n2 != n || (n >= 0 && memcmp(out, out2, n) != 0)) {
-            __builtin_trap();
+        if (len > size - 1) {
+            memcpy(body + len - mlen - ((data[0] & 15) >= 8 ? 7 : 0),
+                   AUDIT_FUZZ_MARK, mlen);
         }
-    }
 
-    if (((data[0] & 15) == 1 || (data[0] & 15) == 10) && n >= 0) {
-        root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-        v = json_object_get(root, "email");
+        n = read(ct, strlen(ct), body, len, "email", out, osize);
 
-        if (!json_is_string(v) || json_string_length(v) != (size_t) n
-            || memcmp(json_string_value(v), out, n) != 0)
-        {
+        if (n < -1 || (n >= 0 && ((size_t) n >= osize || out[n] != '\0'))) {
             __builtin_trap();
         }
 
-        json_decref(root);
+        if (len > size - 1) {
+            /* the same body with the other password */
+            memcpy(body + len - mlen - ((data[0] & 15) >= 8 ? 7 : 0),
+                   AUDIT_FUZZ_MARK2, mlen);
+
+            n2 = read(ct, strlen(ct), body, len, "email", out2, osize);
+
+            if (n2 != n || (n >= 0 && memcmp(out, out2, n) != 0)) {
+                __builtin_trap();
+            }
+        }
+
+        if (((data[0] & 15) == 1 || (data[0] & 15) == 10) && n >= 0) {
+            root = json_loadb(body, len, last ? 0 : JSON_REJECT_DUPLICATES,
+                              NULL);
+            v = json_object_get(root, "email");
+
+            if (!json_is_string(v) || json_string_length(v) != (size_t) n
+                || memcmp(json_string_value(v), out, n) != 0)
+            {
+                __builtin_trap();
+            }
+
+            json_decref(root);
+        }
     }
 
     free(body);

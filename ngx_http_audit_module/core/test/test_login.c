@@ -58,6 +58,26 @@ username(const char *ct, const char *body, size_t len, const char *field,
     username(ct, body, strlen(body), field, sizeof(out))
 
 
+/* the same with audit_login_username_last() */
+
+static long
+user_last(const char *ct, const char *body, const char *field)
+{
+    long  n;
+
+    memset(out, 0, sizeof(out));
+
+    n = audit_login_username_last(ct, strlen(ct), body, strlen(body), field,
+                                  out, sizeof(out));
+
+    if (contains(out, sizeof(out), "s3cr3t")) {
+        ok(0, "the password reached out for %s", body);
+    }
+
+    return n;
+}
+
+
 static void
 test_form(void)
 {
@@ -294,6 +314,60 @@ test_multipart(void)
 }
 
 
+/* a body naming the field twice: the first for Java, the last for PHP... */
+
+static void
+test_last(void)
+{
+    const char  *body;
+
+    is_int(user_last(FORM, "email=first&password=" PW "&email=second",
+                     "email"), 6, "last: form, field twice");
+    is_str(out, "second", "last: ... the last one");
+    is_int(user_last(FORM, "password=" PW "&email=only", "email"), 4,
+           "last: form, field once");
+    is_str(out, "only", "last: ... it");
+    is_int(user_last(FORM, "email=a%zz&email", "email"), 0,
+           "last: form, the last has no '='");
+    is_int(user_last(FORM, "password=" PW, "email"), -1,
+           "last: form, field absent");
+
+    is_int(user_last(JSON, "{\"email\":\"a\",\"password\":\"" PW "\","
+                           "\"email\":\"b\"}", "email"), 1,
+           "last: json, duplicate keys");
+    is_str(out, "b", "last: ... the last one, as JSON.parse() reads it");
+    is_int(user_last(JSON, "{\"email\":\"a\",\"email\":7}", "email"), -1,
+           "last: json, the last is no string");
+    is_int(user_last(JSON, "{\"email\":\"x\"", "email"), -1,
+           "last: json, malformed");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "decoy\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"password\"\r\n\r\n"
+           PW "\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "victim\r\n"
+           "--XyZ--\r\n";
+    is_int(user(MP, body, "email"), 5, "first: multipart, field twice");
+    is_str(out, "decoy", "first: ... the first one");
+    is_int(user_last(MP, body, "email"), 6, "last: multipart, field twice");
+    is_str(out, "victim", "last: ... the last one");
+
+    body = "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "eve\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"email\"\r\n\r\n"
+           "never closed\r\n";
+    is_int(user_last(MP, body, "email"), 3,
+           "last: multipart, the last closed part");
+    is_str(out, "eve", "last: ... its value");
+}
+
+
 int
 main(void)
 {
@@ -301,6 +375,7 @@ main(void)
     test_json();
     test_types();
     test_multipart();
+    test_last();
 
     return done_testing();
 }
