@@ -189,6 +189,20 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
                      ngx_http_audit_health_name(st),
                      sh ? sh->events_lost : 0);
 
+    /* a logout that revoked nothing (audit_zone full): degraded for an hour */
+
+    st = (sh && sh->revocation_lost_at
+          && now - (time_t) sh->revocation_lost_at < 3600)
+         ? NGX_HTTP_AUDIT_DEGRADED : NGX_HTTP_AUDIT_HEALTHY;
+    worst = ngx_max(worst, st);
+
+    p = ngx_slprintf(p, last,
+                     ",\"revocations\":{\"status\":\"%s\",\"revoked\":%ui,"
+                     "\"lost\":%uA,\"threshold\":{\"degraded\":\"a logout "
+                     "not revoked in the last 3600 s\"}}",
+                     ngx_http_audit_health_name(st), sh ? sh->revoked.n : 0,
+                     sh ? sh->revocations_lost : 0);
+
     /*
      * the session keys: a worker whose last read of a key file failed
      * keeps the keys it read before; degraded once those are keys= old

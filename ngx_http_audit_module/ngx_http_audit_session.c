@@ -606,6 +606,10 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
 
         if (kn) {
             sh->nrevoked++;
+
+        } else {
+            sh->revocations_lost++;
+            sh->revocation_lost_at = now;
         }
     }
 
@@ -623,6 +627,11 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "audit: audit_zone full, a logged-out session stays "
                       "valid until its token expires");
+
+        ngx_http_audit_fault(r->connection->log, NULL, "module_fault",
+                             "revocation_lost",
+                             "audit_zone full: a logged-out session stays "
+                             "valid until its token expires");
     }
 }
 

@@ -222,6 +222,8 @@ enum {
     NGX_HTTP_AUDIT_M_WORKER_HITS,
     NGX_HTTP_AUDIT_M_WORKER_MISSES,
     NGX_HTTP_AUDIT_M_SHARED_ENTRIES,
+    NGX_HTTP_AUDIT_M_REVOKED,
+    NGX_HTTP_AUDIT_M_REVOCATIONS_LOST,
     NGX_HTTP_AUDIT_METRICS
 };
 
@@ -279,6 +281,11 @@ static const ngx_http_audit_metric_t
       "{cache=\"worker\",result=\"miss\"}", NULL, NULL },
     { "token_cache", "shared_entries", "audit_token_cache_shared_entries",
       "", "gauge", "Tokens in the shared cache." },
+
+    { "sessions", "revoked", "audit_sessions_revoked", "",
+      "gauge", "Logged-out sessions refused until their tokens expire." },
+    { "sessions", "revocations_lost", "audit_revocations_lost_total", "",
+      "counter", "Logouts that revoked nothing: audit_zone was full." },
 };
 
 
@@ -312,6 +319,8 @@ ngx_http_audit_status_values(ngx_http_audit_shctx_t *sh,
     v[NGX_HTTP_AUDIT_M_SHARED_ENTRIES] = sh->cache.n;
     v[NGX_HTTP_AUDIT_M_WORKER_HITS] = ws.sum.tcache_hits;
     v[NGX_HTTP_AUDIT_M_WORKER_MISSES] = ws.sum.tcache_misses;
+    v[NGX_HTTP_AUDIT_M_REVOKED] = sh->revoked.n;
+    v[NGX_HTTP_AUDIT_M_REVOCATIONS_LOST] = sh->revocations_lost;
 }
 
 

@@ -86,7 +86,7 @@ typedef struct {
  * read it.  Bump the version with any change to ngx_http_audit_shctx_t.
  */
 #ifndef NGX_HTTP_AUDIT_ZONE_VERSION
-#define NGX_HTTP_AUDIT_ZONE_VERSION  3
+#define NGX_HTTP_AUDIT_ZONE_VERSION  4
 #endif
 #define NGX_HTTP_AUDIT_ZONE_MAGIC    0x41554454            /* "AUDT" */
 
@@ -103,6 +103,9 @@ typedef struct {
     ngx_http_audit_keyed_t       bf;               /* failed logins */
     ngx_http_audit_keyed_t       revoked;          /* logged-out sessions */
     ngx_atomic_t                 nrevoked;
+    ngx_atomic_t                 revocations_lost; /* logouts not revoked:
+                                                      the zone was full */
+    ngx_atomic_t                 revocation_lost_at;  /* the last, unix s */
 
     /* counters, summed over all workers */
     ngx_atomic_t                 events[AUDIT_ACTION_MAX];

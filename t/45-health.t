@@ -58,7 +58,7 @@ is($pg->{workers}, 2, '... of 2');
 is($pg->{spool_bytes}, 0, '... nothing spooled');
 is($pg->{threshold}{unhealthy}, 'spool_bytes > 4096', '... judged by the configured threshold');
 is_deeply([sort keys %{ $r->{json}{checks} }],
-          [qw(activity alerts error_rate events_lost keys postgresql tracker)], 'every check is there');
+          [qw(activity alerts error_rate events_lost keys postgresql revocations tracker)], 'every check is there');
 like($r->{json}{checks}{error_rate}{threshold}{degraded}, qr/> 50%/, 'error_rate: its threshold');
 like($r->{json}{checks}{activity}{threshold}{degraded}, qr/3600 s/, 'activity: its threshold');
 is($t->request(HEAD => '/healthz')->{status}, 200, 'HEAD: 200 too');

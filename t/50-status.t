@@ -88,8 +88,10 @@ my %prometheus = (
     'token_cache.worker_hits'        => 'audit_token_cache_total{cache="worker",result="hit"}',
     'token_cache.worker_misses'      => 'audit_token_cache_total{cache="worker",result="miss"}',
     'token_cache.shared_entries'     => 'audit_token_cache_shared_entries',
+    'sessions.revoked'               => 'audit_sessions_revoked',
+    'sessions.revocations_lost'      => 'audit_revocations_lost_total',
 );
-is(join(' ', sort keys %$s), 'bruteforce decisions events postgresql reasons sentry token_cache version',
+is(join(' ', sort keys %$s), 'bruteforce decisions events postgresql reasons sentry sessions token_cache version',
    'the JSON sections');
 
 # Prometheus text: by query and by Accept
