@@ -237,6 +237,7 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
     size_t                      deciding;
     ngx_http_audit_ctx_t       *ctx;
     ngx_http_audit_loc_conf_t  *alcf, *mlcf;
+    static ngx_str_t            no_role = ngx_string("(none)");
 
     if (r == r->main) {
         return NGX_DECLINED;
@@ -295,7 +296,8 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "audit: subrequest \"%V\" refused: role \"%V\" "
-                      "not admitted", &r->uri, &ctx->role);
+                      "not admitted", &r->uri,
+                      ctx->role.len ? &ctx->role : &no_role);
         return ngx_http_audit_subrequest_refuse(r, NGX_HTTP_FORBIDDEN);
     }
 
@@ -808,7 +810,7 @@ ngx_http_audit_deny_body(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
     }
 
     if (ngx_http_audit_request_id(r, &id) != NGX_OK) {
-        ngx_str_null(&id);
+        ngx_str_set(&id, "");
     }
 
     len = sizeof("<html><head><title>Access denied</title></head><body>"

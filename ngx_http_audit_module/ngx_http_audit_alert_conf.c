@@ -208,7 +208,8 @@ ngx_http_audit_alert_url(ngx_conf_t *cf, ngx_http_audit_alert_route_t *rt,
     if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"audit_alert\" host \"%V\" cannot be "
-                           "resolved%s%s", &u.host, u.err ? ": " : "",
+                           "resolved%s%s", u.host.len ? &u.host : &u.url,
+                           u.err ? ": " : "",
                            u.err ? u.err : "");
         return NGX_CONF_ERROR;
     }

@@ -250,6 +250,11 @@ queue:
     /* who asked for what, before it is asked */
     if (what != NGX_HTTP_AUDIT_CONSOLE_CHAIN) {
         ngx_http_audit_console_audit(r, &q->type, &q->id);
+
+    } else {
+        /* the chain check takes neither: "" for libpq, no NULL for %V */
+        ngx_str_set(&q->type, "");
+        ngx_str_set(&q->id, "");
     }
 
     /* the parameters, NUL-terminated for libpq */

@@ -292,7 +292,7 @@ ngx_http_audit_ring_state_count(ngx_http_audit_ring_t *ring,
     first = ngx_http_audit_ring_state_field(buf, last, "first=");
     lastseq = ngx_http_audit_ring_state_field(buf, last, "last=");
 
-    ngx_str_null(&producer);
+    ngx_str_set(&producer, "");         /* a file without one: none */
 
     p = ngx_strlcasestrn(buf, last, (u_char *) " producer=", 10 - 1);
     if (p) {

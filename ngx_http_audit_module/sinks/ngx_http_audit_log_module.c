@@ -482,7 +482,9 @@ static void
 ngx_http_audit_log_write_out(ngx_http_audit_log_t *alog, u_char *data,
     size_t len, ngx_log_t *log)
 {
-    ssize_t  n;
+    ssize_t           n;
+    ngx_str_t        *name;
+    static ngx_str_t  stderr_name = ngx_string("stderr");
 
     n = ngx_write_fd(alog->file->fd, data, len);
 
@@ -490,14 +492,22 @@ ngx_http_audit_log_write_out(ngx_http_audit_log_t *alog, u_char *data,
         return;
     }
 
+    /* stderr has an empty name (ngx_conf_open_file()) */
+
+    name = &alog->file->name;
+
+    if (name->len == 0) {
+        name = &stderr_name;
+    }
+
     if (n == -1) {
         ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                       "audit: " ngx_write_fd_n " to \"%V\" failed, "
-                      "%uz bytes of events lost", &alog->file->name, len);
+                      "%uz bytes of events lost", name, len);
         return;
     }
 
     ngx_log_error(NGX_LOG_ALERT, log, 0,
                   "audit: " ngx_write_fd_n " to \"%V\" was incomplete: "
-                  "%z of %uz", &alog->file->name, n, len);
+                  "%z of %uz", name, n, len);
 }
