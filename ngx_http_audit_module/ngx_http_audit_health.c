@@ -37,6 +37,11 @@ static const char  *ngx_http_audit_health_names[] = {
 
 #define ngx_http_audit_health_name(s)  ngx_http_audit_health_names[s]
 
+/* a loss at "at" (unix s, 0: none) keeps its check degraded for an hour */
+#define ngx_http_audit_health_recent(at, now)                                \
+    (((at) && (now) - (at) < 3600) ? NGX_HTTP_AUDIT_DEGRADED                 \
+                                   : NGX_HTTP_AUDIT_HEALTHY)
+
 
 ngx_int_t
 ngx_http_audit_health_handler(ngx_http_request_t *r)
@@ -178,8 +183,7 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
 
     /* events lost with a worker that died: degraded for an hour */
 
-    st = (ash && ash->lost_at && now - (time_t) ash->lost_at < 3600)
-         ? NGX_HTTP_AUDIT_DEGRADED : NGX_HTTP_AUDIT_HEALTHY;
+    st = ngx_http_audit_health_recent(ash ? (time_t) ash->lost_at : 0, now);
     worst = ngx_max(worst, st);
 
     p = ngx_slprintf(p, last,
@@ -191,16 +195,16 @@ ngx_http_audit_health_handler(ngx_http_request_t *r)
 
     /* a logout that revoked nothing (audit_zone full): degraded for an hour */
 
-    st = (sh && sh->revocation_lost_at
-          && now - (time_t) sh->revocation_lost_at < 3600)
-         ? NGX_HTTP_AUDIT_DEGRADED : NGX_HTTP_AUDIT_HEALTHY;
+    st = ngx_http_audit_health_recent(
+             sh ? (time_t) sh->revocation_lost_at : 0, now);
     worst = ngx_max(worst, st);
 
     p = ngx_slprintf(p, last,
-                     ",\"revocations\":{\"status\":\"%s\",\"revoked\":%ui,"
+                     ",\"revocations\":{\"status\":\"%s\",\"revoked\":%uA,"
                      "\"lost\":%uA,\"threshold\":{\"degraded\":\"a logout "
                      "not revoked in the last 3600 s\"}}",
-                     ngx_http_audit_health_name(st), sh ? sh->revoked.n : 0,
+                     ngx_http_audit_health_name(st),
+                     sh ? sh->revoked.n : (ngx_atomic_uint_t) 0,
                      sh ? sh->revocations_lost : 0);
 
     /*
