@@ -122,6 +122,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                   enable;           /* audit_console */
+    ngx_http_audit_conf_line_t   at;
 } ngx_http_audit_console_loc_conf_t;
 
 

@@ -26,7 +26,7 @@ $t->write_nginx_conf(<<'CONF', workers => 1);
             audit_authz_log denied;
             proxy_pass http://%%PORTAL%%;
         }
-        location /_audit/console/ { audit_console; audit_authz_log denied; }
+        location /_audit/console/ { audit_console; audit_require_role admin; audit_authz_log denied; }
     }
 CONF
 $t->start_portal;

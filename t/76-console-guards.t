@@ -108,7 +108,9 @@ subtest 'satisfy any: an allow does not stand in for the role' => sub {
         unlike($r->{content}, qr/secret-route/, '... and no event');
     }
     is($t->request(GET => '/any/', cookie => $bob)->{status}, 403, 'a nurse, the console page: 403');
-    is($t->request(GET => '/any/api/events', headers => $json)->{status}, 401, 'no session: 401');
+    my $none = $t->request(GET => '/any/api/events', headers => $json);
+    is($none->{status}, 401, 'no session, let in by the allow: 401');
+    is($none->{json}{error}, 'session_required', '... session_required: the console needs one whatever the location allows');
     my $r = $t->request(GET => '/any/api/events', cookie => $adm, headers => $json);
     is($r->{status}, 200, 'the admin: 200');
     like($r->{content}, qr/secret-route/, '... with the feed');

@@ -205,7 +205,32 @@ ngx_http_audit_console_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_audit_console_loc_conf_t *prev = parent;
     ngx_http_audit_console_loc_conf_t *conf = child;
 
+    ngx_http_audit_loc_conf_t  *alcf;
+
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->at = prev->at;
+    }
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    /*
+     * The console shows who accessed every record and who failed to log
+     * in: with no role rule where it is served (set there or in an
+     * enclosing block) any signed-in user would see it.  The audit module
+     * is merged before its sinks, so its rules here are final.
+     */
+
+    alcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_audit_module);
+
+    if (conf->enable && (alcf->rules == NULL || alcf->rules->nelts == 0)) {
+        ngx_http_audit_conf_error(cf, &conf->at,
+                                  "\"audit_console\" needs "
+                                  "\"audit_require_role\" where it is "
+                                  "served (here or in an enclosing block): "
+                                  "the console shows who accessed every "
+                                  "record to whoever may open it");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -266,6 +291,7 @@ ngx_http_audit_console(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->enable = 1;
+    ngx_http_audit_conf_line(cf, &clcf->at);
 
     core = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     core->handler = ngx_http_audit_console_handler;

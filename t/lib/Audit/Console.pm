@@ -88,10 +88,6 @@ sub setup {
             audit_authz_log denied;
             audit_console;
         }
-        location /open-console/ {
-            audit_public on;
-            audit_console;
-        }
         location / { proxy_pass http://%%PORTAL%%; }
     }
 CONF
