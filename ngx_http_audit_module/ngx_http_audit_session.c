@@ -657,7 +657,11 @@ ngx_http_audit_session_revoke_key(ngx_http_request_t *r,
 
 /*
  * A token without a session id stands for its session: prefix and the
- * first 16 bytes of its SHA-256 in hex, never the token
+ * first 16 bytes of the SHA-256 of what its signature signs (header and
+ * payload, up to the last '.') in hex, never the token.  Not of the whole
+ * token: the same claims verify under other signatures (an ECDSA
+ * signature's s and n - s, base64url's unused low bits), and a logged-out
+ * token re-signed that way must still be the revoked one.
  */
 
 ngx_int_t
@@ -665,13 +669,19 @@ ngx_http_audit_session_token_id(ngx_http_request_t *r, ngx_str_t *token,
     const char *prefix, ngx_str_t *id)
 {
     u_char  *p, md[32];
-    size_t   n;
+    size_t   n, len;
 
     n = ngx_strlen(prefix);
 
-    if (token->len == 0
-        || EVP_Digest(token->data, token->len, md, NULL,
-                      ngx_http_audit_sha256(), NULL)
+    for (len = token->len; len > 0 && token->data[len - 1] != '.'; len--) {
+        /* void */
+    }
+
+    len = len ? len - 1 : token->len;
+
+    if (len == 0
+        || EVP_Digest(token->data, len, md, NULL, ngx_http_audit_sha256(),
+                      NULL)
            != 1)
     {
         return NGX_ERROR;

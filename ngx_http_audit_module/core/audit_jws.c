@@ -497,9 +497,23 @@ audit_jws_identity(json_t *claims, const audit_verify_opts_t *opts,
     if (opts->session_claim != NULL) {
         v = json_object_get(claims, opts->session_claim);
 
+        /*
+         * an integer is its decimal, as for the user; any other type
+         * (a real, true, an object) would leave the session unnamed and
+         * so unrevocable by audit_session_revoked: refused
+         */
+
         if (json_is_string(v)) {
             tok->session_id = json_string_value(v);
             safe &= audit_jws_header_safe(v, 0);
+
+        } else if (json_is_integer(v)) {
+            snprintf(tok->session_buf, sizeof(tok->session_buf), "%lld",
+                     (long long) json_integer_value(v));
+            tok->session_id = tok->session_buf;
+
+        } else if (v != NULL && !json_is_null(v)) {
+            safe = 0;
         }
     }
 
@@ -538,7 +552,9 @@ audit_jws_identity(json_t *claims, const audit_verify_opts_t *opts,
  * joined by ",".  A value it could read otherwise than the policy did is
  * refused: empty, padded with white space (a portal that trims would
  * read " admin" as admin), holding a control character (a header of its
- * own), a NUL (the C string ends early), and for a role a ",".
+ * own), a NUL (the C string ends early), and for a role a "," or a space
+ * anywhere (a portal splitting roles as scopes would read "ward admin"
+ * as admin).
  */
 static int
 audit_jws_header_safe(json_t *v, int role)
@@ -557,7 +573,7 @@ audit_jws_header_safe(json_t *v, int role)
     for (i = 0; i < len; i++) {
         c = (unsigned char) s[i];
 
-        if (c < 0x20 || c == 0x7f || (role && c == ',')) {
+        if (c < 0x20 || c == 0x7f || (role && (c == ',' || c == ' '))) {
             return 0;
         }
     }

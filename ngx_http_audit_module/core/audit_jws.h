@@ -72,13 +72,15 @@ typedef struct {
                                         verified */
     const char      *user_id;        /* into claims or user_buf; NULL if
                                         unreadable */
-    const char      *session_id;     /* NULL when absent */
+    const char      *session_id;     /* into claims or session_buf; NULL
+                                        when absent */
     const char      *roles[AUDIT_TOKEN_MAX_ROLES];
     size_t           nroles;
     long long        exp;
     unsigned         alg;            /* AUDIT_ALG_* used */
     char             kid[65];        /* "" when none */
     char             user_buf[24];
+    char             session_buf[24];
 } audit_token_t;
 
 

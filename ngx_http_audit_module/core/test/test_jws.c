@@ -983,13 +983,40 @@ test_identity(void)
     audit_token_clear(&tok);
     free(t);
 
-    t = hs_token(HS_KID, "{" CLAIMS ",\"role\":{\"a\":1},\"sid\":5,"
+    t = hs_token(HS_KID, "{" CLAIMS ",\"role\":{\"a\":1},\"sid\":null,"
                  "\"exp\":" FAR "}");
     st = audit_jws_verify(jwks, t, strlen(t), &opts, &tok);
-    is_int(st, AUDIT_TOKEN_OK, "odd role and sid types do not fail");
+    is_int(st, AUDIT_TOKEN_OK, "an odd role type and a null sid do not fail");
     ok(tok.nroles == 0 && tok.session_id == NULL, "... and are ignored");
     audit_token_clear(&tok);
     free(t);
+
+    /* a sid as a number is its decimal, as audit_session_revoked lists it */
+    t = hs_token(HS_KID, "{" CLAIMS ",\"sid\":12345,\"exp\":" FAR "}");
+    st = audit_jws_verify(jwks, t, strlen(t), &opts, &tok);
+    is_int(st, AUDIT_TOKEN_OK, "sid 12345: verified");
+    is_str(tok.session_id ? tok.session_id : "(null)", "12345",
+           "... named \"12345\"");
+    audit_token_clear(&tok);
+    free(t);
+
+    /* any other type would leave the session unnamed, so unrevocable */
+    {
+        size_t       j;
+        const char  *odd[] = { "1.5", "true", "{\"a\":1}", "[\"s\"]" };
+
+        for (j = 0; j < sizeof(odd) / sizeof(odd[0]); j++) {
+            char  payload[256];
+
+            snprintf(payload, sizeof(payload),
+                     "{" CLAIMS ",\"sid\":%s,\"exp\":" FAR "}", odd[j]);
+            t = hs_token(HS_KID, payload);
+            st = audit_jws_verify(jwks, t, strlen(t), &opts, &tok);
+            is_int(st, AUDIT_TOKEN_MALFORMED, "sid %s: malformed", odd[j]);
+            audit_token_clear(&tok);
+            free(t);
+        }
+    }
 
     {
         size_t       j;
@@ -999,6 +1026,8 @@ test_identity(void)
             ",\"role\":\"\"",
             ",\"role\":[\"nurse\",\"\"]",
             ",\"role\":[\"nurse,admin\"]",
+            ",\"role\":[\"nurse\",\"ward admin\"]",
+            ",\"role\":\"nurse admin\"",
             ",\"role\":\"nurse\\u0000admin\"",
             ",\"role\":\"nurse\\nX-Evil: 1\"",
             ",\"role\":\"nurse\\tadmin\"",
