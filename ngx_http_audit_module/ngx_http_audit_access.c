@@ -111,17 +111,34 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
 
     /*
      * The error page that answers this module's own refusal
-     * ("error_page 401 = @signin", a 403 page) is served as it is, and its
-     * response is not ours to replace.  Any other error page ("error_page
-     * 404 = /admin/x" from a public location) is a request for its
-     * location like any other, decided afresh.
+     * ("error_page 401 = @signin", a 403 page; with "=" r->err_status is
+     * 0) is served as it is, its response is not ours to replace, and the
+     * refusal stays what is logged.  But an error page that would serve
+     * the refused target itself (a named location keeps the URI, and
+     * proxy_pass there can name no other) is refused again, so that nginx
+     * answers with its own page.  Any other error page ("error_page 404 =
+     * /admin/x" from a public location) is a request for its location
+     * like any other, decided afresh.
      */
 
     if (r->error_page) {
         ctx = ngx_http_audit_get_ctx(r);
 
-        if (ctx && ctx->status && (ngx_uint_t) r->err_status == ctx->status)
-        {
+        if (ctx && ctx->status) {
+
+            if (r->uri.len == ctx->refused_uri.len
+                && ngx_strncmp(r->uri.data, ctx->refused_uri.data,
+                               r->uri.len)
+                   == 0)
+            {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "audit: the error_page answering the refusal "
+                              "of \"%V\" would serve that target: refused "
+                              "again", &r->uri);
+
+                return ctx->status;
+            }
+
             ctx->status = 0;
             return NGX_DECLINED;
         }
@@ -397,6 +414,7 @@ ngx_http_audit_access_deny(ngx_http_request_t *r,
                                     ngx_string("Bearer error=\"invalid_token\"");
 
     ctx->status = status;
+    ctx->refused_uri = r->uri;
 
     if (status == NGX_HTTP_UNAUTHORIZED
         && alcf->login_url.len

@@ -176,6 +176,7 @@ typedef struct {
     ngx_str_t                    rule;             /* the rule that decided */
 
     ngx_uint_t                   status;           /* 401/403 we returned */
+    ngx_str_t                    refused_uri;      /* the URI it was for */
     ngx_str_t                    location;         /* login redirect */
     ngx_str_t                    body;             /* replaces nginx's page */
 
