@@ -83,6 +83,16 @@ audit_method_list_parse(const char *list, size_t len)
             return 0;
         }
 
+        /*
+         * GET covers HEAD, as in nginx's limit_except: a portal runs HEAD
+         * as GET (and proxy_cache sends it upstream as GET), so a rule
+         * for GET that let HEAD through would show what GET refuses
+         */
+
+        if (bit == AUDIT_METHOD_GET) {
+            bit |= AUDIT_METHOD_HEAD;
+        }
+
         mask |= bit;
         start = i + 1;
     }

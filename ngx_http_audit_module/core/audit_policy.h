@@ -63,8 +63,9 @@ typedef enum {
  * AUDIT_METHOD_OTHER, empty or too long ones to 0. */
 unsigned audit_method_bit(const char *name, size_t len);
 
-/* Parses "GET,PUT,DELETE" into a mask; returns 0 on an unknown or empty
- * name so the configuration can refuse it. */
+/* Parses "GET,PUT,DELETE" into a mask (GET includes HEAD, as nginx's
+ * limit_except does); returns 0 on an unknown or empty name so the
+ * configuration can refuse it. */
 unsigned audit_method_list_parse(const char *list, size_t len);
 
 /* Decides for a caller holding roles[0..nroles).  On a denial *deciding is

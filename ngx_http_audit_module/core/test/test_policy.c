@@ -47,7 +47,22 @@ test_methods(void)
     is_int(audit_method_bit(NULL, 5), 0, "NULL method");
 
     is_int(audit_method_list_parse("GET,PUT", 7),
-           AUDIT_METHOD_GET | AUDIT_METHOD_PUT, "list GET,PUT");
+           AUDIT_METHOD_GET | AUDIT_METHOD_HEAD | AUDIT_METHOD_PUT,
+           "list GET,PUT (GET covers HEAD, as limit_except does)");
+    is_int(audit_method_list_parse("HEAD", 4), AUDIT_METHOD_HEAD,
+           "HEAD alone is only HEAD");
+    {
+        audit_policy_rule_t  r;
+        const char          *nurse[] = { "nurse" };
+
+        memset(&r, 0, sizeof(r));
+        r.methods = audit_method_list_parse("GET,POST", 8);
+        r.roles[0] = "admin";
+        r.nroles = 1;
+        is_int(audit_policy_check(&r, 1, AUDIT_METHOD_HEAD, nurse, 1, NULL),
+               AUDIT_POLICY_DENY,
+               "a GET rule judges HEAD: a nurse's HEAD of an admin report denied");
+    }
     is_int(audit_method_list_parse("DELETE", 6), AUDIT_METHOD_DELETE,
            "list of one");
     is_int(audit_method_list_parse("GET,,PUT", 8), 0, "empty item refused");
