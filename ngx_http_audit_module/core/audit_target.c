@@ -25,6 +25,8 @@ static const char  *audit_target_reasons[AUDIT_TARGET_MAX] = {
 };
 
 
+static int audit_target_hex_after(const unsigned char *t, size_t i,
+    size_t path);
 static audit_target_class_t audit_target_segment(size_t len, size_t dots,
     int last);
 static int audit_target_media(const char *ct, size_t len, const char *type);
@@ -109,9 +111,7 @@ audit_target_check(const char *target, size_t len, const char *uri,
                 } else if (c < 0x20 || c == 0x7f || c == 0xc0 || c == 0xc1) {
                     return AUDIT_TARGET_BAD_ENCODING;
 
-                } else if (c == '%' && i + 2 < path
-                           && audit_pct_hex(t[i + 1]) >= 0
-                           && audit_pct_hex(t[i + 2]) >= 0)
+                } else if (c == '%' && audit_target_hex_after(t, i + 1, path))
                 {
                     return AUDIT_TARGET_DOUBLE_ENCODING;
                 }
@@ -134,6 +134,16 @@ audit_target_check(const char *target, size_t len, const char *uri,
                 return cls;
             }
 
+            /*
+             * an empty segment ("//admin"): nginx matched it as it is
+             * under "merge_slashes off", a portal (Rails, most routers)
+             * squeezes it into another path
+             */
+
+            if (seg == 0 && i != path) {
+                mismatch = 1;
+            }
+
             seg = 0;
             dots = 0;
             last = 0;
@@ -151,6 +161,46 @@ audit_target_check(const char *target, size_t len, const char *uri,
     }
 
     return mismatch ? AUDIT_TARGET_NOT_CANONICAL : AUDIT_TARGET_OK;
+}
+
+
+/*
+ * Two hex digits at t[i..), each raw or itself %-encoded ("%32%65"): what
+ * a '%' decoded from "%25" would stand before once a portal decodes again
+ */
+
+static int
+audit_target_hex_after(const unsigned char *t, size_t i, size_t path)
+{
+    int  n, c;
+
+    for (n = 0; n < 2; n++) {
+        if (i >= path) {
+            return 0;
+        }
+
+        c = t[i];
+
+        if (c == '%') {
+            if (i + 2 >= path || audit_pct_hex(t[i + 1]) < 0
+                || audit_pct_hex(t[i + 2]) < 0)
+            {
+                return 0;
+            }
+
+            c = audit_pct_hex(t[i + 1]) * 16 + audit_pct_hex(t[i + 2]);
+            i += 3;
+
+        } else {
+            i++;
+        }
+
+        if (audit_pct_hex(c) < 0) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -85,8 +85,30 @@ test_targets(void)
     is_str(check("/a%252e%252e/x", "/a%2e%2e/x", 0), "double_encoding",
            "%%252e");
 
+    /* the hex digits after %25 themselves encoded: "%2e" once decoded */
+    is_str(check("/pub/%25%32%65%25%32%65/admin/x", "/pub/%2e%2e/admin/x", 0),
+           "double_encoding", "%%25%%32%%65");
+    is_str(check("/pub/%25%32e", "/pub/%2e", 0), "double_encoding",
+           "%%25%%32e");
+    is_str(check("/pub/%252%65", "/pub/%2e", 0), "double_encoding",
+           "%%252%%65");
+    is_str(check("/pub/..%25%32%66admin/x", "/pub/..%2fadmin/x", 0),
+           "double_encoding", "..%%25%%32%%66");
+    is_str(check("/docs/100%25.pdf", "/docs/100%.pdf", 0), "ok",
+           "an encoded percent sign before no hex digits: fine");
+    is_str(check("/docs/100%25%7a", "/docs/100%z", 0), "ok",
+           "... nor before an encoded non-hex digit");
+    is_str(check("/docs/%25a", "/docs/%a", 0), "ok",
+           "... nor before one hex digit at the end");
+
     is_str(check("//admin", "/admin", 0), "not_canonical",
            "merged slashes");
+    is_str(check("//admin", "//admin", 0), "not_canonical",
+           "an empty segment, matched as it is (merge_slashes off)");
+    is_str(check("/a//b", "/a//b", 0), "not_canonical",
+           "... inside the path");
+    is_str(check("/a/b/", "/a/b/", 0), "ok", "a trailing slash is fine");
+    is_str(check("/", "/", 0), "ok", "the root is fine");
     is_str(check("/patients/42", "/patients/43", 0), "not_canonical",
            "another path");
     is_str(check("/patients/42", "/patients/42/x", 0), "not_canonical",
