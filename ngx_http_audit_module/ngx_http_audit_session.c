@@ -434,7 +434,7 @@ ngx_http_audit_session_cookie(ngx_http_request_t *r, ngx_str_t *name,
 
 #endif
 
-    if (c.ambiguous) {
+    if (audit_cookie_is_ambiguous(&c)) {
         return NGX_ERROR;
     }
 

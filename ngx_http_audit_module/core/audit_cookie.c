@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "audit_pct_int.h"
 #include "audit_cookie.h"
 
 
@@ -14,6 +15,11 @@ static const char *audit_cookie_trim_ws(const char *p, const char *last);
 static void audit_cookie_pair(const char *p, const char *last,
     audit_str_t *name, audit_str_t *value);
 static void audit_cookie_unquote(audit_str_t *value);
+static int audit_cookie_alike(audit_str_t *n, const char *name,
+    size_t name_len);
+static int audit_cookie_hidden(audit_str_t *v, const char *name,
+    size_t name_len);
+static int audit_cookie_same(audit_str_t *a, audit_str_t *b);
 
 
 /*
@@ -40,6 +46,10 @@ audit_cookie_scan(audit_cookie_t *c, const char *line, size_t len,
 
         audit_cookie_pair(p, end, &n, &v);
 
+        if (n.data != NULL && audit_cookie_hidden(&v, name, name_len)) {
+            c->ambiguous = 1;
+        }
+
         if (n.len == name_len && memcmp(n.data, name, name_len) == 0) {
             audit_cookie_unquote(&v);
 
@@ -47,15 +57,125 @@ audit_cookie_scan(audit_cookie_t *c, const char *line, size_t len,
                 c->value = v;
                 c->found = 1;
 
-            } else if (v.len != c->value.len
-                       || memcmp(v.data, c->value.data, v.len) != 0)
-            {
+            } else if (!audit_cookie_same(&v, &c->value)) {
+                c->ambiguous = 1;
+            }
+
+            if (c->alike_found && !audit_cookie_same(&v, &c->alike)) {
+                c->ambiguous = 1;
+            }
+
+        } else if (n.data != NULL && audit_cookie_alike(&n, name, name_len)) {
+            audit_cookie_unquote(&v);
+
+            if (!c->alike_found) {
+                c->alike = v;
+                c->alike_found = 1;
+            }
+
+            if (c->found && !audit_cookie_same(&v, &c->value)) {
                 c->ambiguous = 1;
             }
         }
 
         p = end + 1;
     }
+}
+
+
+static int
+audit_cookie_same(audit_str_t *a, audit_str_t *b)
+{
+    return a->len == b->len
+           && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+
+/* n, %-decoded and in any case of ASCII letters, is name */
+
+static int
+audit_cookie_alike(audit_str_t *n, const char *name, size_t name_len)
+{
+    int          c, f;
+    size_t       i;
+    audit_pct_t  d;
+
+    d.p = (const unsigned char *) n->data;
+    d.end = d.p + n->len;
+    d.plus = 0;
+
+    for (i = 0; (c = audit_pct_next(&d)) >= 0; i++) {
+        if (i == name_len) {
+            return 0;
+        }
+
+        f = (unsigned char) name[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            c += 'a' - 'A';
+        }
+
+        if (f >= 'A' && f <= 'Z') {
+            f += 'a' - 'A';
+        }
+
+        if (c != f) {
+            return 0;
+        }
+    }
+
+    return i == name_len;
+}
+
+
+/* "NAME=" (any case) after a space, a tab or a ',' inside a value */
+
+static int
+audit_cookie_hidden(audit_str_t *v, const char *name, size_t name_len)
+{
+    size_t       i, j;
+    const char  *s;
+    int          c, f;
+
+    s = v->data;
+
+    for (i = 1; i + name_len < v->len; i++) {
+
+        if (s[i - 1] != ' ' && s[i - 1] != '\t' && s[i - 1] != ',') {
+            continue;
+        }
+
+        for (j = 0; j < name_len; j++) {
+            c = (unsigned char) s[i + j];
+            f = (unsigned char) name[j];
+
+            if (c >= 'A' && c <= 'Z') {
+                c += 'a' - 'A';
+            }
+
+            if (f >= 'A' && f <= 'Z') {
+                f += 'a' - 'A';
+            }
+
+            if (c != f) {
+                break;
+            }
+        }
+
+        if (j == name_len) {
+            for (j = i + name_len; j < v->len && (s[j] == ' ' || s[j] == '\t');
+                 j++)
+            {
+                /* void */
+            }
+
+            if (j < v->len && s[j] == '=') {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
 }
 
 
