@@ -44,7 +44,7 @@ audit_target_class_t
 audit_target_check(const char *target, size_t len, const char *uri,
     size_t uri_len, unsigned flags)
 {
-    int                   c, raw, last, mismatch;
+    int                   c, raw, last, mismatch, prev;
     size_t                i, k, seg, dots, path;
     audit_target_class_t  cls;
     const unsigned char  *t;
@@ -64,6 +64,7 @@ audit_target_check(const char *target, size_t len, const char *uri,
     }
 
     mismatch = 0;
+    prev = 0;       /* the previous decoded byte */
     k = 1;          /* the next byte of uri to compare */
     seg = 0;        /* the current segment: its length, its dots, */
     dots = 0;
@@ -116,6 +117,20 @@ audit_target_check(const char *target, size_t len, const char *uri,
                     return AUDIT_TARGET_DOUBLE_ENCODING;
                 }
             }
+
+            /*
+             * an overlong UTF-8 form, raw or encoded (%e0%80%ae is '.' to
+             * a lax decoder): only there to be read as another byte
+             */
+
+            if ((prev == 0xe0 && c >= 0x80 && c <= 0x9f)
+                || (prev == 0xf0 && c >= 0x80 && c <= 0x8f)
+                || (raw && (c == 0xc0 || c == 0xc1)))
+            {
+                return AUDIT_TARGET_BAD_ENCODING;
+            }
+
+            prev = c;
 
             /* what nginx decoded must be what it matched, byte by byte */
 

@@ -82,6 +82,20 @@ test_targets(void)
     is_str(check("/%c0%ae%c0%ae/x", "/x", 0), "bad_encoding",
            "overlong UTF-8 dot");
     is_str(check("/a b", "/a b", 0), "bad_encoding", "raw space");
+    is_str(check("/%e0%80%ae%e0%80%ae/x", "/\xe0\x80\xae\xe0\x80\xae/x", 0),
+           "bad_encoding", "3-byte overlong dot");
+    is_str(check("/%f0%80%80%ae/x", "/\xf0\x80\x80\xae/x", 0),
+           "bad_encoding", "4-byte overlong dot");
+    is_str(check("/\xc0\xae/x", "/\xc0\xae/x", 0), "bad_encoding",
+           "raw overlong dot");
+    is_str(check("/\xe0\x80\xae/x", "/\xe0\x80\xae/x", 0), "bad_encoding",
+           "raw 3-byte overlong");
+    is_str(check("/%e0%a4%85", "/\xe0\xa4\x85", 0), "ok",
+           "a real 3-byte character after E0 (U+0905)");
+    is_str(check("/%f0%9f%98%80", "/\xf0\x9f\x98\x80", 0), "ok",
+           "a real 4-byte character after F0 (U+1F600)");
+    is_str(check("/caf%e9", "/caf\xe9", 0), "ok",
+           "a Latin-1 byte (no UTF-8) is left to the portal");
     is_str(check("/a%252e%252e/x", "/a%2e%2e/x", 0), "double_encoding",
            "%%252e");
 
