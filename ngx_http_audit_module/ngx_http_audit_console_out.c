@@ -300,7 +300,8 @@ ngx_int_t
 ngx_http_audit_console_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {
-    u_char     *p, *dst;
+    u_char     *p, *dst, *src;
+    size_t      i;
     ngx_str_t   raw;
 
     if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
@@ -313,21 +314,28 @@ ngx_http_audit_console_arg(ngx_http_request_t *r, const char *name,
         return NGX_ERROR;
     }
 
-    dst = ngx_pnalloc(r->pool, raw.len);
+    dst = ngx_pnalloc(r->pool, 2 * raw.len);
     if (dst == NULL) {
         return NGX_ERROR;
     }
 
+    /*
+     * form encoding: '+' is a space before %-decoding, so that "%2B" (how
+     * the page sends a '+') stays one: "ann+night@clinic.example"
+     */
+
+    src = dst + raw.len;
+
+    for (i = 0; i < raw.len; i++) {
+        src[i] = (raw.data[i] == '+') ? ' ' : raw.data[i];
+    }
+
     value->data = dst;
-    p = raw.data;
+    p = src;
     ngx_unescape_uri(&dst, &p, raw.len, 0);
     value->len = dst - value->data;
 
     for (p = value->data; p < value->data + value->len; p++) {
-        if (*p == '+') {
-            *p = ' ';
-        }
-
         if (*p < 0x20 || *p == 0x7f) {
             return NGX_ERROR;
         }

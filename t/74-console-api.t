@@ -269,6 +269,18 @@ CONF
     }
 };
 
+subtest "a '+' in a filter value is a '+' (the page sends %2B), a raw '+' a space" => sub {
+    my $r = $t->request(POST => '/login', body => 'email=mallory%2B1%40evil.example&password=nope',
+                        headers => { 'Content-Type' => 'application/x-www-form-urlencoded' });
+    is($r->{status}, 401, "a failed login for mallory+1\@evil.example");
+    my $found;
+    $t->wait_until(sub { $found = get('api/events?user=mallory%2B1%40evil.example'); @{ $found->{json}{events} } });
+    is_deeply([map { $_->{attempted_user} } @{ $found->{json}{events} }], ['mallory+1@evil.example'],
+              'user=mallory%2B1%40evil.example: found (before: searched for "mallory 1@...")');
+    $r = get('api/events?user=mallory+1%40evil.example');
+    is(scalar @{ $r->{json}{events} }, 0, "user=mallory+1%40evil.example (a space): nothing");
+};
+
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'nginx: no alert or crash');
 for my $secret (map { $c->password($_) } qw(admin@clinic.example ann@clinic.example bob@clinic.example)) {
     unlike(join("\n", $t->log_lines('audit.jsonl'), $t->error_log), qr/\Q$secret\E/, 'no password in any log');
