@@ -68,6 +68,15 @@ is($ip->[1], '4', '... with its count in the last 5 minutes: 4');
 like($r->{failed_alert} // '', qr/4 failed attempts from 127\.0\.0\.1 in the last 5 minutes/,
      '... and a brute-force alert');
 
+# an account typed as "\x{202E}nimda-u\x{200B}" shows its invisible
+# characters as escapes: it reads as no other account, reverses nothing
+my @shown = map { $_->[0] } @{ $r->{failed_user} || [] };
+ok(grep({ $_ eq '\u202Enimda-u\u200B' } @shown), 'an account with a right-to-left override and a zero-width space: shown as \u202Enimda-u\u200B')
+    or diag explain \@shown;
+ok(!grep({ /[\x{202E}\x{200B}]/ } @shown, map { @{ $_->{cells} } } @feed),
+   '... and neither character is on the page as itself');
+ok(grep({ $_->{cells}[2] eq '\u202Enimda-u\u200B' } @fail), '... also in the feed');
+
 my %who = map { $_->[1] => $_->[3] } @{ $r->{record} || [] };
 is_deeply([sort keys %who], ['u-ann', 'u-bob'], 'who accessed patient 42: ann and bob')
     or diag explain $r->{record}, $r->{record_note};

@@ -105,6 +105,8 @@ function say(obj) { process.stdout.write(JSON.stringify(obj) + "\n"); }
     out.failed_ip = await page.$$eval("#failed-ip tbody tr", (rows) =>
       rows.map((r) => [...r.cells].map((c) => c.textContent)));
     out.failed_alert = await page.$eval("#failed-alert", (e) => (e.hidden ? "" : e.textContent));
+    out.failed_user = await page.$$eval("#failed-user tbody tr", (rows) =>
+      rows.map((r) => [...r.cells].map((c) => c.textContent)));
     await (await page.$("#failed-panel")).screenshot({ path: cfg.shots + "/console-failed.png" });
 
     // who accessed patient 42

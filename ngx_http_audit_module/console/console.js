@@ -21,9 +21,25 @@
 
   function $(id) { return document.getElementById(id); }
 
+  /*
+   * Characters that show nothing or turn the text around them (format and
+   * control characters, line and paragraph separators: U+202E, U+200B...)
+   * are shown as their escapes, so an account typed as "\u202Enimda-u"
+   * or "u-admin\u200B" can pass for no other one, nor reverse the text
+   * after it.
+   */
+  var INVISIBLE = /[\p{Cf}\p{Cc}\p{Zl}\p{Zp}]/gu;
+
+  function shown(s) {
+    return String(s).replace(INVISIBLE, function (ch) {
+      var h = ch.codePointAt(0).toString(16).toUpperCase();
+      return "\\u" + "0000".slice(h.length) + h;
+    });
+  }
+
   function el(tag, text, cls) {
     var e = document.createElement(tag);
-    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    if (text !== undefined && text !== null) { e.textContent = shown(text); }
     if (cls) { e.className = cls; }
     return e;
   }
@@ -130,7 +146,7 @@
   }
 
   function showEvent(ev) {
-    $("event-json").textContent = JSON.stringify(ev, null, 2);
+    $("event-json").textContent = shown(JSON.stringify(ev, null, 2));
     var d = $("event-dialog");
     if (typeof d.showModal === "function") { d.showModal(); } else { d.setAttribute("open", ""); }
   }
@@ -325,15 +341,19 @@
       var b = r.body;
       failedTable("failed-ip", b.ip);
       failedTable("failed-user", b.attempted_user);
-      var alerts = [];
+      /* each key set apart as a value: no typed name reads as the sentence */
+      var a = $("failed-alert");
+      var n = 0;
+      while (a.firstChild) { a.removeChild(a.firstChild); }
       b.ip.concat(b.attempted_user).forEach(function (f) {
         if (f.alert) {
-          alerts.push(f.last_5m + " failed attempts from " + f.key + " in the last 5 minutes");
+          if (n++) { a.appendChild(document.createTextNode("; ")); }
+          a.appendChild(document.createTextNode(f.last_5m + " failed attempts from "));
+          a.appendChild(el("q", f.key, "key"));
+          a.appendChild(document.createTextNode(" in the last 5 minutes"));
         }
       });
-      var a = $("failed-alert");
-      a.hidden = !alerts.length;
-      a.textContent = alerts.join("; ");
+      a.hidden = !n;
     }, function () {});
   }
 

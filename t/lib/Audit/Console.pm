@@ -120,7 +120,9 @@ sub traffic {
     for my $pw ('guess-1', 'guess-2', 'guess-3') {
         $t->request(POST => '/login', form => { email => 'ann@clinic.example', password => $pw });
     }
-    $t->request(POST => '/login', form => { email => 'nobody@clinic.example', password => 'guess-4' });
+    # an account typed to pass for another one on the page: a right-to-left
+    # override before it, a zero-width space after it
+    $t->request(POST => '/login', form => { email => "\x{202E}nimda-u\x{200B}", password => 'guess-4' });
     my $ann = $self->login('ann@clinic.example');
     my $bob = $self->login('bob@clinic.example');
     $t->request(GET => '/admin/users', cookie => $bob, headers => { Accept => 'application/json' });
