@@ -213,8 +213,8 @@ my @parsed = eval { $t->log_events($log) };
 is(scalar @parsed, scalar @after, 'hostile input: every line is one valid JSON object');
 is(scalar @after, $before + 3, '... and no extra line was injected');
 is(scalar(grep { $_->{action} eq 'request_rejected'
-                 && ($_->{reason} // '') eq 'bad_encoding' } @parsed), 1,
-   '... the encoded CR LF path is one request_rejected');
+                 && ($_->{reason} // '') eq 'bad_encoding' } @parsed), 2,
+   '... the encoded CR LF path and the raw overlong "/admin/\\xc0\\xaf": one request_rejected each');
 ok(!grep({ $_->{action} eq 'login_success' } @parsed), '... no forged event');
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|exited on signal/, 'no alert or crash');
