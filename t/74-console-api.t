@@ -227,26 +227,30 @@ subtest 'bad configuration fails nginx -t, naming the directive and line' => sub
     # applies, any signed-in user (a nurse, a patient) would see it
     $bad->file('hmac.key', 'console config test: an HMAC-SHA256 secret of 32+ bytes');
     my $where = sub {
-        my ($conf) = @_;
         open my $f, '<', $bad->dir . '/nginx.conf' or die;
         my @l = <$f>;
         my ($n) = grep { $l[$_ - 1] =~ /audit_console;/ } 1 .. @l;
         return $n;
+    };
+    # nginx -t of a server holding $inside
+    my $test = sub {
+        my ($inside) = @_;
+        $bad->write_nginx_conf(<<"CONF");
+    audit_console_zone console:2m;
+    audit_session_keys %%DIR%%/hmac.key;
+    server {
+        listen 127.0.0.1:1;
+        $inside
+    }
+CONF
+        return $bad->nginx_test;
     };
     for my $case (
         ['no role anywhere', "location /c/ {\n            audit_console;\n        }"],
         ['audit_public on', "location /c/ {\n            audit_public on;\n            audit_console;\n        }"],
         ['roles only in a sibling', "location /x/ { audit_require_role admin; }\n        location /c/ {\n            audit_console;\n        }"],
     ) {
-        $bad->write_nginx_conf(<<"CONF");
-    audit_console_zone console:2m;
-    audit_session_keys %%DIR%%/hmac.key;
-    server {
-        listen 127.0.0.1:1;
-        $case->[1]
-    }
-CONF
-        my ($ok, $out) = $bad->nginx_test;
+        my ($ok, $out) = $test->($case->[1]);
         ok(!$ok, "refused: audit_console, $case->[0]");
         my $n = $where->();
         like($out, qr/"audit_console" needs "audit_require_role" where it is served .* in \S+nginx\.conf:$n\b/,
@@ -256,15 +260,7 @@ CONF
         ['a role in the location', "location /c/ { audit_console; audit_require_role admin; }"],
         ['a role in the server', "audit_require_role admin;\n        location /c/ { audit_console; }"],
     ) {
-        $bad->write_nginx_conf(<<"CONF");
-    audit_console_zone console:2m;
-    audit_session_keys %%DIR%%/hmac.key;
-    server {
-        listen 127.0.0.1:1;
-        $case->[1]
-    }
-CONF
-        my ($ok, $out) = $bad->nginx_test;
+        my ($ok, $out) = $test->($case->[1]);
         ok($ok, "accepted: audit_console with $case->[0]") or diag $out;
     }
 };

@@ -128,50 +128,50 @@ audit_cookie_alike(audit_str_t *n, const char *name, size_t name_len)
 }
 
 
-/* "NAME=" (any case) after a space, a tab or a ',' inside a value */
+/*
+ * "NAME=" (as audit_cookie_alike() reads a name) after a space, a tab or
+ * a ',' inside a value.  Linear in the value: a name is at most
+ * 3 * name_len bytes (each maybe %XX), and blanks are walked only after
+ * one.
+ */
 
 static int
 audit_cookie_hidden(audit_str_t *v, const char *name, size_t name_len)
 {
-    size_t       i, j;
-    const char  *s;
-    int          c, f;
+    size_t        i, j;
+    const char   *s;
+    audit_str_t   n;
 
     s = v->data;
 
-    for (i = 1; i + name_len < v->len; i++) {
+    for (i = 1; i < v->len; i++) {
 
         if (s[i - 1] != ' ' && s[i - 1] != '\t' && s[i - 1] != ',') {
             continue;
         }
 
-        for (j = 0; j < name_len; j++) {
-            c = (unsigned char) s[i + j];
-            f = (unsigned char) name[j];
-
-            if (c >= 'A' && c <= 'Z') {
-                c += 'a' - 'A';
-            }
-
-            if (f >= 'A' && f <= 'Z') {
-                f += 'a' - 'A';
-            }
-
-            if (c != f) {
-                break;
-            }
+        for (j = i;
+             j < v->len && j - i <= 3 * name_len
+             && s[j] != '=' && s[j] != ' ' && s[j] != '\t';
+             j++)
+        {
+            /* void */
         }
 
-        if (j == name_len) {
-            for (j = i + name_len; j < v->len && (s[j] == ' ' || s[j] == '\t');
-                 j++)
-            {
-                /* void */
-            }
+        if (j == i || j - i > 3 * name_len) {
+            continue;
+        }
 
-            if (j < v->len && s[j] == '=') {
-                return 1;
-            }
+        n.data = s + i;
+        n.len = j - i;
+
+        while (j < v->len && (s[j] == ' ' || s[j] == '\t')) {
+            j++;
+        }
+
+        if (j < v->len && s[j] == '=' && audit_cookie_alike(&n, name, name_len))
+        {
+            return 1;
         }
     }
 
