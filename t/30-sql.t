@@ -672,6 +672,43 @@ $t->psql('GRANT audit_writer TO audit_owner2');
 ($rc, $out) = migrate($t->pg_conninfo('audit3', 'audit_owner2'));
 is($rc, 0, '... after which it succeeds') or diag $out;
 
+# --- a "\u0000" escape, and a backslash before the text u0000 (0010) --------------------
+
+$t->psql('CREATE DATABASE audit5');
+($rc, $out) = migrate($t->pg_conninfo('audit5', 'postgres'));
+is($rc, 0, 'audit5: migrated') or diag $out;
+{
+    my $D = 'web9/1763866800999/0';
+    my @d = (event(producer => $D, ms => $base + 1, action => 'login_failure', severity => 'warning', %req,
+                   status => 401, attempted_user => "victim\\u0000\@clinic.example", reason => 'invalid_credentials'),
+             event(producer => $D, ms => $base + 2, action => 'login_failure', severity => 'warning', %req,
+                   status => 401, attempted_user => "nul\x{0}here", reason => 'invalid_credentials'));
+    like($d[0], qr/"victim\\\\u0000\@clinic\.example"/, 'the line holds an escaped backslash, then u0000');
+    my $w5 = $t->dbh(db => 'audit5', user => 'audit_writer');
+    $w5->do('CREATE TEMP TABLE audit_staging (line text) ON COMMIT DELETE ROWS');
+    is(ship($w5, @d), 2, 'both stored');
+    my $s5 = $t->dbh(db => 'audit5');
+    my $who = sub {
+        $s5->selectrow_array('SELECT attempted_user FROM audit.events WHERE producer = ? AND seq = ?', undef, $D, $_[0]);
+    };
+    my $ok = sub { $s5->selectrow_array('SELECT ok FROM audit.verify_chain(NULL) WHERE producer = ?', undef, $D) };
+    is($who->(0), "victim\\u0000\@clinic.example", 'the account as typed: a backslash and u0000 (before: U+FFFD)');
+    is($who->(1), "nul\x{FFFD}here", 'a NUL (the \\u0000 escape): U+FFFD, as before');
+    ok($ok->(), 'verify_chain: the rows are their lines');
+
+    # a row stored by 0001's function, then 0010 applied
+    $s5->do('UPDATE audit.events SET attempted_user = ? WHERE producer = ? AND seq = 0', undef,
+            "victim\x{FFFD}\@clinic.example", $D);
+    ok(!$ok->(), 'a row as 0001 stored it is not its line to verify_chain');
+    $s5->do(q{DELETE FROM audit.schema_migrations WHERE version = '0010_nul_escape'});
+    ($rc, $out) = migrate($t->pg_conninfo('audit5', 'postgres'));
+    like($out, qr/applied 0010_nul_escape/, '0010 applied to it') or diag $out;
+    is($who->(0), "victim\\u0000\@clinic.example", '... rewrites that row from its line');
+    is($who->(1), "nul\x{FFFD}here", '... and leaves the real escape as it was');
+    ok($ok->(), '... and verify_chain finds the rows their lines again');
+    $_->disconnect for $w5, $s5;
+}
+
 $_->disconnect for $w, $r, $su;
 $t->stop_all_and_check;
 done_testing;
