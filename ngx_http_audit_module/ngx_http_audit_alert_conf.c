@@ -168,7 +168,8 @@ static char *
 ngx_http_audit_alert_url(ngx_conf_t *cf, ngx_http_audit_alert_route_t *rt,
     ngx_str_t *url)
 {
-    size_t      skip;
+    size_t      skip, i;
+    ngx_str_t   host;
     ngx_url_t   u;
 
     if (url->len > 8 && ngx_strncasecmp(url->data, (u_char *) "https://", 8)
@@ -206,10 +207,34 @@ ngx_http_audit_alert_url(ngx_conf_t *cf, ngx_http_audit_alert_route_t *rt,
     u.uri_part = 1;
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+
+        /*
+         * named by its host and port only: the path of a Slack or
+         * PagerDuty URL is its secret, and so is a user:password@ (which
+         * ngx_parse_url() takes for a bad port, leaving no host)
+         */
+
+        host.data = u.url.data;
+
+        for (host.len = 0;
+             host.len < u.url.len && u.url.data[host.len] != '/'
+             && u.url.data[host.len] != '?';
+             host.len++)
+        {
+            /* void */
+        }
+
+        for (i = host.len; i > 0; i--) {
+            if (host.data[i - 1] == '@') {
+                host.data += i;
+                host.len -= i;
+                break;
+            }
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"audit_alert\" host \"%V\" cannot be "
-                           "resolved%s%s", u.host.len ? &u.host : &u.url,
-                           u.err ? ": " : "",
+                           "resolved%s%s", &host, u.err ? ": " : "",
                            u.err ? u.err : "");
         return NGX_CONF_ERROR;
     }

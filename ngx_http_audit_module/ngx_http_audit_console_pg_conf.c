@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_audit_console.h"
+#include "ngx_http_audit_pg.h"
 
 #include <libpq-fe.h>
 
@@ -52,19 +53,7 @@ ngx_http_audit_console_pg_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     opts = PQconninfoParse((const char *) value[1].data, &err);
 
     if (opts == NULL) {
-        if (err) {
-            len = ngx_strlen(err);
-
-            while (len && (err[len - 1] == '\n' || err[len - 1] == ' ')) {
-                err[--len] = '\0';
-            }
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid connection string in "
-                           "\"audit_console_pg\": %s",
-                           err ? err : "out of memory");
-        PQfreemem(err);
+        ngx_http_audit_pg_conninfo_error(cf, "audit_console_pg", err);
         return NGX_CONF_ERROR;
     }
 

@@ -52,6 +52,12 @@ extern ngx_module_t  ngx_http_audit_pg_module;
 char *ngx_http_audit_pg_conf(ngx_conf_t *cf,
     ngx_http_audit_pg_main_conf_t *pmcf);
 
+/* nginx -t's error for a connection string libpq cannot parse: libpq's
+ * message (err, freed here) on one line, what it quotes hidden but for an
+ * option's name */
+void ngx_http_audit_pg_conninfo_error(ngx_conf_t *cf, const char *directive,
+    char *err);
+
 /* PostgreSQL shipper */
 ngx_int_t ngx_http_audit_pg_init_process(ngx_cycle_t *cycle,
     ngx_http_audit_pg_main_conf_t *pmcf);

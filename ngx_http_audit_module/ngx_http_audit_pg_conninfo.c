@@ -30,7 +30,6 @@ char *
 ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_pg_main_conf_t *pmcf)
 {
     char                      *err;
-    size_t                     len;
     ssize_t                    size;
     ngx_int_t                  n, rc;
     PQconninfoOption          *opts;
@@ -104,19 +103,7 @@ ngx_http_audit_pg_conf(ngx_conf_t *cf, ngx_http_audit_pg_main_conf_t *pmcf)
     opts = PQconninfoParse((const char *) pgcf->conninfo.data, &err);
 
     if (opts == NULL) {
-        if (err) {
-            /* libpq's message ends in "\n": keep the log entry one line */
-            len = ngx_strlen(err);
-
-            while (len && (err[len - 1] == '\n' || err[len - 1] == ' ')) {
-                err[--len] = '\0';
-            }
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid connection string in \"audit_pg\": %s",
-                           err ? err : "out of memory");
-        PQfreemem(err);
+        ngx_http_audit_pg_conninfo_error(cf, "audit_pg", err);
         return NGX_CONF_ERROR;
     }
 
@@ -416,4 +403,87 @@ ngx_http_audit_pg_list(u_char *p, ngx_uint_t first, ngx_str_t *item)
     }
 
     return item->len ? ngx_cpymem(p, item->data, item->len) : p;
+}
+
+
+/*
+ * libpq quotes what it could not parse, and that may be the password
+ * ("invalid percent-encoded token: \"S3cr%tPW\"" for an unencoded '%' in
+ * a URI's password, "missing \"=\" after \"...\"" for a value without its
+ * key): every quoted text is shown as "...", except the option's name in
+ * "invalid connection option \"bogus\"".
+ */
+
+void
+ngx_http_audit_pg_conninfo_error(ngx_conf_t *cf, const char *directive,
+    char *err)
+{
+    u_char      *msg, *p;
+    size_t       len, i;
+    ngx_uint_t   inside, hide, first;
+
+    static const char  option[] = "invalid connection option \"";
+
+    if (err == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid connection string in \"%s\": out of "
+                           "memory", directive);
+        return;
+    }
+
+    len = ngx_strlen(err);
+
+    /* "\"\"" becomes "\"...\"": at most 5 bytes for 2 */
+    msg = ngx_pnalloc(cf->pool, 3 * len + 1);
+
+    if (msg != NULL) {
+        first = (ngx_strncmp(err, option, sizeof(option) - 1) == 0);
+        inside = 0;
+        hide = 0;
+        p = msg;
+
+        for (i = 0; i < len; i++) {
+
+            if (err[i] == '"') {
+                *p++ = '"';
+
+                if (inside) {
+                    inside = 0;
+                    continue;
+                }
+
+                /* the option's name, and the "=" libpq misses, are no
+                 * value */
+                inside = 1;
+                hide = !first && !(i + 2 < len && err[i + 1] == '='
+                                   && err[i + 2] == '"');
+                first = 0;
+
+                if (hide) {
+                    p = ngx_cpymem(p, "...", 3);
+                }
+
+                continue;
+            }
+
+            if (inside && hide) {
+                continue;
+            }
+
+            /* libpq's message ends in "\n": keep the log entry one line */
+            *p++ = (err[i] == '\n' || err[i] == '\r') ? ' ' : err[i];
+        }
+
+        while (p > msg && p[-1] == ' ') {
+            p--;
+        }
+
+        *p = '\0';
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid connection string in \"%s\": %s", directive,
+                       msg ? (char *) msg : "out of memory");
+
+    PQfreemem(err);
 }

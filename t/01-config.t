@@ -67,6 +67,11 @@ my @bad = (
     [ 'audit_pg "host=127.0.0.1" queue=1k;',    qr/invalid parameter "queue=1k" in "audit_pg"/ ],
     [ 'audit_pg "host=127.0.0.1" flush=soon;',  qr/invalid parameter "flush=soon" in "audit_pg"/ ],
     [ 'audit_pg "host=127.0.0.1 nosuchoption=1";', qr/invalid connection string in "audit_pg"/ ],
+    # libpq quotes the value it could not parse: the password, here
+    [ 'audit_pg "postgresql://audit_writer:S3cr%tPW-pg@127.0.0.1/audit";',
+      qr/invalid connection string in "audit_pg": invalid percent-encoded token: "\.\.\."/ ],
+    [ 'audit_pg "host=127.0.0.1 dbname=audit Hunter2Secret";',
+      qr/invalid connection string in "audit_pg": missing "=" after "\.\.\." in connection info string/ ],
     [ 'audit_pg "host=127.0.0.1";',             qr/"audit_pg" needs "audit_spool"/ ],
     [ 'audit_spool %%DIR%%/nope;',              qr/"audit_spool" directory ".*nope" is not usable/ ],
     [ 'audit_spool %%DIR%% max_size=1k;',       qr/invalid max_size "1k" in "audit_spool"/ ],
@@ -96,6 +101,7 @@ for my $case (@bad) {
     my ($ok, $out) = $t->nginx_test;
     ok(!$ok, "nginx -t fails: $fragment");
     like($out, $want, "... naming the directive") or diag $out;
+    unlike($out, qr/S3cr%tPW|Hunter2Secret/, '... without echoing a password') if $fragment =~ /S3cr|Hunter2/;
 }
 
 # Errors found once a block is whole (in merge or init_main_conf, where

@@ -18,6 +18,12 @@ my @bad = (
     ['audit_alert slack ftp://127.0.0.1/services/T/B/SECRETPATH;', qr/invalid URL in "audit_alert slack-1"/, 'SECRETPATH'],
     ['audit_alert slack http://no-such-host.invalid/services/T/B/SECRETPATH;',
      qr/"audit_alert" host "no-such-host\.invalid" cannot be resolved/, 'SECRETPATH'],
+    # a port typo, or a user:password@ (which nginx takes for a bad port):
+    # the host only, never the URL's secret path or the credentials
+    ['audit_alert slack https://hooks.slack.com:443x/services/T0/B0/SECRETPATH;',
+     qr/"audit_alert" host "hooks\.slack\.com:443x" cannot be resolved: invalid port/, 'SECRETPATH'],
+    ['audit_alert webhook http://ops:WEBHOOKPASS@127.0.0.1/hook;',
+     qr/"audit_alert" host "127\.0\.0\.1" cannot be resolved: invalid port/, 'WEBHOOKPASS'],
     ["audit_alert pagerduty $key severity=loud;", qr/invalid severity "loud" in "audit_alert"/, $key],
     ['audit_alert webhook http://127.0.0.1:9/h timeout=never;', qr/invalid timeout "never" in "audit_alert"/],
     ['audit_alert webhook http://127.0.0.1:9/h colour=red;', qr/invalid parameter "colour=red" in "audit_alert"/],
