@@ -251,7 +251,7 @@ ngx_http_audit_spool_write(ngx_http_audit_spool_t *sp, u_char *data,
 static ngx_int_t
 ngx_http_audit_spool_open_own(ngx_http_audit_spool_t *sp, ngx_log_t *log)
 {
-    ngx_file_info_t  fi;
+    ngx_file_info_t fi;
 
     sp->fd = ngx_open_file(sp->own, NGX_FILE_APPEND,
                            NGX_FILE_CREATE_OR_OPEN, 0600);
@@ -302,8 +302,9 @@ static ngx_int_t
 ngx_http_audit_spool_adopt(ngx_http_audit_spool_t *sp, ngx_log_t *log)
 {
     DIR            *dir;
-    u_char          from[NGX_MAX_PATH];
+    u_char          from[NGX_MAX_PATH], refused[NGX_MAX_PATH + 8];
     ngx_pid_t       owner;
+    ngx_file_info_t fi;
     struct dirent  *de;
 
     dir = opendir((const char *) sp->conf->dir.data);
@@ -335,12 +336,35 @@ ngx_http_audit_spool_adopt(ngx_http_audit_spool_t *sp, ngx_log_t *log)
             continue;
         }
 
-        sp->rfd = ngx_open_file(sp->replay, NGX_FILE_RDONLY, NGX_FILE_OPEN,
-                                0);
-        if (sp->rfd == NGX_INVALID_FILE) {
-            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                          "audit: " ngx_open_file_n " \"%s\" failed",
-                          sp->replay);
+        /*
+         * only a regular file this server's workers (or root) wrote: a
+         * symbolic link would replay whatever file it names into
+         * PostgreSQL (its lines as rejected ones), a FIFO would block the
+         * worker on open() and read()
+         */
+
+        sp->rfd = ngx_open_file(sp->replay,
+                                NGX_FILE_RDONLY|NGX_FILE_NONBLOCK|O_NOFOLLOW,
+                                NGX_FILE_OPEN, 0);
+
+        if (sp->rfd == NGX_INVALID_FILE
+            || ngx_fd_info(sp->rfd, &fi) == NGX_FILE_ERROR
+            || !ngx_is_file(&fi)
+            || (fi.st_uid != geteuid() && fi.st_uid != 0))
+        {
+            ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                          "audit: \"%s\" is not a spool file of this server "
+                          "(a regular file of its workers' user or root): "
+                          "not replayed, renamed \"%s.refused\"",
+                          from, sp->replay);
+
+            if (sp->rfd != NGX_INVALID_FILE) {
+                (void) ngx_close_file(sp->rfd);
+                sp->rfd = NGX_INVALID_FILE;
+            }
+
+            ngx_sprintf(refused, "%s.refused%Z", sp->replay);
+            (void) ngx_rename_file(sp->replay, refused);
             continue;
         }
 
@@ -459,7 +483,7 @@ ngx_http_audit_spool_read(ngx_http_audit_spool_t *sp, u_char *buf,
 void
 ngx_http_audit_spool_commit(ngx_http_audit_spool_t *sp, ngx_log_t *log)
 {
-    ngx_file_info_t  fi;
+    ngx_file_info_t fi;
 
     sp->roff += sp->rpending;
     sp->rpending = 0;

@@ -129,6 +129,22 @@ ok(!-e $copy, 'an orphaned spool file is adopted and replayed');
 sleep 0.5;
 is(rows(), $lines, '... adding no row: replay is idempotent');
 
+# what is not a spool file this server wrote is not replayed: a symbolic
+# link (it would copy the file it names into audit.rejected_lines), a FIFO
+# (the worker would block on open())
+$t->file('not-audit.txt', "SECRET-LINE-OF-ANOTHER-FILE\n");
+symlink "$dir/not-audit.txt", "$dir/spool/audit-3999997.spool" or die "symlink: $!";
+system('mkfifo', "$dir/spool/audit-3999998.spool") == 0 or die 'mkfifo';
+$t->wait_until(sub { -e "$dir/spool/audit-3999997.spool" || -e "$dir/spool/audit-3999998.spool"
+                         ? 0 : 2 == (() = glob "$dir/spool/*.refused") },
+               timeout => 30, interval => 0.25);
+is(scalar(() = glob "$dir/spool/*.refused"), 2, 'a symbolic link and a FIFO named as spool files: both set aside (.refused)');
+is($t->psql(q{SELECT count(*) FROM audit.rejected_lines WHERE line LIKE '%SECRET-LINE%'}, db => 'audit'), 0,
+   '... nothing of the linked file reached PostgreSQL');
+is($t->request(GET => '/quit-load', cookie => 'session=' . token())->{status}, 200, '... and the workers still answer');
+like($t->error_log, qr/is not a spool file of this server .*not replayed/, '... the error log says why');
+unlink glob "$dir/spool/*.refused";
+
 # the chain: no gap after all of the above
 my $chain = $t->psql("SELECT bool_and(ok) FROM audit.verify_chain(now() - interval '1 hour')",
                      db => 'audit', user => 'audit_reader');
