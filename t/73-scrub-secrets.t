@@ -42,13 +42,17 @@ my %tok = (
     path   => jwt('path'),
     name   => jwt('name'),
     pctdot => jwt('pctdot'),
+    pctchar => jwt('pctchar'),
     ua_jwt => jwt('ua'),
     bearer => 'opaque-' . substr(sha256_hex('bearer'), 0, 24),
     ua_bearer => 'uabearer-' . substr(sha256_hex('ua'), 0, 24),
 );
 like($tok{$_}, qr/^eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+$/, "the $_ token is a JWT")
-    for qw(query path name pctdot ua_jwt);
+    for qw(query path name pctdot pctchar ua_jwt);
 (my $pct = $tok{pctdot}) =~ s/\./%2E/g;
+# its first character, and one inside the payload, %-encoded
+(my $pctchar = $tok{pctchar}) =~ s/^e/%65/;
+$pctchar =~ s/^([^.]+\.eyJ[\w-]{4})([\w-])/sprintf '%s%%%02X', $1, ord $2/e;
 
 my %vars = (CONN => $writer, DSN => $rx->dsn);
 $t->write_nginx_conf(<<'CONF', vars => \%vars);
@@ -87,6 +91,8 @@ my @cases = (
       qr{^/chart\?\[Filtered\]=(?:1|\[Filtered\])$} ],
     [ 'JWT with %2E for its dots', "/reset/$pct", undef, $expired,
       '/reset/[Filtered]' ],
+    [ 'JWT with %-encoded characters', "/chart?next=$pctchar", undef, $expired,
+      '/chart?next=[Filtered]' ],
     [ 'Bearer token in the query', "/chart?h=Bearer+$tok{bearer}&x=1", undef, $expired,
       '/chart?h=Bearer+[Filtered]&x=1' ],
     [ 'JWT in the User-Agent', '/patients/7', "Mozilla/5.0 (X11) reset=$tok{ua_jwt}; x",
@@ -109,9 +115,9 @@ for my $c (@cases) {
     $by_rid{$rid} = $c;
 }
 
-# 6 refusals (session_invalid), 1 view (authz_check + record_access), and
+# 7 refusals (session_invalid), 1 view (authz_check + record_access), and
 # "nothing secret" (authz_check only: no audit_record there)
-my $want_events = 6 + 2 + 1;
+my $want_events = 7 + 2 + 1;
 $t->wait_events($log, $want_events, timeout => 10);
 my @ev = $t->log_events($log);
 is(scalar @ev, $want_events, "$want_events events in the log");

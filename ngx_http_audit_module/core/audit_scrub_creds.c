@@ -35,6 +35,8 @@ static size_t audit_scrub_auth(const unsigned char *p, size_t i, size_t len,
 static int audit_scrub_unit(const unsigned char *p, size_t i, size_t len,
     size_t *n);
 static int audit_scrub_esc(const unsigned char *p, size_t i, size_t len);
+static int audit_scrub_char(const unsigned char *p, size_t i, size_t len,
+    size_t *n);
 static int audit_scrub_is_b64(int c);
 static int audit_scrub_is_alnum(int c);
 static int audit_scrub_is_word(const unsigned char *p, size_t len,
@@ -108,12 +110,15 @@ audit_scrub_put(audit_scrub_out_t *o, const char *p, size_t len)
  * decode to '{"', '{}' or '{' and a blank, or a 'b' that begins a word,
  * is looked at further; what
  * is skipped over is never looked at again, so the scan is linear.
+ * A JWT's characters may be %-encoded ("%65yJ...", "e%79J..."): decoded
+ * once, as the portal or whoever reads the log would.
  */
 
 void
 audit_scrub_creds(audit_scrub_out_t *o, const char *text, size_t len)
 {
-    size_t                i, from, end, cred;
+    int                   c;
+    size_t                i, n, from, end, cred;
     const unsigned char  *p;
 
     p = (const unsigned char *) text;
@@ -121,7 +126,9 @@ audit_scrub_creds(audit_scrub_out_t *o, const char *text, size_t len)
 
     for (i = 0; i < len; i++) {
 
-        if (p[i] == 'e' && i + 1 < len && AUDIT_SCRUB_JWT_2ND(p[i + 1])
+        if (audit_scrub_char(p, i, len, &n) == 'e' && i + n < len
+            && (c = audit_scrub_char(p, i + n, len, &n),
+                AUDIT_SCRUB_JWT_2ND(c))
             && audit_scrub_starts(p, i, 0))
         {
             end = audit_scrub_jwt(p, i, len);
@@ -154,7 +161,8 @@ audit_scrub_creds(audit_scrub_out_t *o, const char *text, size_t len)
 /*
  * Returns 1 when p[i] begins a run: of base64url characters and dots
  * (word 0) or of letters and digits (word 1).  A %XX escape before it
- * ends a run, except %2E, a dot, in a base64url run.
+ * ends a run, except %2E, a dot, in a base64url run (so "%41eyJ..." is a
+ * token after "%41", whoever decodes it).
  */
 
 static int
@@ -177,10 +185,11 @@ audit_scrub_starts(const unsigned char *p, size_t i, int word)
 
 
 /*
- * The run of base64url characters and dots at p[i]: returns its end when
- * it holds two dots or more and its first segment decodes to the start
- * of a JSON object, or 0.  The first segment has raw base64url characters
- * only (a dot, raw or %2E, ends it), so the decoder sees it as it is.
+ * The run of base64url characters and dots at p[i], raw or %-encoded:
+ * returns its end when it holds two dots or more and its first segment
+ * decodes to the start of a JSON object, or 0.  The first segment's
+ * characters (up to a dot, raw or %2E) are decoded from their escapes
+ * before base64url, as far as the decoder needs them.
  */
 
 static size_t
@@ -188,10 +197,12 @@ audit_scrub_jwt(const unsigned char *p, size_t i, size_t len)
 {
     int            t;
     size_t         j, k, m, n, first, dots, dlen;
+    char           seg[AUDIT_SCRUB_JWT_HEAD];
     unsigned char  head[AUDIT_B64URL_DECODED_MAX(AUDIT_SCRUB_JWT_HEAD)];
 
-    first = 0;
+    first = 0;          /* the first segment's characters */
     dots = 0;
+    m = 0;
 
     for (j = i; j < len; j += n) {
         t = audit_scrub_unit(p, j, len, &n);
@@ -200,8 +211,17 @@ audit_scrub_jwt(const unsigned char *p, size_t i, size_t len)
             break;
         }
 
-        if (t == AUDIT_SCRUB_DOT && dots++ == 0) {
-            first = j - i;
+        if (t == AUDIT_SCRUB_DOT) {
+            dots++;
+            continue;
+        }
+
+        if (dots == 0) {
+            if (m < AUDIT_SCRUB_JWT_HEAD) {
+                seg[m++] = (char) audit_scrub_char(p, j, len, &n);
+            }
+
+            first++;
         }
     }
 
@@ -215,9 +235,9 @@ audit_scrub_jwt(const unsigned char *p, size_t i, size_t len)
      * "example.co.uk" and "eyes.and.ears", whose first segments decode to
      * '{' and then something else, are kept.
      */
-    m = first < AUDIT_SCRUB_JWT_HEAD ? first : AUDIT_SCRUB_JWT_HEAD;
-
-    if (audit_b64url_decode(p + i, m, head, sizeof(head), &dlen) != 0
+    if (audit_b64url_decode((const unsigned char *) seg, m, head,
+                            sizeof(head), &dlen)
+        != 0
         || dlen < 2 || head[0] != '{')
     {
         return 0;
@@ -319,24 +339,43 @@ audit_scrub_auth(const unsigned char *p, size_t i, size_t len, size_t *cred)
 }
 
 
-/* What p[i] is to a JWT-shaped run, and in *n how many bytes it takes. */
+/* What p[i] (a byte or a %XX escape) is to a JWT-shaped run, and in *n
+ * how many bytes it takes. */
 
 static int
 audit_scrub_unit(const unsigned char *p, size_t i, size_t len, size_t *n)
 {
-    *n = 1;
+    int  c;
 
-    if (p[i] == '.') {
+    c = audit_scrub_char(p, i, len, n);
+
+    if (c == '.') {
         return AUDIT_SCRUB_DOT;
     }
 
-    if (audit_scrub_esc(p, i, len)) {
-        *n = 3;
-        return (p[i + 1] == '2' && (p[i + 2] | 0x20) == 'e')
-               ? AUDIT_SCRUB_DOT : AUDIT_SCRUB_SEP;
+    return audit_scrub_is_b64(c) ? AUDIT_SCRUB_B64 : AUDIT_SCRUB_SEP;
+}
+
+
+/* The byte p[i] stands for: itself, or what a %XX escape there decodes
+ * to (then *n is 3). */
+
+static int
+audit_scrub_char(const unsigned char *p, size_t i, size_t len, size_t *n)
+{
+    int  h, l;
+
+    if (!audit_scrub_esc(p, i, len)) {
+        *n = 1;
+        return p[i];
     }
 
-    return audit_scrub_is_b64(p[i]) ? AUDIT_SCRUB_B64 : AUDIT_SCRUB_SEP;
+    h = p[i + 1] <= '9' ? p[i + 1] - '0' : (p[i + 1] | 0x20) - 'a' + 10;
+    l = p[i + 2] <= '9' ? p[i + 2] - '0' : (p[i + 2] | 0x20) - 'a' + 10;
+
+    *n = 3;
+
+    return h * 16 + l;
 }
 
 

@@ -46,6 +46,14 @@ cr(const char *text)
 #define S    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 #define JWT  H "." P "." S
 
+/* the same token with its first characters left for an escape, and with
+ * one escape inside the payload ("%45" is "E") */
+#define JWT_NO_E    "yJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." P "." S
+#define JWT_NO_EY   "JhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." P "." S
+#define JWT_NO_EYJ  "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." P "." S
+#define P_ESC       "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0Ijox" \
+                    "NT%452MjM5MDIyfQ"
+
 
 static void
 test_secrets(void)
@@ -250,8 +258,20 @@ test_jwt_uri(void)
              "/x?h=Basic+[Filtered]&y=2");
     is_scrub("/x/Bearer%20abc/y", "/x/Bearer%20[Filtered]/y");
 
-    /* the neighbours of a filtered token stay as they are */
-    is_scrub("/x?a=%41" JWT "%41", "/x?a=%41[Filtered]%41");
+    /*
+     * the neighbours of a filtered token stay as they are, but for an
+     * escape of a base64url character after it: decoded, it is the
+     * token's ("%41" is its last "A")
+     */
+    is_scrub("/x?a=%41" JWT "%41", "/x?a=%41[Filtered]");
+    is_scrub("/x?a=%41" JWT "%26b=1", "/x?a=%41[Filtered]%26b=1");
+
+    /* a JWT whose characters are %-encoded, as a reader decodes it */
+    is_scrub("/x?next=%65" JWT_NO_E, "/x?next=[Filtered]");
+    is_scrub("/x?v=e%79" JWT_NO_EY, "/x?v=[Filtered]");
+    is_scrub("/x?v=%65%79%4A" JWT_NO_EYJ, "/x?v=[Filtered]");
+    is_scrub("/x?next=" H "." P_ESC "." S, "/x?next=[Filtered]");
+    is_scrub("/x?v=%65yes.and.ears", "/x?v=%65yes.and.ears");
 
     /* kept: dotted names, versions, base64url that is not '{' */
     is_scrub("/files/a.b.c", "/files/a.b.c");
