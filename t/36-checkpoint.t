@@ -261,6 +261,15 @@ gzip($log => "$dir/audit.jsonl.gz") or die $GzipError;
 ($status) = Audit::Checkpoint::verify($root, @keys, "$dir/audit.jsonl.gz");
 is($status, 0, '... and its gzip copy');
 
+# a whole chain deleted, its checkpoints with it: the next one names it
+my @without = grep { JSON::PP->new->decode($_)->{producer} ne $p1 } @lines;
+like((grep { JSON::PP->new->decode($_)->{producer} eq $p2 } @without)[0], qr/"after":"\Q$p1\E:\d+"/,
+     "the chain after the reload names the one before it");
+($status, $text) = Audit::Checkpoint::verify($root, @keys, $copy->('no-first-chain.jsonl', @without));
+is($status, 1, 'audit-verify: the chain before the reload deleted whole: exit 1');
+like(Audit::Checkpoint::verdict($text, $p1), qr/FAILED.*missing/, '... it is named, and missing') or diag $text;
+like(Audit::Checkpoint::verdict($text, $p2), qr/: ok: /, '... the chain that names it is fine');
+
 ($status, $text) = Audit::Checkpoint::verify($root, '-k', $pub1, $log);
 is($status, 1, 'without the new key: exit 1');
 like(Audit::Checkpoint::verdict($text, $p2), qr/FAILED.*unknown keys/, '... the new chain\'s key is unknown');

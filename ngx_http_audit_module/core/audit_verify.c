@@ -38,6 +38,9 @@ typedef struct {
     audit_verify_entry_t  *entries;
     size_t                 n;
     size_t                 room;
+    unsigned long long     named_seq;     /* the last seq another chain's
+                                             first event names ("after") */
+    int                    named;
 } audit_verify_producer_t;
 
 
@@ -61,6 +64,8 @@ struct audit_verify_s {
 };
 
 
+static int audit_verify_after(audit_verify_t *v, const char *after,
+    size_t len);
 static audit_verify_producer_t *audit_verify_producer(audit_verify_t *v,
     const char *name, size_t len);
 static int audit_verify_grow(audit_verify_t *v);
@@ -188,7 +193,8 @@ int
 audit_verify_line(audit_verify_t *v, const char *line, size_t len)
 {
     int                       rc;
-    json_t                   *root, *producer, *seq, *prev, *ts, *cp;
+    json_t                   *root, *producer, *seq, *prev, *ts, *cp,
+                             *after;
     json_int_t                s;
     unsigned long long        ts_ms;
     json_error_t              err;
@@ -302,11 +308,69 @@ audit_verify_line(audit_verify_t *v, const char *line, size_t len)
     p->n++;
     rc = 0;
 
+    /*
+     * the first event of a chain names the chain it follows, as
+     * "producer:seq": that chain, up to that seq, must be here too, or a
+     * whole chain (a worker's events before a reload) was deleted
+     */
+
+    after = json_object_get(root, "after");
+
+    if (s == 0 && json_is_string(after)
+        && audit_verify_after(v, json_string_value(after),
+                              json_string_length(after))
+           != 0)
+    {
+        rc = -2;
+    }
+
 done:
 
     json_decref(root);
 
     return rc;
+}
+
+
+/* "producer:seq" named by a chain's first event; -1 on OOM, 0 else (a
+ * value of another shape is not checked) */
+
+static int
+audit_verify_after(audit_verify_t *v, const char *after, size_t len)
+{
+    size_t                    i, colon;
+    unsigned long long        seq;
+    audit_verify_producer_t  *q;
+
+    for (colon = len; colon > 0 && after[colon - 1] != ':'; colon--) {
+        /* void */
+    }
+
+    if (colon < 2 || colon == len || len - colon > 19) {
+        return 0;
+    }
+
+    seq = 0;
+
+    for (i = colon; i < len; i++) {
+        if (after[i] < '0' || after[i] > '9') {
+            return 0;
+        }
+
+        seq = seq * 10 + (unsigned long long) (after[i] - '0');
+    }
+
+    q = audit_verify_producer(v, after, colon - 1);
+    if (q == NULL) {
+        return -1;
+    }
+
+    if (!q->named || seq > q->named_seq) {
+        q->named_seq = seq;
+        q->named = 1;
+    }
+
+    return 0;
 }
 
 
@@ -499,7 +563,10 @@ audit_verify_chain(audit_verify_t *v, audit_verify_producer_t *p,
     const audit_checkpoint_t      *last;
     const audit_checkpoint_key_t  *key;
 
-    qsort(p->entries, p->n, sizeof(*p->entries), audit_verify_cmp_entry);
+    if (p->n) {
+        /* a chain only named by another has no entries */
+        qsort(p->entries, p->n, sizeof(*p->entries), audit_verify_cmp_entry);
+    }
 
     memset(r, 0, sizeof(*r));
     r->producer = p->name;
@@ -616,6 +683,14 @@ audit_verify_chain(audit_verify_t *v, audit_verify_producer_t *p,
     }
 
     r->last_seq = prev ? prev->seq : 0;
+
+    /* a later chain names events of this one that are not here */
+
+    if (p->named && (prev == NULL || p->named_seq > prev->seq)) {
+        audit_verify_problem(r, &r->missing,
+                             p->named_seq + 1 - (prev ? prev->seq + 1 : 0),
+                             prev ? prev->seq + 1 : 0);
+    }
 
     if (r->verified_seq < 0) {
         r->unsigned_tail = r->events;

@@ -203,6 +203,52 @@ run(const char *pub, long skip, int allow_open)
 }
 
 
+/* lines[0..upto) and the line next; named: the report of PRODUCER */
+
+static audit_verify_report_t  named;
+static char                   named_producer[64];
+
+static void
+keep_named(const audit_verify_report_t *r, void *data)
+{
+    (void) data;
+    reports++;
+
+    if (strcmp(r->producer, PRODUCER) == 0) {
+        named = *r;
+        snprintf(named_producer, sizeof(named_producer), "%s", r->producer);
+    }
+}
+
+
+static long
+after_run(const char *next, size_t upto)
+{
+    long             rc;
+    char             err[256];
+    size_t           i;
+    audit_verify_t  *v;
+
+    v = audit_verify_new();
+    audit_verify_add_key(v, audit_checkpoint_key_load(V("ed25519.pub"), 0,
+                                                      err, sizeof(err)));
+
+    for (i = 0; i < upto; i++) {
+        audit_verify_line(v, lines[i], strlen(lines[i]));
+    }
+
+    audit_verify_line(v, next, strlen(next));
+
+    reports = 0;
+    memset(&named, 0, sizeof(named));
+    named_producer[0] = '\0';
+    rc = audit_verify_finish(v, 1, keep_named, NULL);
+    audit_verify_free(v);
+
+    return rc;
+}
+
+
 int
 main(void)
 {
@@ -392,6 +438,40 @@ main(void)
     *p = '9';
     run(V("ed25519.pub"), -1, 0);
     ok(!got.ok && !got.closed, "a final checkpoint whose ts has a fourth digit: not closed");
+
+    /* a whole chain deleted: the chain after it names it ("after") */
+    build(priv, 1);
+    {
+        long             rc;
+        char             after[128], next[AUDIT_EVENT_MAX];
+        audit_event_t    ev;
+
+        memset(&ev, 0, sizeof(ev));
+        ev.action = AUDIT_RECORD_ACCESS;
+        ev.ts_ms = 1796232880000ULL;
+        ev.user_id = (audit_str_t) { "u-ann", 5 };
+        ev.producer = (audit_str_t) { "a-next/1796232879000-1/0", 24 };
+        snprintf(after, sizeof(after), "%s:%zu", PRODUCER, nlines - 1);
+        ev.after = (audit_str_t) { after, strlen(after) };
+        ok(audit_event_encode(&ev, NULL, next, sizeof(next)) > 0,
+           "the next chain's first event names the last seq of this one");
+
+        rc = after_run(next, nlines);
+        is_int(rc, 0, "both chains: ok");
+        is_int(reports, 2, "... two reports");
+
+        rc = after_run(next, 20);
+        is_int(rc, 1, "the named chain cut after 20 lines: not ok");
+        is_int(named.missing, nlines - 20,
+               "... the seqs named but absent are missing");
+
+        rc = after_run(next, 0);
+        is_int(rc, 1, "the named chain deleted whole: not ok");
+        is_str(named_producer, PRODUCER, "... it is reported");
+        is_int(named.missing, nlines,
+               "... every seq up to the one named is missing");
+        is_int(named.events, 0, "... none of its events here");
+    }
 
     (void) p;
     audit_checkpoint_key_free(priv);
