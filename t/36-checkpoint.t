@@ -241,6 +241,20 @@ is($chain2, 't', 'the newest chain cut short: verify_chain sees nothing');
 is($ckpt2, 'false,false,1,' . ($p2_last - 9),
    '... verify_checkpoints: not closed, every row unsigned, silent past its interval');
 
+# --- the chain before the reload deleted whole, checkpoints included: the
+# chain after it names it (its first event's "after", under its signatures)
+my $gone = sql(<<"SQL");
+BEGIN;
+DELETE FROM audit.events WHERE producer = '$p1';
+SELECT ok || ',' || events || ',' || missing FROM audit.verify_checkpoints() WHERE producer = '$p1';
+ROLLBACK;
+SQL
+my $named = sql(qq{SELECT (regexp_match(extra->>'after', ':([0-9]+)\$'))[1] FROM audit.events
+                   WHERE producer = '$p2' AND seq = 0});
+like($named, qr/^\d+$/, "the chain after the reload names the first up to seq $named");
+is($gone, 'false,0,' . ($named + 1),
+   'the first chain deleted whole: verify_checkpoints names it, every seq up to the named one missing');
+
 $r = verify_sql();
 ok($r->{$p1}[0] eq 't' && $r->{$p2}[0] eq 't', 'after the rollbacks: clean again');
 
