@@ -131,7 +131,7 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
                                r->uri.len)
                    == 0)
             {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
                               "audit: the error_page answering the refusal "
                               "of \"%V\" would serve that target: refused "
                               "again", &r->uri);
@@ -296,7 +296,7 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
         || ctx->decision != NGX_HTTP_AUDIT_PERMITTED
         || !ngx_http_audit_same_realm(alcf, mlcf))
     {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
                       "audit: subrequest \"%V\" refused: the main request "
                       "proved no session for its location", &r->uri);
         return ngx_http_audit_subrequest_refuse(r, NGX_HTTP_UNAUTHORIZED);
@@ -311,7 +311,7 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
                               ctx->token.nroles, &deciding)
            != AUDIT_POLICY_PERMIT)
     {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
                       "audit: subrequest \"%V\" refused: role \"%V\" "
                       "not admitted", &r->uri,
                       ctx->role.len ? &ctx->role : &no_role);

@@ -78,7 +78,7 @@ ngx_http_audit_alert_test_handler(ngx_http_request_t *r)
 
     /* it pages the on-call: not from another site's form */
     if (ngx_http_audit_test_same_origin(r) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
                       "audit_test: a cross-site POST refused");
         return NGX_HTTP_FORBIDDEN;
     }

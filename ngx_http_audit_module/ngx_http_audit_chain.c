@@ -345,7 +345,7 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     }
 
     if (ngx_http_audit_event_prepare(r, ev) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, ngx_http_audit_request_log(r), 0,
                       "audit: no random bytes for an event id");
         return;
     }

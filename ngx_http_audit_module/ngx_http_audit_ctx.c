@@ -10,6 +10,8 @@
 
 
 static void ngx_http_audit_ctx_cleanup(void *data);
+static u_char *ngx_http_audit_request_log_context(ngx_log_t *log,
+    u_char *buf, size_t len);
 
 
 /* set once while the configuration is read */
@@ -187,4 +189,54 @@ ngx_http_audit_ctx_method(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
     }
 
     *method = r->method_name;
+}
+
+
+/*
+ * nginx's request context on an error-log line ("client: ..., request:
+ * \"GET /reset?token=...\", referrer: ...") is the request line as sent:
+ * a token in its query or path would reach the error log with the
+ * module's own warnings.  Those go through a copy of the request's log
+ * whose context names the client and the target as the audit line does,
+ * scrubbed, and no referrer.  The copy lives in the request's pool: only
+ * for lines written while the request is.
+ */
+
+ngx_log_t *
+ngx_http_audit_request_log(ngx_http_request_t *r)
+{
+    ngx_log_t  *log;
+
+    log = ngx_palloc(r->pool, sizeof(ngx_log_t));
+    if (log == NULL) {
+        return ngx_cycle->log;
+    }
+
+    *log = *r->connection->log;
+    log->data = r;
+    log->handler = ngx_http_audit_request_log_context;
+
+    return log;
+}
+
+
+static u_char *
+ngx_http_audit_request_log_context(ngx_log_t *log, u_char *buf, size_t len)
+{
+    size_t                       n;
+    u_char                      *p;
+    char                         target[512];
+    ngx_http_request_t          *r;
+    ngx_http_audit_main_conf_t  *amcf;
+
+    r = log->data;
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
+
+    n = audit_scrub_uri(amcf->scrub, (const char *) r->unparsed_uri.data,
+                        r->unparsed_uri.len, target, sizeof(target));
+
+    p = ngx_snprintf(buf, len, ", client: %V, request: \"%V %*s\"",
+                     &r->connection->addr_text, &r->method_name, n, target);
+
+    return p;
 }

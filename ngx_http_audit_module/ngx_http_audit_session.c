@@ -576,7 +576,7 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
     }
 
     if (ngx_http_audit_session_revoke_key(r, ctx, &key) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, ngx_http_audit_request_log(r), 0,
                       "audit: a logged-out session could not be revoked");
         return;
     }
@@ -624,7 +624,7 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (kn == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ALERT, ngx_http_audit_request_log(r), 0,
                       "audit: audit_zone full, a logged-out session stays "
                       "valid until its token expires");
 

@@ -218,7 +218,7 @@ ngx_http_audit_variable_claim(ngx_http_request_t *r,
 
     for (p = buf; p < buf + n; p++) {
         if (*p < 0x20 || *p == 0x7f) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+            ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
                           "audit: the claim of \"$%V\" has a control "
                           "character: the variable is empty",
                           (ngx_str_t *) data);

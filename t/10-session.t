@@ -249,6 +249,16 @@ for my $try ('', ' (cached session)') {
 }
 like($t->error_log, qr/the claim of "\$audit_claim_name" has a control character/,
      '... which the error log names (without the value)');
+# the module's own error-log lines name the request scrubbed: a token in
+# its query does not reach the error log through them
+my $leak = token(sub => 'u-leak', sid => 'sess-leak');
+$r = $t->request(GET => "/claims/x?next=$leak&page=2", cookie => $crlf,
+                 headers => { %$api, Referer => "http://x/?t=$leak" });
+is($r->{status}, 200, 'the same with a session token in the query and the Referer: 200');
+my ($line) = grep { /\$audit_claim_name/ && /claims\/x\?next=/ } split /\n/, $t->error_log;
+like($line // '', qr{client: 127\.0\.0\.1, request: "GET /claims/x\?next=\[Filtered\]&page=2"},
+     '... the warning names the client and the request, the token filtered');
+unlike($t->error_log, qr/\Q$leak\E|\Q@{[ (split m{\.}, $leak)[1] ]}\E/, '... and no part of it is in the error log');
 $r = $t->request(GET => '/claims/x', cookie => 'session=' . token(exp => $now - 60 * 60),
                  headers => $api);
 is($r->{headers}{'x-reason'}, 'expired', '$audit_reason on a refusal');
