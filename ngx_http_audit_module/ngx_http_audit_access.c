@@ -18,6 +18,8 @@
 static ngx_int_t ngx_http_audit_access_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_subrequest_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_audit_passed_handler(ngx_http_request_t *r);
+static const char *ngx_http_audit_access_uri(ngx_http_request_t *r,
+    char *buf, size_t size);
 static ngx_int_t ngx_http_audit_subrequest_refuse(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_uint_t ngx_http_audit_same_realm(ngx_http_audit_loc_conf_t *a,
@@ -133,8 +135,8 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
             {
                 ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
                               "audit: the error_page answering the refusal "
-                              "of \"%V\" would serve that target: refused "
-                              "again", &r->uri);
+                              "would serve the refused target: refused "
+                              "again");
 
                 return ctx->status;
             }
@@ -251,6 +253,7 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
 {
+    char                        uri[256];
     size_t                      deciding;
     ngx_http_audit_ctx_t       *ctx;
     ngx_http_audit_loc_conf_t  *alcf, *mlcf;
@@ -297,8 +300,9 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
         || !ngx_http_audit_same_realm(alcf, mlcf))
     {
         ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
-                      "audit: subrequest \"%V\" refused: the main request "
-                      "proved no session for its location", &r->uri);
+                      "audit: subrequest \"%s\" refused: the main request "
+                      "proved no session for its location",
+                      ngx_http_audit_access_uri(r, uri, sizeof(uri)));
         return ngx_http_audit_subrequest_refuse(r, NGX_HTTP_UNAUTHORIZED);
     }
 
@@ -312,8 +316,9 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
            != AUDIT_POLICY_PERMIT)
     {
         ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
-                      "audit: subrequest \"%V\" refused: role \"%V\" "
-                      "not admitted", &r->uri,
+                      "audit: subrequest \"%s\" refused: role \"%V\" "
+                      "not admitted",
+                      ngx_http_audit_access_uri(r, uri, sizeof(uri)),
                       ctx->role.len ? &ctx->role : &no_role);
         return ngx_http_audit_subrequest_refuse(r, NGX_HTTP_FORBIDDEN);
     }
@@ -873,4 +878,20 @@ ngx_http_audit_deny_body(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
     body->len = p - body->data;
 
     return NGX_OK;
+}
+
+
+/* r->uri for the error log, scrubbed as the audit line's route is */
+
+static const char *
+ngx_http_audit_access_uri(ngx_http_request_t *r, char *buf, size_t size)
+{
+    ngx_http_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
+
+    (void) audit_scrub_uri(amcf->scrub, (const char *) r->uri.data,
+                           r->uri.len, buf, size);
+
+    return buf;
 }
