@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "audit_b64url_int.h"
+#include "audit_pct_int.h"
 #include "audit_scrub.h"
 #include "audit_scrub_int.h"
 
@@ -363,19 +364,14 @@ audit_scrub_unit(const unsigned char *p, size_t i, size_t len, size_t *n)
 static int
 audit_scrub_char(const unsigned char *p, size_t i, size_t len, size_t *n)
 {
-    int  h, l;
-
     if (!audit_scrub_esc(p, i, len)) {
         *n = 1;
         return p[i];
     }
 
-    h = p[i + 1] <= '9' ? p[i + 1] - '0' : (p[i + 1] | 0x20) - 'a' + 10;
-    l = p[i + 2] <= '9' ? p[i + 2] - '0' : (p[i + 2] | 0x20) - 'a' + 10;
-
     *n = 3;
 
-    return h * 16 + l;
+    return audit_pct_hex(p[i + 1]) * 16 + audit_pct_hex(p[i + 2]);
 }
 
 
