@@ -102,6 +102,7 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
     ngx_int_t                   rc;
     ngx_http_audit_ctx_t       *ctx;
     ngx_http_audit_loc_conf_t  *alcf;
+    ngx_log_t                   elog;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_audit_module);
 
@@ -133,7 +134,9 @@ ngx_http_audit_access_handler(ngx_http_request_t *r)
                                r->uri.len)
                    == 0)
             {
-                ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
+                ngx_http_audit_request_log(r, &elog);
+
+                ngx_log_error(NGX_LOG_WARN, &elog, 0,
                               "audit: the error_page answering the refusal "
                               "would serve the refused target: refused "
                               "again");
@@ -257,6 +260,7 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
     size_t                      deciding;
     ngx_http_audit_ctx_t       *ctx;
     ngx_http_audit_loc_conf_t  *alcf, *mlcf;
+    ngx_log_t                   elog;
     static ngx_str_t            no_role = ngx_string("(none)");
 
     if (r == r->main) {
@@ -299,7 +303,9 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
         || ctx->decision != NGX_HTTP_AUDIT_PERMITTED
         || !ngx_http_audit_same_realm(alcf, mlcf))
     {
-        ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
+        ngx_http_audit_request_log(r, &elog);
+
+        ngx_log_error(NGX_LOG_WARN, &elog, 0,
                       "audit: subrequest \"%s\" refused: the main request "
                       "proved no session for its location",
                       ngx_http_audit_access_uri(r, uri, sizeof(uri)));
@@ -315,7 +321,9 @@ ngx_http_audit_subrequest_handler(ngx_http_request_t *r)
                               ctx->token.nroles, &deciding)
            != AUDIT_POLICY_PERMIT)
     {
-        ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
+        ngx_http_audit_request_log(r, &elog);
+
+        ngx_log_error(NGX_LOG_WARN, &elog, 0,
                       "audit: subrequest \"%s\" refused: role \"%V\" "
                       "not admitted",
                       ngx_http_audit_access_uri(r, uri, sizeof(uri)),

@@ -54,6 +54,7 @@ ngx_http_audit_alert_test_handler(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
     ngx_http_audit_ctx_t  *actx;
+    ngx_log_t              elog;
 
     if (r->method != NGX_HTTP_POST) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -78,7 +79,9 @@ ngx_http_audit_alert_test_handler(ngx_http_request_t *r)
 
     /* it pages the on-call: not from another site's form */
     if (ngx_http_audit_test_same_origin(r) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
+        ngx_http_audit_request_log(r, &elog);
+
+        ngx_log_error(NGX_LOG_WARN, &elog, 0,
                       "audit_test: a cross-site POST refused");
         return NGX_HTTP_FORBIDDEN;
     }

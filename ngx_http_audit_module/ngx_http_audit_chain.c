@@ -333,6 +333,7 @@ void
 ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
 {
     ngx_http_audit_main_conf_t  *amcf;
+    ngx_log_t                   elog;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
 
@@ -345,7 +346,9 @@ ngx_http_audit_event_emit(ngx_http_request_t *r, audit_event_t *ev)
     }
 
     if (ngx_http_audit_event_prepare(r, ev) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_http_audit_request_log(r), 0,
+        ngx_http_audit_request_log(r, &elog);
+
+        ngx_log_error(NGX_LOG_ALERT, &elog, 0,
                       "audit: no random bytes for an event id");
         return;
     }

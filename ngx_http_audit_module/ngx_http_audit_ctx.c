@@ -196,27 +196,18 @@ ngx_http_audit_ctx_method(ngx_http_request_t *r, ngx_http_audit_ctx_t *ctx,
  * nginx's request context on an error-log line ("client: ..., request:
  * \"GET /reset?token=...\", referrer: ...") is the request line as sent:
  * a token in its query or path would reach the error log with the
- * module's own warnings.  Those go through a copy of the request's log
- * whose context names the client and the target as the audit line does,
- * scrubbed, and no referrer.  The copy lives in the request's pool: only
- * for lines written while the request is.
+ * module's own warnings.  Those go through a copy of the request's log,
+ * made in the caller's log (on its stack: it is only written to while
+ * the line is), whose context names the client and the target as the
+ * audit line does, scrubbed, and no referrer.
  */
 
-ngx_log_t *
-ngx_http_audit_request_log(ngx_http_request_t *r)
+void
+ngx_http_audit_request_log(ngx_http_request_t *r, ngx_log_t *log)
 {
-    ngx_log_t  *log;
-
-    log = ngx_palloc(r->pool, sizeof(ngx_log_t));
-    if (log == NULL) {
-        return ngx_cycle->log;
-    }
-
     *log = *r->connection->log;
     log->data = r;
     log->handler = ngx_http_audit_request_log_context;
-
-    return log;
 }
 
 

@@ -334,9 +334,9 @@ void ngx_http_audit_ctx_method(ngx_http_request_t *r,
     ngx_http_audit_ctx_t *ctx, ngx_str_t *method);
 ngx_table_elt_t *ngx_http_audit_add_out_header(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *value);
-/* the log for the module's own lines about r: nginx's request context,
- * scrubbed */
-ngx_log_t *ngx_http_audit_request_log(ngx_http_request_t *r);
+/* the log for the module's own lines about r, made in log: nginx's
+ * request context, scrubbed */
+void ngx_http_audit_request_log(ngx_http_request_t *r, ngx_log_t *log);
 
 
 

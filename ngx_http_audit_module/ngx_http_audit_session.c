@@ -568,6 +568,7 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
     ngx_http_audit_keyed_t       *room[3];
     ngx_http_audit_keyed_node_t  *kn;
     ngx_http_audit_main_conf_t   *amcf;
+    ngx_log_t                     elog;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_audit_module);
 
@@ -576,7 +577,9 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
     }
 
     if (ngx_http_audit_session_revoke_key(r, ctx, &key) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_http_audit_request_log(r), 0,
+        ngx_http_audit_request_log(r, &elog);
+
+        ngx_log_error(NGX_LOG_ALERT, &elog, 0,
                       "audit: a logged-out session could not be revoked");
         return;
     }
@@ -624,7 +627,9 @@ ngx_http_audit_session_revoke(ngx_http_request_t *r,
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (kn == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_http_audit_request_log(r), 0,
+        ngx_http_audit_request_log(r, &elog);
+
+        ngx_log_error(NGX_LOG_ALERT, &elog, 0,
                       "audit: audit_zone full, a logged-out session stays "
                       "valid until its token expires");
 

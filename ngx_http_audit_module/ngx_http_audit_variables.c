@@ -166,6 +166,7 @@ ngx_http_audit_variable_claim(ngx_http_request_t *r,
     u_char                *name, *buf, *p;
     ngx_str_t              s;
     ngx_http_audit_ctx_t  *ctx;
+    ngx_log_t              elog;
 
     ctx = ngx_http_audit_get_ctx(r->main);
 
@@ -218,7 +219,9 @@ ngx_http_audit_variable_claim(ngx_http_request_t *r,
 
     for (p = buf; p < buf + n; p++) {
         if (*p < 0x20 || *p == 0x7f) {
-            ngx_log_error(NGX_LOG_WARN, ngx_http_audit_request_log(r), 0,
+            ngx_http_audit_request_log(r, &elog);
+
+            ngx_log_error(NGX_LOG_WARN, &elog, 0,
                           "audit: the claim of \"$%V\" has a control "
                           "character: the variable is empty",
                           (ngx_str_t *) data);
